@@ -1,0 +1,49 @@
+# Bias Mirror: two commands on a fresh machine.
+#   make demo   the kiosk on the shipped models and a generated demo clip
+#   make test   lint, types and the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/datasets/faces64
+
+.PHONY: demo test lint bench models clean help
+
+help:
+	@echo "make demo    run the kiosk on the shipped models and a generated demo clip"
+	@echo "make test    ruff, mypy and pytest (creates .venv)"
+	@echo "make bench   latency / fps / memory benchmarks"
+	@echo "make models  train, evaluate and export the shipped bundles (DATA=$(DATA))"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# One stamp per extra set, so `make demo` never pulls TensorFlow.
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[runtime]'
+	@touch $@
+
+$(VENV)/.all: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[runtime,train,dev]'
+	@touch $@ $(VENV)/.runtime
+
+demo: $(VENV)/.runtime
+	$(BIN)/bias-mirror demo
+
+lint: $(VENV)/.all
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/pytest
+
+bench: $(VENV)/.runtime
+	$(BIN)/bias-mirror bench
+
+models: $(VENV)/.all
+	$(BIN)/bias-mirror-export all --data $(DATA) --out assets/models
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,301 @@
+"""Kiosk configuration: YAML -> pydantic v2 models, with errors that name line, key and value.
+
+Every model forbids unknown keys, so a typo is an error and not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from installation import paths
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class SourceConfig(_Strict):
+    uri: str = Field(
+        "demo",
+        min_length=1,
+        description="Camera index ('0'), /dev/videoN, video file, image folder, rtsp:// URL, "
+        "GStreamer pipeline (contains '!'), or 'demo' for the generated demo clip.",
+    )
+    width: int = Field(640, ge=16, le=7680, description="Requested capture width in pixels.")
+
+    @field_validator("uri", mode="before")
+    @classmethod
+    def _camera_index(cls, v: Any) -> Any:
+        # `uri: 0` in YAML is an int; a camera index is meant.
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    height: int = Field(480, ge=16, le=4320, description="Requested capture height in pixels.")
+    fps: float = Field(30, gt=0, le=240, description="Requested capture rate; files play at it.")
+    loop: bool = Field(True, description="Kiosk: restart a video file or folder at its end.")
+    reopen_min_s: float = Field(0.5, gt=0, le=60, description="First retry delay after a loss.")
+    reopen_max_s: float = Field(30, gt=0, le=600, description="Longest retry delay (backoff cap).")
+
+
+class RegionConfig(_Strict):
+    mode: Literal["guide_box", "detector"] = Field(
+        "guide_box",
+        description="guide_box: the fixed box on screen is the crop; detector: an OpenCV Haar "
+        "detector re-centers the box on the largest face.",
+    )
+    box: tuple[float, float, float, float] = Field(
+        (0.3, 0.15, 0.4, 0.6), description="Guide box x, y, w, h as fractions of the frame."
+    )
+    detector_scale: float = Field(
+        0.5, gt=0.05, le=1, description="Downscale factor of the frame the detector sees."
+    )
+    presence_min_s: float = Field(
+        0.4, ge=0, le=30, description="A visitor session starts after this long in the box."
+    )
+    presence_gap_s: float = Field(
+        2.0, ge=0, le=60, description="A session ends after nobody was in the box this long."
+    )
+
+    @field_validator("box")
+    @classmethod
+    def _box_inside(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x, y, w, h = v
+        if min(v) < 0 or w <= 0 or h <= 0 or x + w > 1 or y + h > 1:
+            raise ValueError(
+                "box must lie inside the frame: 0 <= x, y; w, h > 0; x + w <= 1; y + h <= 1"
+            )
+        return v
+
+
+class ModelsConfig(_Strict):
+    left: Path = Field(
+        Path("assets/models/baseline"), description="Bundle folder of the left-hand model."
+    )
+    right: Path = Field(
+        Path("assets/models/debiased"), description="Bundle folder of the right-hand model."
+    )
+    accelerator: Literal["auto", "edgetpu", "gpu", "cpu"] = Field(
+        "auto", description="auto tries the Edge TPU, then the CPU; an explicit choice must load."
+    )
+    edgetpu_device: str | None = Field(
+        None,
+        pattern=r"^(usb|pci)(:\d+)?$",
+        description="Edge TPU device string as in pycoral: 'usb', 'usb:0', 'pci:0'.",
+    )
+    num_threads: int = Field(1, ge=1, le=16, description="CPU threads per interpreter.")
+
+    @field_validator("left", "right")
+    @classmethod
+    def _bundle_complete(cls, v: Path) -> Path:
+        missing = [n for n in ("model.tflite", "card.json") if not (v / n).is_file()]
+        if missing:
+            raise ValueError(
+                f"missing model file {', '.join(missing)} in {v}; fix the path, "
+                "or run `make models` / copy the whole bundle folder there"
+            )
+        return v
+
+
+class DisplayConfig(_Strict):
+    fullscreen: bool = Field(True, description="Fullscreen without a cursor (kiosk).")
+    width: int = Field(1920, ge=320, le=7680, description="Window / screen width in pixels.")
+    height: int = Field(1080, ge=240, le=4320, description="Window / screen height in pixels.")
+    fps: int = Field(60, ge=1, le=240, description="Render rate cap.")
+    language: Literal["en", "de", "fr"] = Field("en", description="Start language (keys 1/2/3).")
+    attract_after_s: float = Field(
+        8, ge=0, le=3600, description="Show the attract screen after nobody was there this long."
+    )
+    mirror: bool = Field(True, description="Flip the live image like a mirror.")
+    show_fps: bool = Field(False, description="Show a small fps / latency line for staff.")
+
+
+class TlsConfig(_Strict):
+    ca_file: Path = Field(description="CA certificate (PEM) that signed the broker's certificate.")
+    cert_file: Path | None = Field(None, description="Client certificate (PEM), optional.")
+    key_file: Path | None = Field(None, description="Client key (PEM), optional.")
+    insecure: bool = Field(False, description="Skip host name check (test setups only).")
+
+
+class MqttConfig(_Strict):
+    enabled: bool = Field(True, description="Publish anonymous stats to the staff broker.")
+    host: str = Field("127.0.0.1", min_length=1, description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port (8883 is usual for TLS).")
+    username: str | None = Field(None, description="Broker user; password from password_file.")
+    password_file: Path | None = Field(
+        None,
+        description="File holding the broker password. Without it, "
+        "$CREDENTIALS_DIRECTORY/mqtt_password (systemd LoadCredential=) is used when present.",
+    )
+    tls: TlsConfig | None = Field(None, description="TLS settings; null for plain TCP.")
+    stats_interval_s: float = Field(60, ge=1, le=86400, description="Seconds between stats.")
+    discovery: bool = Field(True, description="Publish Home Assistant MQTT discovery configs.")
+    discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix.")
+    topic_prefix: str = Field("bias-mirror", description="Root of this project's topics.")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive in seconds.")
+    queue_max: int = Field(
+        1440, ge=1, le=100000, description="Stats intervals kept while the broker is down."
+    )
+
+    @field_validator("password_file")
+    @classmethod
+    def _password_file_exists(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"password file {v} not found; create it (chmod 600) or fix the path")
+        return v
+
+    def password(self) -> str | None:
+        """Read the password from its file or the systemd credential; never from the YAML."""
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+        if cred_dir and (Path(cred_dir) / "mqtt_password").is_file():
+            return (Path(cred_dir) / "mqtt_password").read_text(encoding="utf-8").strip()
+        return None
+
+
+class PrivacyConfig(_Strict):
+    k_min_sessions: int = Field(
+        5, ge=1, le=1000, description="Rates and means are published only above this many sessions."
+    )
+
+
+class Config(_Strict):
+    installation_id: str = Field(
+        "kiosk-1",
+        pattern=r"^[a-z0-9_-]{1,64}$",
+        description="Names this kiosk's MQTT subtree; lower-case letters, digits, _ and -.",
+    )
+    source: SourceConfig = Field(default_factory=SourceConfig, description="Camera or recording.")
+    region: RegionConfig = Field(default_factory=RegionConfig, description="The judged crop.")
+    models: ModelsConfig = Field(default_factory=ModelsConfig, description="The two bundles.")
+    display: DisplayConfig = Field(default_factory=DisplayConfig, description="The screen.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Stats for staff.")
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig, description="Aggregation rules.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading with line numbers
+
+_HINTS = {
+    "extra_forbidden": "remove the key or fix its spelling (see assets/config/default.yaml)",
+    "missing": "add the key",
+}
+_KEY_HINTS: dict[tuple[str, ...], str] = {
+    ("mqtt", "password"): "put the password in a file and set mqtt.password_file, "
+    "or use systemd LoadCredential=mqtt_password",
+}
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    file: str
+    line: int | None
+    key: str
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key} = {self.value}: {self.message}"
+
+
+class ConfigError(ValueError):
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the YAML node at `loc`, or of its deepest existing parent."""
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if getattr(k, "value", None) == str(part)), None)
+            key_node = next(
+                (k for k, _ in node.value if getattr(k, "value", None) == str(part)), None
+            )
+            if nxt is None:
+                return line
+            node, line = nxt, (key_node.start_mark.line + 1 if key_node else line)
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    """Make model, password and TLS paths absolute before validation (config dir, cwd, root)."""
+    models = data.get("models")
+    if isinstance(models, dict):
+        for side in ("left", "right"):
+            if isinstance(models.get(side), str):
+                models[side] = str(paths.resolve(Path(models[side]), base))
+    mqtt = data.get("mqtt")
+    if isinstance(mqtt, dict):
+        if isinstance(mqtt.get("password_file"), str):
+            mqtt["password_file"] = str(paths.resolve(Path(mqtt["password_file"]), base))
+        tls = mqtt.get("tls")
+        if isinstance(tls, dict):
+            for k in ("ca_file", "cert_file", "key_file"):
+                if isinstance(tls.get(k), str):
+                    tls[k] = str(paths.resolve(Path(tls[k]), base))
+
+
+def parse_config(text: str, filename: str = "<config>", base: Path | None = None) -> Config:
+    """Parse YAML text into a Config, or raise ConfigError listing every problem."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        msg = f"not valid YAML ({getattr(exc, 'problem', exc)}); check indentation and colons"
+        raise ConfigError([ConfigProblem(filename, line, "<yaml>", "-", msg)]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [ConfigProblem(filename, 1, "<root>", repr(data)[:40], "the file must be a mapping")]
+        )
+    _resolve_paths(data, base or Path.cwd())
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            value = repr(err.get("input"))[:60] if err["type"] != "missing" else "<missing>"
+            if any("password" in str(p) for p in loc) and err["type"] != "missing":
+                value = "'***'"  # never echo a secret into a log
+            msg = err["msg"].removeprefix("Value error, ")
+            hint = _KEY_HINTS.get(tuple(str(p) for p in loc)) or _HINTS.get(err["type"])
+            if hint:
+                msg += f"; fix: {hint}"
+            key = ".".join(str(p) for p in loc) or "<root>"
+            problems.append(ConfigProblem(filename, _node_line(root, loc), key, value, msg))
+        raise ConfigError(problems) from None
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Load a config file (default: assets/config/default.yaml)."""
+    path = path or paths.DEFAULT_CONFIG
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    str(path), None, "<file>", "-", f"cannot read ({exc.strerror}); check the path"
+                )
+            ]
+        ) from None
+    return parse_config(text, str(path), base=path.resolve().parent)
