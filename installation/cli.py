@@ -27,7 +27,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from installation.kiosk import run_kiosk
 
-    return run_kiosk(args.config, fallback_replay=False)
+    return run_kiosk(args.config)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -1,0 +1,238 @@
+"""`bias-mirror bench`: the numbers the issue's targets are stated in.
+
+- latency of each model alone and both together on real crops (median, p95);
+- replay throughput in frames/s over a generated 640x480 30 fps mp4v clip, guide-box and detector;
+- render fps of the kiosk view at 1920x1080 with live video and both panels (dummy driver);
+- camera-frame-to-screen latency p95 through the real threads (capture, pipeline, display);
+- peak RSS of this process.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import resource
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from installation.config import Config, RegionConfig
+from installation.pipeline import Pipeline
+from installation.region import RegionFinder, crop_for_model
+from installation.runtime import USER_ERRORS, Runtime, build_runtime, report_user_error
+from installation.sources import open_source
+from installation.sources.demo import demo_clip_path
+
+logger = logging.getLogger(__name__)
+
+
+def _timed(fn: Callable[[], object], seconds: float, min_runs: int = 50) -> np.ndarray:
+    """Call fn repeatedly for about `seconds`; return per-call milliseconds."""
+    out: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while len(out) < min_runs or time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1e3)
+    return np.asarray(out)
+
+
+def _stats(ms: np.ndarray) -> dict[str, float]:
+    return {
+        "median_ms": round(float(np.median(ms)), 4),
+        "p95_ms": round(float(np.percentile(ms, 95)), 4),
+        "runs": int(ms.size),
+    }
+
+
+def _demo_crops(clip: Path, config: Config, n: int = 64) -> list[np.ndarray]:
+    src = open_source(str(clip), loop=False)
+    finder = RegionFinder(config.region)
+    crops = []
+    try:
+        while len(crops) < n:
+            frame = src.read()
+            if frame is None:
+                break
+            crops.append(crop_for_model(frame.image, finder.find(frame.image)))
+    finally:
+        src.close()
+    return crops
+
+
+def bench_models(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict[str, Any]:
+    left, right = rt.classifiers["left"], rt.classifiers["right"]
+    i = [0]
+
+    def crop() -> np.ndarray:
+        i[0] = (i[0] + 1) % len(crops)
+        return crops[i[0]]
+
+    res = {
+        "left": {"name": left.card.name, **_stats(_timed(lambda: left.predict(crop()), seconds))},
+        "right": {
+            "name": right.card.name,
+            **_stats(_timed(lambda: right.predict(crop()), seconds)),
+        },
+    }
+
+    def both() -> None:
+        c = crop()
+        left.predict(c)
+        right.predict(c)
+
+    res["both"] = _stats(_timed(both, seconds))
+    return res
+
+
+def bench_replay(
+    rt: Runtime, clip: Path, mode: str, max_frames: int, repeats: int = 1
+) -> dict[str, Any]:
+    from installation.replay import run_replay
+
+    region = RegionConfig(**{**rt.config.region.model_dump(), "mode": mode})
+    pipeline = Pipeline(RegionFinder(region), rt.classifiers, rarity=rt.classifiers["right"].rarity)
+    names = {s: c.card.name for s, c in rt.classifiers.items()}
+    best = 0.0
+    frames = 0
+    for _ in range(repeats):
+        src = open_source(str(clip), loop=False)
+        try:
+            stats = run_replay(pipeline, src, io.StringIO(), names, max_frames)
+        finally:
+            src.close()
+        frames = stats.frames
+        best = max(best, stats.frames / stats.seconds if stats.seconds else 0.0)
+    return {"mode": mode, "frames": frames, "fps": round(best, 1)}
+
+
+def bench_render(rt: Runtime, clip: Path, seconds: float) -> dict[str, Any]:
+    """Draw + flip at 1920x1080 under the dummy driver with live frames and both panels."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    import pygame
+
+    from installation.display import KioskView
+    from installation.types import SourceState, SourceStatus
+
+    size = (1920, 1080)
+    frames = []
+    src = open_source(str(clip), loop=False)
+    try:
+        for _ in range(60):
+            f = src.read()
+            if f is None:
+                break
+            frames.append(f)
+    finally:
+        src.close()
+    results = [rt.pipeline.process(f) for f in frames]
+    cards = {s: c.card for s, c in rt.classifiers.items()}
+    pygame.display.init()
+    pygame.font.init()
+    try:
+        screen = pygame.display.set_mode(size)
+        view = KioskView(size, cards)
+        status = SourceStatus(SourceState.OK, fps=30.0)
+        i = [0]
+
+        def draw() -> None:
+            k = i[0] % len(frames)
+            i[0] += 1
+            view.draw(
+                screen, frame=frames[k].image, result=results[k], status=status, attract=False
+            )
+            pygame.display.flip()
+
+        ms = _timed(draw, seconds, min_runs=60)
+    finally:
+        pygame.quit()
+    return {"size": list(size), "fps": round(1000.0 / float(np.median(ms)), 1), **_stats(ms)}
+
+
+def bench_latency(rt: Runtime, clip: Path, seconds: float) -> dict[str, Any]:
+    """The real kiosk threads on a paced clip; frame-capture-to-flip latency."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    from installation.kiosk import run_with_runtime
+
+    cfg = rt.config.model_copy(
+        update={
+            "source": rt.config.source.model_copy(update={"uri": str(clip)}),
+            "display": rt.config.display.model_copy(
+                update={"fullscreen": False, "width": 1920, "height": 1080}
+            ),
+            "mqtt": rt.config.mqtt.model_copy(update={"enabled": False}),
+        }
+    )
+    stop = threading.Event()
+    timer = threading.Timer(seconds, stop.set)
+    timer.start()
+    try:
+        app = run_with_runtime(Runtime(cfg, rt.classifiers, rt.pipeline), stop)
+    finally:
+        timer.cancel()
+    lat = np.asarray(list(app.latency_ms) or [float("nan")])
+    return {
+        "median_ms": round(float(np.nanmedian(lat)), 2),
+        "p95_ms": round(float(np.nanpercentile(lat, 95)), 2),
+        "samples": int(np.isfinite(lat).sum()),
+    }
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+
+
+def run_bench(config_path: Path | None, seconds: float) -> dict[str, Any]:
+    rt = build_runtime(config_path, keep_frame=True)
+    clip = demo_clip_path()
+    crops = _demo_crops(clip, rt.config)
+    frames = int(30 * max(seconds, 1.0) * 3)
+    result: dict[str, Any] = {"backend": rt.backend, "clip": str(clip)}
+    result["models"] = bench_models(rt, crops, seconds)
+    result["replay"] = {
+        "guide_box": bench_replay(rt, clip, "guide_box", frames, repeats=2),
+        "detector": bench_replay(rt, clip, "detector", frames),
+    }
+    result["render"] = bench_render(rt, clip, seconds)
+    result["latency"] = bench_latency(rt, clip, max(seconds, 2.0))
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def _print_human(r: dict[str, Any]) -> None:
+    m = r["models"]
+    print(f"backend: {r['backend']}")
+    for side in ("left", "right"):
+        s = m[side]
+        print(
+            f"model {side:5s} {s['name']:24s} median {s['median_ms']:.3f} ms  p95 {s['p95_ms']:.3f} ms"
+        )
+    print(
+        f"both models         median {m['both']['median_ms']:.3f} ms  p95 {m['both']['p95_ms']:.3f} ms"
+    )
+    for mode, s in r["replay"].items():
+        print(f"replay {mode:10s}  {s['fps']:.1f} frames/s over {s['frames']} frames")
+    rend = r["render"]
+    print(f"render 1920x1080    {rend['fps']:.1f} fps (median {rend['median_ms']:.2f} ms)")
+    lat = r["latency"]
+    print(f"frame-to-screen     median {lat['median_ms']:.1f} ms  p95 {lat['p95_ms']:.1f} ms")
+    print(f"peak RSS            {r['peak_rss_mb']:.1f} MB")
+
+
+def bench_main(as_json: bool, config: Path | None, seconds: float) -> int:
+    try:
+        result = run_bench(config, seconds)
+    except USER_ERRORS as exc:
+        return report_user_error(exc)
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_human(result)
+    return 0

@@ -1,0 +1,234 @@
+"""`bias-mirror run` and `bias-mirror demo`: wires capture, pipeline, display and stats.
+
+Threads: capture (newest frame only) -> pipeline (judges it) -> main thread (Pygame display).
+The stats publisher runs its own network thread; the render loop never waits on it. Every loop
+waits on one stop event; shutdown is ordered: display, pipeline, capture, publisher.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from installation import paths
+from installation.config import Config
+from installation.display import DisplayApp, FrameInputs, KioskView
+from installation.pipeline import PipelineThread
+from installation.runtime import USER_ERRORS, Runtime, build_runtime, report_user_error
+from installation.sources import LatestFrameGrabber, open_source
+from installation.stats import StatsAggregator
+
+logger = logging.getLogger(__name__)
+
+DEMO_CONFIG = paths.ASSETS_DIR / "config" / "demo.yaml"
+LANGUAGES = ("en", "de", "fr")
+
+
+class KioskControl:
+    """Language and pause state. Commands arrive from MQTT threads, are applied on the main loop."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.paused = threading.Event()
+        self._pending: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+
+    def on_command(self, name: str, value: object) -> tuple[bool, str]:
+        """Called from the MQTT thread with an already validated command."""
+        if name == "language":
+            if value not in LANGUAGES:
+                return False, f"unknown language {value!r}; use one of {', '.join(LANGUAGES)}"
+            self._pending.put(("language", value))
+            return True, f"language set to {value}"
+        if name == "pause":
+            self.paused.set()
+            return True, "paused"
+        if name == "resume":
+            self.paused.clear()
+            return True, "resumed"
+        return False, f"unknown command {name!r}; use language, pause or resume"
+
+    def drain(self) -> list[tuple[str, Any]]:
+        items = []
+        while True:
+            try:
+                items.append(self._pending.get_nowait())
+            except queue.Empty:
+                return items
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        logger.info("signal %d: stopping", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+def _state(rt: Runtime, control: KioskControl) -> dict[str, Any]:
+    return {
+        "language": control.language,
+        "paused": control.paused.is_set(),
+        "backend": rt.backend,
+        "models": {
+            side: {"name": c.card.name, "version": c.card.version, "sha256": c.card.sha256}
+            for side, c in rt.classifiers.items()
+        },
+    }
+
+
+def run_with_runtime(
+    rt: Runtime, stop: threading.Event, max_frames: int | None = None
+) -> DisplayApp:
+    """Run the kiosk until `stop` is set (or max_frames rendered). Returns the display app."""
+    cfg: Config = rt.config
+    src = cfg.source
+    grabber = LatestFrameGrabber(
+        lambda: open_source(
+            src.uri, width=src.width, height=src.height, fps=src.fps, loop=src.loop, realtime=True
+        ),
+        reopen_min_s=src.reopen_min_s,
+        reopen_max_s=src.reopen_max_s,
+        stop_event=stop,
+    )
+    control = KioskControl(cfg.display.language)
+    stats = StatsAggregator(
+        k_min_sessions=cfg.privacy.k_min_sessions,
+        presence_min_s=cfg.region.presence_min_s,
+        presence_gap_s=cfg.region.presence_gap_s,
+    )
+    stats.set_backend(rt.backend)
+    rt.pipeline.subscribe(stats.on_result)
+    worker = PipelineThread(rt.pipeline, grabber, stop, paused=control.paused)
+
+    publisher = None
+    if cfg.mqtt.enabled:
+        from installation.mqtt import MqttPublisher
+
+        publisher = MqttPublisher(
+            cfg.mqtt,
+            cfg.installation_id,
+            stats,
+            state=lambda: _state(rt, control),
+            on_command=control.on_command,
+            privacy=cfg.privacy,
+        )
+
+    cards = {side: c.card for side, c in rt.classifiers.items()}
+    app = DisplayApp(
+        cfg.display,
+        lambda size: KioskView(size, cards, language=control.language, mirror=cfg.display.mirror),
+    )
+    last_present = [-1e9]
+    last_status = [None]
+
+    def tick() -> FrameInputs:
+        for name, value in control.drain():
+            if name == "language":
+                app.set_language(value)
+                control.language = value
+        now = time.monotonic()
+        result = worker.latest()
+        frame = grabber.latest()
+        if result is not None and result.present:
+            last_present[0] = max(last_present[0], result.t_capture)
+        status = grabber.status()
+        if status != last_status[0]:
+            stats.on_source_status(status)
+            last_status[0] = status  # type: ignore[assignment]
+        return FrameInputs(
+            frame=frame.image if frame is not None else None,
+            result=result,
+            status=status,
+            attract=now - last_present[0] > cfg.display.attract_after_s,
+            paused=control.paused.is_set(),
+            notice=None,
+        )
+
+    def on_language(lang: str) -> None:
+        control.language = lang
+        if publisher is not None:
+            publisher.publish_state()
+
+    grabber.start()
+    worker.start()
+    if publisher is not None:
+        publisher.start()
+    try:
+        app.run(tick, on_language, stop, max_frames=max_frames, on_frame=stats.on_render)
+    finally:
+        # Ordered shutdown: the display is gone; stop judging, then capturing, then say offline.
+        stop.set()
+        worker.join(timeout=5)
+        grabber.stop()
+        if publisher is not None:
+            publisher.stop()
+    return app
+
+
+def run_kiosk(config_path: Path | None) -> int:
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+    try:
+        rt = build_runtime(config_path, keep_frame=True)
+    except USER_ERRORS as exc:
+        return report_user_error(exc)
+    reason = display_available()
+    if reason is not None:
+        print(
+            f"error: no display ({reason}). Fix: run on the kiosk's console (KMS/DRM) or in an X "
+            "session (DISPLAY=:0); to judge a recording without a screen use `bias-mirror replay`.",
+            file=sys.stderr,
+        )
+        return 1
+    run_with_runtime(rt, stop)
+    return 0
+
+
+def display_available() -> str | None:
+    """None when Pygame can open a screen, else the reason it cannot."""
+    import pygame
+
+    try:
+        pygame.display.init()
+    except pygame.error as exc:
+        return str(exc)
+    finally:
+        pygame.display.quit()
+    return None
+
+
+def run_demo(max_frames: int | None = None) -> int:
+    """The kiosk on the shipped models and the generated demo clip; headless replay without a
+    screen."""
+    reason = display_available()
+    if reason is None:
+        return run_kiosk(DEMO_CONFIG) if max_frames is None else _demo_frames(max_frames)
+    print(
+        f"No display available ({reason}). Running the demo headless instead: "
+        "`bias-mirror replay demo` over the generated demo clip.\n"
+        "To see the kiosk, run `make demo` on a machine with a screen (or under Xvfb).",
+        file=sys.stderr,
+    )
+    from installation.replay import replay_main
+
+    report = paths.cache_dir() / "demo-replay.jsonl"
+    return replay_main("demo", report, DEMO_CONFIG, max_frames)
+
+
+def _demo_frames(max_frames: int) -> int:
+    stop = threading.Event()
+    try:
+        rt = build_runtime(DEMO_CONFIG, keep_frame=True)
+    except USER_ERRORS as exc:
+        return report_user_error(exc)
+    run_with_runtime(rt, stop, max_frames=max_frames)
+    return 0

@@ -1,0 +1,156 @@
+"""`bias-mirror replay`: the kiosk pipeline, headless, over a recording.
+
+Writes one JSON line per processed frame and prints a JSON summary. Everything but the `ms`
+timings is deterministic for a given file and config: frames are read in order, none is dropped,
+and `t` is the position in the recording (frame index / nominal fps), not the wall clock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from installation.pipeline import SIDES, Pipeline
+from installation.runtime import USER_ERRORS, ReportError, build_runtime, report_user_error
+from installation.sources import FrameSource, open_source
+from installation.types import FrameResult
+
+logger = logging.getLogger(__name__)
+
+
+def open_report(path: Path) -> IO[str]:
+    """Open the report for writing before any work is done, so a bad path fails fast."""
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write the report {path} ({exc.strerror}); "
+            "choose a path in an existing, writable folder"
+        ) from None
+
+
+def report_line(result: FrameResult, index: int, fps: float, names: dict[str, str]) -> str:
+    """One JSON line; no image, crop or latent ever goes into it."""
+    line: dict[str, Any] = {
+        "frame": index,
+        "t": round(index / fps, 4) if fps > 0 else None,
+        "region": result.region.as_list(),
+    }
+    for side in SIDES:
+        pred = result.predictions[side]
+        line[side] = {
+            "model": names[side],
+            "p_face": round(pred.p_face, 6),
+            "face": pred.face,
+            "ms": round(pred.ms, 4),
+        }
+    return json.dumps(line, separators=(",", ":"))
+
+
+@dataclass
+class ReplayStats:
+    frames: int = 0
+    seconds: float = 0.0
+    faces: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
+    p_sum: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SIDES, 0.0))
+    ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in SIDES})
+    agree: int = 0
+
+    def add(self, result: FrameResult) -> None:
+        self.frames += 1
+        verdicts = []
+        for side in SIDES:
+            pred = result.predictions[side]
+            self.faces[side] += pred.face
+            self.p_sum[side] += pred.p_face
+            self.ms[side].append(pred.ms)
+            verdicts.append(pred.face)
+        self.agree += verdicts[0] == verdicts[1]
+
+    def summary(self, names: dict[str, str], backend: str, report: Path) -> dict[str, Any]:
+        n = max(self.frames, 1)
+        models = {}
+        for side in SIDES:
+            ms = np.asarray(self.ms[side] or [0.0])
+            models[side] = {
+                "name": names[side],
+                "face_rate": round(self.faces[side] / n, 4),
+                "mean_p_face": round(self.p_sum[side] / n, 4),
+                "ms_p50": round(float(np.percentile(ms, 50)), 4),
+                "ms_p95": round(float(np.percentile(ms, 95)), 4),
+            }
+        return {
+            "frames": self.frames,
+            "seconds": round(self.seconds, 3),
+            "fps": round(self.frames / self.seconds, 1) if self.seconds > 0 else None,
+            "models": models,
+            "agreement_rate": round(self.agree / n, 4),
+            "backend": backend,
+            "report": str(report),
+        }
+
+
+def iter_frames(source: FrameSource, max_frames: int | None) -> Iterator[Any]:
+    count = 0
+    while max_frames is None or count < max_frames:
+        frame = source.read()
+        if frame is None:
+            return
+        yield frame
+        count += 1
+
+
+def run_replay(
+    pipeline: Pipeline,
+    source: FrameSource,
+    out: IO[str],
+    names: dict[str, str],
+    max_frames: int | None = None,
+) -> ReplayStats:
+    """Process every frame of `source` in order; write one line per frame to `out`."""
+    stats = ReplayStats()
+    fps = source.nominal_fps
+    t0 = time.perf_counter()
+    for i, frame in enumerate(iter_frames(source, max_frames)):
+        result = pipeline.process(frame)
+        out.write(report_line(result, i, fps, names))
+        out.write("\n")
+        stats.add(result)
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def replay_main(
+    source_uri: str, report: Path, config_path: Path | None, max_frames: int | None
+) -> int:
+    if max_frames is not None and max_frames < 1:
+        print("error: --max-frames must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        out = open_report(report)
+        with out:
+            runtime = build_runtime(config_path, keep_frame=False)
+            cfg = runtime.config.source
+            source = open_source(
+                source_uri, width=cfg.width, height=cfg.height, fps=cfg.fps, loop=False
+            )
+            names = {s: c.card.name for s, c in runtime.classifiers.items()}
+            try:
+                stats = run_replay(runtime.pipeline, source, out, names, max_frames)
+            finally:
+                source.close()
+    except USER_ERRORS as exc:
+        return report_user_error(exc)
+    if stats.frames == 0:
+        print(f"error: {source_uri}: no frames could be read", file=sys.stderr)
+        return 1
+    print(json.dumps(stats.summary(names, runtime.backend, report), indent=2))
+    return 0

@@ -1,0 +1,91 @@
+"""Builds the parts every entry point shares: config, the two classifiers, the pipeline.
+
+Also turns the errors a user can fix (bad config, bad bundle, bad source) into one clear line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from installation.config import Config, ConfigError, load_config
+from installation.inference import BundleError, Classifier, load_classifier
+from installation.inference.card import CardError
+from installation.pipeline import Pipeline
+from installation.region import RegionFinder
+from installation.sources import SourceError
+
+logger = logging.getLogger(__name__)
+
+
+
+class ReportError(OSError):
+    """An output file that cannot be written."""
+
+
+# The errors a user can act on; anything else is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError,
+    BundleError,
+    CardError,
+    SourceError,
+    ReportError,
+)
+
+
+def report_user_error(exc: BaseException) -> int:
+    """Print a user-fixable error to stderr and return the exit code (1)."""
+    if isinstance(exc, ConfigError):
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+    else:
+        print(f"error: {exc}", file=sys.stderr)
+    return 1
+
+
+@dataclass
+class Runtime:
+    config: Config
+    classifiers: dict[str, Classifier]
+    pipeline: Pipeline
+
+    @property
+    def backend(self) -> str:
+        backends = sorted({c.backend for c in self.classifiers.values()})
+        return "+".join(backends)
+
+
+def load_models(config: Config) -> dict[str, Classifier]:
+    m = config.models
+    classifiers = {
+        side: load_classifier(
+            path,
+            accelerator=m.accelerator,
+            edgetpu_device=m.edgetpu_device,
+            num_threads=m.num_threads,
+        )
+        for side, path in (("left", m.left), ("right", m.right))
+    }
+    for side, clf in classifiers.items():
+        logger.info(
+            "%s model: %s %s (%s) on %s",
+            side,
+            clf.card.name,
+            clf.card.version,
+            clf.card.kind,
+            clf.backend,
+        )
+    return classifiers
+
+
+def build_runtime(config_path: Path | None, *, keep_frame: bool) -> Runtime:
+    """Config -> classifiers -> pipeline. Raises one of USER_ERRORS on bad input."""
+    config = load_config(config_path)
+    classifiers = load_models(config)
+    rarity = classifiers["right"].rarity
+    pipeline = Pipeline(
+        RegionFinder(config.region), classifiers, rarity=rarity, keep_frame=keep_frame
+    )
+    return Runtime(config=config, classifiers=classifiers, pipeline=pipeline)
