@@ -1,0 +1,185 @@
+"""Config: defaults validate, every kind of mistake is reported with line, key, value and fix."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from installation import paths
+from installation.config import Config, ConfigError, load_config, parse_config
+
+
+@pytest.fixture
+def bundles(tmp_path: Path, tiny_bundles: Path) -> Path:
+    """A models folder with two bundles, as a museum would copy it."""
+    out = tmp_path / "models"
+    shutil.copytree(tiny_bundles / "tiny_baseline", out / "baseline")
+    shutil.copytree(tiny_bundles / "tiny_dbvae", out / "debiased")
+    return out
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "kiosk.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _valid_yaml(models: Path) -> str:
+    return f"""\
+installation_id: foyer-1
+source: {{uri: demo, width: 640, height: 480, fps: 30}}
+region: {{mode: guide_box, box: [0.3, 0.15, 0.4, 0.6]}}
+models: {{left: {models / "baseline"}, right: {models / "debiased"}, accelerator: auto}}
+display: {{fullscreen: true, width: 1920, height: 1080, fps: 60, language: de}}
+mqtt: {{enabled: true, host: 127.0.0.1, port: 1883, stats_interval_s: 60, discovery: true}}
+privacy: {{k_min_sessions: 5}}
+"""
+
+
+def test_design_example_validates(tmp_path: Path, bundles: Path) -> None:
+    cfg = load_config(_write(tmp_path, _valid_yaml(bundles)))
+    assert cfg.installation_id == "foyer-1"
+    assert cfg.display.language == "de"
+    assert cfg.models.left == bundles / "baseline"
+    assert cfg.region.box == (0.3, 0.15, 0.4, 0.6)
+
+
+def test_every_field_has_a_description() -> None:
+    def walk(model: type) -> list[str]:
+        missing = []
+        for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+            if not field.description:
+                missing.append(f"{model.__name__}.{name}")
+            ann = field.annotation
+            for sub in getattr(ann, "__args__", (ann,)):
+                if isinstance(sub, type) and hasattr(sub, "model_fields"):
+                    missing += walk(sub)
+        return missing
+
+    assert walk(Config) == []
+
+
+def test_relative_model_paths_resolve_against_config_folder(tmp_path: Path, bundles: Path) -> None:
+    text = _valid_yaml(bundles).replace(str(bundles), "models")
+    cfg = load_config(_write(tmp_path, text))
+    assert cfg.models.right == (tmp_path / "models" / "debiased").resolve()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "line", "words"),
+    [
+        ("installation_id: foyer-1", "installation_id: Foyer 1", "installation_id", 1, "pattern"),
+        ("width: 640,", "widht: 640,", "source.widht", 2, "spelling"),
+        ("fps: 60,", "fps: 1000,", "display.fps", 5, "less than or equal"),
+        ("fps: 30}", "fps: fast}", "source.fps", 2, "number"),
+        ("0.4, 0.6]", "0.9, 0.6]", "region.box", 3, "inside the frame"),
+        ("mode: guide_box", "mode: haar", "region.mode", 3, "guide_box"),
+        ("language: de", "language: nl", "display.language", 5, "'en', 'de' or 'fr'"),
+        ("port: 1883", "port: 70000", "mqtt.port", 6, "65535"),
+        ("accelerator: auto", "accelerator: tpu", "models.accelerator", 4, "edgetpu"),
+    ],
+)
+def test_each_mistake_names_line_key_value(
+    tmp_path: Path, bundles: Path, old: str, new: str, key: str, line: int, words: str
+) -> None:
+    text = _valid_yaml(bundles)
+    assert old in text
+    path = _write(tmp_path, text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    (problem,) = err.value.problems
+    assert problem.key == key
+    assert problem.line == line
+    assert words in problem.message
+    assert str(path) in str(problem)
+
+
+def test_missing_model_file_is_reported(tmp_path: Path, bundles: Path) -> None:
+    (bundles / "debiased" / "model.tflite").unlink()
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, _valid_yaml(bundles)))
+    (problem,) = err.value.problems
+    assert problem.key == "models.right"
+    assert "missing model file model.tflite" in problem.message
+    assert "make models" in problem.message
+
+
+def test_all_errors_reported_at_once(tmp_path: Path, bundles: Path) -> None:
+    text = _valid_yaml(bundles).replace("fps: 60,", "fps: 0,").replace("foyer-1", "FOYER")
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    assert {p.key for p in err.value.problems} == {"display.fps", "installation_id"}
+
+
+def test_inline_password_is_refused_and_not_echoed(tmp_path: Path, bundles: Path) -> None:
+    text = _valid_yaml(bundles).replace("port: 1883,", "port: 1883, password: hunter2,")
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    msg = str(err.value)
+    assert "mqtt.password" in msg
+    assert "password_file" in msg
+    assert "hunter2" not in msg
+
+
+def test_password_from_file_and_systemd_credential(
+    tmp_path: Path, bundles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n", encoding="utf-8")
+    text = _valid_yaml(bundles).replace("port: 1883,", f"port: 1883, password_file: {secret},")
+    assert load_config(_write(tmp_path, text)).mqtt.password() == "s3cret"
+
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "mqtt_password").write_text("fromsystemd", encoding="utf-8")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    assert load_config(_write(tmp_path, _valid_yaml(bundles))).mqtt.password() == "fromsystemd"
+
+
+def test_missing_password_file(tmp_path: Path, bundles: Path) -> None:
+    text = _valid_yaml(bundles).replace("port: 1883,", "port: 1883, password_file: /nope/pw,")
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    assert err.value.problems[0].key == "mqtt.password_file"
+
+
+def test_broken_yaml_names_line() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config("source:\n  uri: demo\n   width: 3\n", "k.yaml")
+    assert err.value.problems[0].line == 3
+
+
+def test_unreadable_file() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(Path("/nonexistent/kiosk.yaml"))
+    assert "cannot read" in str(err.value)
+
+
+def test_camera_index_as_int(tmp_path: Path, bundles: Path) -> None:
+    text = _valid_yaml(bundles).replace("uri: demo", "uri: 0")
+    assert load_config(_write(tmp_path, text)).source.uri == "0"
+
+
+def test_shipped_configs_parse_apart_from_model_files() -> None:
+    # The shipped files may only fail on model files (before `make models`), never on keys.
+    for name in ("default.yaml", "demo.yaml"):
+        try:
+            load_config(paths.ASSETS_DIR / "config" / name)
+        except ConfigError as exc:
+            assert all(p.key.startswith("models.") for p in exc.problems), exc
+
+
+def test_validate_config_cli(tmp_path: Path, bundles: Path) -> None:
+    good = _write(tmp_path, _valid_yaml(bundles))
+    run = [sys.executable, "-m", "installation", "validate-config"]
+    ok = subprocess.run([*run, str(good)], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(_valid_yaml(bundles).replace("fps: 60,", "fsp: 60,"), encoding="utf-8")
+    res = subprocess.run([*run, str(bad)], capture_output=True, text=True, check=False)
+    assert res.returncode == 1
+    assert f"{bad}:5: display.fsp = 60: Extra inputs are not permitted" in res.stderr

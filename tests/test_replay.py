@@ -1,0 +1,217 @@
+"""`bias-mirror replay` end to end: real clip through OpenCV, real int8 bundles, real report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from installation.region import RegionFinder, crop_for_model
+from installation.sources import open_source
+
+from installation.config import RegionConfig
+from installation.inference import load_classifier
+from installation.pipeline import Pipeline
+from installation.replay import replay_main
+
+
+def write_clip(path: Path, frames: int = 24, size: tuple[int, int] = (320, 240)) -> Path:
+    """A small real mp4v clip: a bright disc (the tiny models' 'face') moves through the box."""
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 12.0, (w, h))
+    assert writer.isOpened()
+    rng = np.random.default_rng(7)
+    for i in range(frames):
+        img = rng.integers(0, 80, size=(h, w, 3), dtype=np.uint8)
+        cx = int(w * (0.1 + 0.8 * i / max(frames - 1, 1)))
+        cv2.circle(img, (cx, h // 2), h // 5, (230, 220, 210), -1)
+        writer.write(img)
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, tiny_bundles: Path) -> Path:
+    models = tmp_path / "models"
+    shutil.copytree(tiny_bundles / "tiny_baseline", models / "baseline")
+    shutil.copytree(tiny_bundles / "tiny_dbvae", models / "debiased")
+    path = tmp_path / "replay.yaml"
+    path.write_text(
+        "source: {uri: demo, width: 320, height: 240, fps: 12}\n"
+        "models: {left: models/baseline, right: models/debiased, accelerator: cpu}\n"
+        "mqtt: {enabled: false}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    return write_clip(tmp_path / "clip.mp4")
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_replay_writes_one_line_per_frame(
+    config: Path, clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "out.jsonl"
+    assert replay_main(str(clip), report, config, None) == 0
+    lines = _lines(report)
+    assert [line["frame"] for line in lines] == list(range(24))
+    assert lines[12]["t"] == pytest.approx(1.0)
+    for line in lines:
+        assert set(line) == {"frame", "t", "region", "left", "right"}
+        assert len(line["region"]) == 4
+        for side in ("left", "right"):
+            pred = line[side]
+            assert 0.0 <= pred["p_face"] <= 1.0
+            assert isinstance(pred["face"], bool)
+            assert pred["ms"] > 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["frames"] == 24
+    faces = sum(line["left"]["face"] for line in lines)
+    assert summary["models"]["left"]["face_rate"] == pytest.approx(faces / 24, abs=1e-4)
+    agree = sum(line["left"]["face"] == line["right"]["face"] for line in lines)
+    assert summary["agreement_rate"] == pytest.approx(agree / 24, abs=1e-4)
+
+
+def test_replay_matches_the_models_on_the_same_crop(
+    config: Path, clip: Path, tmp_path: Path
+) -> None:
+    """The report is what the two classifiers say about the guide-box crop of each frame."""
+    report = tmp_path / "out.jsonl"
+    assert replay_main(str(clip), report, config, 5) == 0
+    lines = _lines(report)
+    assert len(lines) == 5
+    left = load_classifier(tmp_path / "models" / "baseline", accelerator="cpu")
+    finder = RegionFinder(RegionConfig())
+    src = open_source(str(clip), width=320, height=240, fps=12)
+    try:
+        for line in lines:
+            frame = src.read()
+            assert frame is not None
+            region = finder.find(frame.image)
+            assert line["region"] == region.as_list()
+            pred = left.predict(crop_for_model(frame.image, region))
+            assert line["left"]["p_face"] == pytest.approx(pred.p_face, abs=1e-6)
+    finally:
+        src.close()
+
+
+def test_replay_is_deterministic(config: Path, clip: Path, tmp_path: Path) -> None:
+    def strip(path: Path) -> list[dict]:
+        out = _lines(path)
+        for line in out:
+            for side in ("left", "right"):
+                del line[side]["ms"]
+        return out
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert replay_main(str(clip), a, config, None) == 0
+    assert replay_main(str(clip), b, config, None) == 0
+    assert strip(a) == strip(b)
+
+
+def test_report_holds_no_image_or_latent(config: Path, clip: Path, tmp_path: Path) -> None:
+    report = tmp_path / "out.jsonl"
+    assert replay_main(str(clip), report, config, None) == 0
+    for line in _lines(report):
+        for side in ("left", "right"):
+            assert set(line[side]) == {"model", "p_face", "face", "ms"}
+    assert report.stat().st_size < 24 * 400  # a few numbers per frame, nothing else
+
+
+def test_pipeline_feeds_subscribers(config: Path, clip: Path, tmp_path: Path) -> None:
+    models = {
+        "left": load_classifier(tmp_path / "models" / "baseline", accelerator="cpu"),
+        "right": load_classifier(tmp_path / "models" / "debiased", accelerator="cpu"),
+    }
+    pipe = Pipeline(RegionFinder(RegionConfig()), models, rarity=models["right"].rarity)
+    seen = []
+    pipe.subscribe(seen.append)
+    pipe.subscribe(lambda r: 1 / 0)  # a broken consumer must not break the pipeline
+    src = open_source(str(clip), width=320, height=240, fps=12)
+    try:
+        frame = src.read()
+        assert frame is not None
+        result = pipe.process(frame)
+    finally:
+        src.close()
+    assert seen == [result]
+    assert result.frame is None  # replay/bench pipelines do not hold on to frames
+    assert set(result.stage_ms) >= {"region", "crop", "left", "right", "total"}
+    assert result.predictions["right"].latent is not None
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing_source", "no-such-clip.mp4"),
+        ("empty_video", "empty.mp4"),
+        ("bad_report_dir", "cannot write the report"),
+        ("corrupt_model", "model.tflite"),
+        ("config_typo", "sorce"),
+    ],
+)
+def test_bad_input_gets_one_clear_error(
+    case: str,
+    message: str,
+    config: Path,
+    clip: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source, report = str(clip), tmp_path / "out.jsonl"
+    if case == "missing_source":
+        source = str(tmp_path / "no-such-clip.mp4")
+    elif case == "empty_video":
+        empty = tmp_path / "empty.mp4"
+        writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"mp4v"), 12.0, (64, 64))
+        writer.release()
+        source = str(empty)
+    elif case == "bad_report_dir":
+        report = tmp_path / "no" / "such" / "dir" / "out.jsonl"
+    elif case == "corrupt_model":
+        (tmp_path / "models" / "debiased" / "model.tflite").write_bytes(b"\x00garbage" * 100)
+    elif case == "config_typo":
+        config.write_text(config.read_text().replace("source:", "sorce:"), encoding="utf-8")
+    rc = replay_main(source, report, config, None)
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert message in err
+    assert "Traceback" not in err
+    assert err.count("error:") >= 1
+
+
+def test_cli_replay_subprocess(config: Path, clip: Path, tmp_path: Path) -> None:
+    report = tmp_path / "cli.jsonl"
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "installation",
+            "replay",
+            str(clip),
+            "--report",
+            str(report),
+            "--config",
+            str(config),
+            "--max-frames",
+            "7",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["frames"] == 7
+    assert len(_lines(report)) == 7
