@@ -211,12 +211,10 @@ def _print_human(r: dict[str, Any]) -> None:
     print(f"backend: {r['backend']}")
     for side in ("left", "right"):
         s = m[side]
-        print(
-            f"model {side:5s} {s['name']:24s} median {s['median_ms']:.3f} ms  p95 {s['p95_ms']:.3f} ms"
-        )
-    print(
-        f"both models         median {m['both']['median_ms']:.3f} ms  p95 {m['both']['p95_ms']:.3f} ms"
-    )
+        lat = f"median {s['median_ms']:.3f} ms  p95 {s['p95_ms']:.3f} ms"
+        print(f"model {side:5s} {s['name']:24s} {lat}")
+    b = m["both"]
+    print(f"both models         median {b['median_ms']:.3f} ms  p95 {b['p95_ms']:.3f} ms")
     for mode, s in r["replay"].items():
         print(f"replay {mode:10s}  {s['fps']:.1f} frames/s over {s['frames']} frames")
     rend = r["render"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from installation.config import Config, ConfigError, load_config
-from installation.inference import BundleError, Classifier, load_classifier
+from installation.inference import BackendError, BundleError, Classifier, load_classifier
 from installation.inference.card import CardError
 from installation.pipeline import Pipeline
 from installation.region import RegionFinder
@@ -29,6 +29,7 @@ class ReportError(OSError):
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError,
     BundleError,
+    BackendError,
     CardError,
     SourceError,
     ReportError,

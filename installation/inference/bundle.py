@@ -1,0 +1,65 @@
+"""A model bundle on disk: model.tflite + card.json (+ model_edgetpu.tflite, latent.npz)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from installation.inference.card import Card, CardError, load_card
+
+logger = logging.getLogger(__name__)
+
+FIX = "re-copy the bundle folder, or rebuild it with `make models`"
+
+
+class BundleError(ValueError):
+    """A bundle that is missing, corrupt or does not follow the contract."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    dir: Path
+    card: Card
+    model_path: Path
+    edgetpu_path: Path | None
+    latent_path: Path | None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_bundle(folder: Path) -> Bundle:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BundleError(f"{folder}: model bundle folder not found; {FIX}")
+    model = folder / "model.tflite"
+    if not model.is_file():
+        raise BundleError(f"{model}: missing; {FIX}")
+    try:
+        card = load_card(folder / "card.json")
+    except CardError as exc:
+        raise BundleError(str(exc)) from None
+    actual = sha256_file(model)
+    if actual != card.sha256:
+        raise BundleError(
+            f"{model}: sha256 {actual[:12]}... does not match card.json ({card.sha256[:12]}...): "
+            f"the file is corrupt or from another export; {FIX}"
+        )
+    edgetpu = folder / "model_edgetpu.tflite"
+    latent = folder / "latent.npz"
+    if card.kind == "dbvae" and not latent.is_file():
+        logger.warning("%s: DB-VAE bundle without latent.npz; no rarity meter", folder)
+    return Bundle(
+        dir=folder,
+        card=card,
+        model_path=model,
+        edgetpu_path=edgetpu if edgetpu.is_file() else None,
+        latent_path=latent if latent.is_file() else None,
+    )
