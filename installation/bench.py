@@ -54,7 +54,7 @@ def _stats(ms: np.ndarray) -> dict[str, float]:
 def _demo_crops(clip: Path, config: Config, n: int = 64) -> list[np.ndarray]:
     src = open_source(str(clip), loop=False)
     finder = RegionFinder(config.region)
-    crops = []
+    crops: list[np.ndarray] = []
     try:
         while len(crops) < n:
             frame = src.read()
@@ -74,7 +74,7 @@ def bench_models(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict[s
         i[0] = (i[0] + 1) % len(crops)
         return crops[i[0]]
 
-    res = {
+    res: dict[str, Any] = {
         "left": {"name": left.card.name, **_stats(_timed(lambda: left.predict(crop()), seconds))},
         "right": {
             "name": right.card.name,

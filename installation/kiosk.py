@@ -25,6 +25,7 @@ from installation.pipeline import PipelineThread
 from installation.runtime import USER_ERRORS, Runtime, build_runtime, report_user_error
 from installation.sources import LatestFrameGrabber, open_source
 from installation.stats import StatsAggregator
+from installation.types import SourceStatus
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def run_with_runtime(
         lambda size: KioskView(size, cards, language=control.language, mirror=cfg.display.mirror),
     )
     last_present = [-1e9]
-    last_status = [None]
+    last_status: list[SourceStatus | None] = [None]
 
     def tick() -> FrameInputs:
         for name, value in control.drain():
@@ -145,7 +146,7 @@ def run_with_runtime(
         status = grabber.status()
         if status != last_status[0]:
             stats.on_source_status(status)
-            last_status[0] = status  # type: ignore[assignment]
+            last_status[0] = status
         return FrameInputs(
             frame=frame.image if frame is not None else None,
             result=result,

@@ -80,8 +80,8 @@ def _metrics(p: np.ndarray, labels: np.ndarray, groups: np.ndarray, thr: float) 
                 "count": int(m.sum()),
             }
         )
-    recalls = [r["recall"] for r in rows]
-    worst = min(rows, key=lambda r: r["recall"])
+    recalls = [float(detected[faces & (groups == g)].mean()) for g in range(len(GROUPS))]
+    worst = rows[int(np.argmin(recalls))]
     return {
         "recall": round(float(detected[faces].mean()), 4),
         "fpr": round(float(detected[~faces].mean()), 4),

@@ -23,7 +23,7 @@ from installation.replay import replay_main
 def write_clip(path: Path, frames: int = 24, size: tuple[int, int] = (320, 240)) -> Path:
     """A small real mp4v clip: a bright disc (the tiny models' 'face') moves through the box."""
     w, h = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 12.0, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 12.0, (w, h))
     assert writer.isOpened()
     rng = np.random.default_rng(7)
     for i in range(frames):
@@ -174,7 +174,7 @@ def test_bad_input_gets_one_clear_error(
         source = str(tmp_path / "no-such-clip.mp4")
     elif case == "empty_video":
         empty = tmp_path / "empty.mp4"
-        writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"mp4v"), 12.0, (64, 64))
+        writer = cv2.VideoWriter(str(empty), cv2.VideoWriter.fourcc(*"mp4v"), 12.0, (64, 64))
         writer.release()
         source = str(empty)
     elif case == "bad_report_dir":
