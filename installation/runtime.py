@@ -20,7 +20,6 @@ from installation.sources import SourceError
 logger = logging.getLogger(__name__)
 
 
-
 class ReportError(OSError):
     """An output file that cannot be written."""
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from installation.region import RegionFinder, crop_for_model
-from installation.sources import open_source
 
 from installation.config import RegionConfig
 from installation.inference import load_classifier
 from installation.pipeline import Pipeline
+from installation.region import RegionFinder, crop_for_model
 from installation.replay import replay_main
+from installation.sources import open_source
 
 
 def write_clip(path: Path, frames: int = 24, size: tuple[int, int] = (320, 240)) -> Path:
