@@ -1,0 +1,146 @@
+"""The display loop (Pygame Zero style): events -> tick -> draw -> flip -> clock.
+
+Runs on the main thread. Keys 1/2/3 switch the language; Ctrl+Shift+Q quits (staff only; Esc
+does nothing on a public kiosk). The loop waits on the shared stop event and always calls
+pygame.quit() on the way out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from installation.config import DisplayConfig
+from installation.display.texts import LANGUAGES
+from installation.display.view import KioskView
+from installation.types import FrameResult, SourceState, SourceStatus
+
+logger = logging.getLogger(__name__)
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+
+@dataclass(frozen=True)
+class FrameInputs:
+    frame: np.ndarray | None
+    result: FrameResult | None
+    status: SourceStatus
+    attract: bool
+    paused: bool = False
+    notice: str | None = None
+    frame_t: float | None = None  # capture time (monotonic) of `frame`, for the latency figure
+
+
+IDLE = FrameInputs(None, None, SourceStatus(SourceState.CONNECTING), attract=True)
+LANGUAGE_KEYS = {"1": "en", "2": "de", "3": "fr"}
+
+
+class DisplayApp:
+    def __init__(
+        self, cfg: DisplayConfig, view_factory: Callable[[tuple[int, int]], KioskView]
+    ) -> None:
+        self.cfg = cfg
+        self._view_factory = view_factory
+        self.view: KioskView | None = None
+        self.render_ms: deque[float] = deque(maxlen=2048)
+        self.latency_ms: deque[float] = deque(maxlen=2048)
+        self.frames = 0
+        self._language: str = cfg.language
+        self._on_language: Callable[[str], None] | None = None
+
+    def set_language(self, lang: str) -> None:
+        """Switch language (keys or a staff command); tells the listener once."""
+        if lang not in LANGUAGES or lang == self._language:
+            return
+        self._language = lang
+        if self.view is not None:
+            self.view.language = lang
+        logger.info("language: %s", lang)
+        if self._on_language is not None:
+            self._on_language(lang)
+
+    @property
+    def language(self) -> str:
+        return self._language
+
+    def handle_key(
+        self, key_name: str, ctrl: bool, shift: bool, stop_event: threading.Event
+    ) -> None:
+        if key_name in LANGUAGE_KEYS:
+            self.set_language(LANGUAGE_KEYS[key_name])
+        elif key_name == "q" and ctrl and shift:
+            logger.info("staff quit (Ctrl+Shift+Q)")
+            stop_event.set()
+
+    def run(
+        self,
+        tick: Callable[[], FrameInputs],
+        on_language: Callable[[str], None],
+        stop_event: threading.Event,
+        max_frames: int | None = None,
+        on_frame: Callable[[float, float | None], None] | None = None,
+    ) -> None:
+        import pygame
+
+        self._on_language = on_language
+        pygame.display.init()
+        pygame.font.init()
+        try:
+            flags = pygame.FULLSCREEN if self.cfg.fullscreen else 0
+            size = (self.cfg.width, self.cfg.height)
+            screen = pygame.display.set_mode(size, flags)
+            pygame.display.set_caption("Bias Mirror")
+            pygame.mouse.set_visible(False)
+            self.view = self._view_factory(screen.get_size())
+            self.view.language = self._language
+            clock = pygame.time.Clock()
+            last_frame_t: float | None = None
+            while not stop_event.is_set():
+                for event in pygame.event.get():
+                    if event.type == pygame.QUIT:
+                        stop_event.set()
+                    elif event.type == pygame.KEYDOWN:
+                        mods = event.mod
+                        self.handle_key(
+                            pygame.key.name(event.key),
+                            bool(mods & pygame.KMOD_CTRL),
+                            bool(mods & pygame.KMOD_SHIFT),
+                            stop_event,
+                        )
+                inputs = tick()
+                t0 = time.perf_counter()
+                fps_text = f"{clock.get_fps():.0f} fps" if self.cfg.show_fps else None
+                self.view.draw(
+                    screen,
+                    frame=inputs.frame,
+                    result=inputs.result,
+                    status=inputs.status,
+                    attract=inputs.attract,
+                    paused=inputs.paused,
+                    notice=inputs.notice,
+                    fps_text=fps_text,
+                )
+                pygame.display.flip()
+                render_ms = (time.perf_counter() - t0) * 1e3
+                latency = None
+                if inputs.frame_t is not None and inputs.frame_t != last_frame_t:
+                    # First time this camera frame reaches the screen.
+                    latency = (time.monotonic() - inputs.frame_t) * 1e3
+                    last_frame_t = inputs.frame_t
+                    self.latency_ms.append(latency)
+                self.render_ms.append(render_ms)
+                if on_frame is not None:
+                    on_frame(render_ms, latency)
+                self.frames += 1
+                if max_frames is not None and self.frames >= max_frames:
+                    break
+                clock.tick(self.cfg.fps)
+        finally:
+            pygame.quit()
