@@ -114,8 +114,12 @@ def run_with_runtime(
 
     publisher = None
     if cfg.mqtt.enabled:
-        from installation.mqtt import MqttPublisher
-
+        try:
+            from installation.mqtt import MqttPublisher
+        except ImportError:
+            MqttPublisher = None  # noqa: N806
+            logger.error("MQTT stats are not part of this build; set mqtt.enabled: false")
+    if cfg.mqtt.enabled and MqttPublisher is not None:
         publisher = MqttPublisher(
             cfg.mqtt,
             cfg.installation_id,
@@ -154,6 +158,7 @@ def run_with_runtime(
             attract=now - last_present[0] > cfg.display.attract_after_s,
             paused=control.paused.is_set(),
             notice=None,
+            frame_t=frame.t if frame is not None else None,
         )
 
     def on_language(lang: str) -> None:
