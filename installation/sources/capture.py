@@ -118,7 +118,12 @@ class LatestFrameGrabber(threading.Thread):
 
     def _retry_message(self, reason: str, delay: float) -> None:
         logger.warning("%s; retrying in %.1f s", reason, delay)
-        self._set_state(SourceState.UNAVAILABLE, f"camera unavailable, retrying in {delay:.0f} s")
+        self._set_state(
+            SourceState.UNAVAILABLE,
+            f"camera unavailable, retrying in {delay:.0f} s"
+            if delay >= 10
+            else f"camera unavailable, retrying in {delay:.1f} s",
+        )
 
     def _read_loop(self, source: FrameSource) -> bool:
         """Read until stop or failure. True when a non-live source ended normally."""
