@@ -1,0 +1,202 @@
+"""Inference on the real tiny int8 bundles; bad bundles; backend selection (Edge TPU faked)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from installation.inference import BackendError, BundleError, load_classifier
+from installation.inference import backends as backends_mod
+from installation.inference.classifier import input_lut
+from model_export.tiny import synthetic_set
+
+
+@pytest.fixture
+def bundle(tmp_path: Path, tiny_bundles: Path) -> Path:
+    out = tmp_path / "dbvae"
+    shutil.copytree(tiny_bundles / "tiny_dbvae", out)
+    return out
+
+
+def _u8(images: np.ndarray) -> list[np.ndarray]:
+    return [np.round(img * 255).astype(np.uint8) for img in images]
+
+
+@pytest.mark.parametrize("name", ["tiny_baseline", "tiny_dbvae"])
+def test_predictions_follow_the_image(tiny_bundles: Path, name: str) -> None:
+    clf = load_classifier(tiny_bundles / name, accelerator="cpu")
+    x, y, _ = synthetic_set(64, seed=99)
+    preds = [clf.predict(img) for img in _u8(x)]
+    acc = np.mean([p.face == bool(t) for p, t in zip(preds, y, strict=True)])
+    assert acc > 0.9  # the models learned the synthetic task; a broken LUT or output map fails
+    for p in preds:
+        assert 0 <= p.p_face <= 1 and p.ms > 0
+        assert p.face == (p.p_face >= clf.card.threshold)
+        assert p.p_face == pytest.approx(1 / (1 + np.exp(-p.logit)))
+    assert clf.backend == "litert-cpu"
+    if name == "tiny_dbvae":
+        assert preds[0].latent is not None and preds[0].latent.shape == (8,)
+        assert clf.rarity is not None
+        assert 0 <= clf.rarity.percentile(preds[0].latent) <= 1
+    else:
+        assert preds[0].latent is None and clf.rarity is None
+
+
+def test_lut_matches_quantization_formula() -> None:
+    lut = input_lut(1 / 255, -128, np.int8)
+    assert lut[0] == -128 and lut[255] == 127 and lut[128] == 0
+    lut2 = input_lut(0.0039, -128, np.int8)
+    assert lut2[255] == 127  # clipped, not wrapped
+
+
+def test_rejects_a_wrong_crop(tiny_bundles: Path) -> None:
+    clf = load_classifier(tiny_bundles / "tiny_baseline")
+    with pytest.raises(ValueError, match="uint8"):
+        clf.predict(np.zeros((64, 64, 3), np.float32))
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        ("no_model", "model.tflite: missing"),
+        ("no_card", "card.json is missing"),
+        ("bad_json", "not readable JSON"),
+        ("card_contract", "does not follow the bundle contract"),
+        ("sha", "does not match card.json"),
+        ("corrupt", "does not match card.json"),
+        ("corrupt_with_sha", "not a valid TFLite model"),
+        ("quant_mismatch", "card does not match model"),
+        ("bad_latent", "latent.npz"),
+        ("no_folder", "bundle folder not found"),
+    ],
+)
+def test_bad_bundles_get_clear_errors(bundle: Path, damage: str, words: str) -> None:
+    card_path = bundle / "card.json"
+    card = json.loads(card_path.read_text())
+    model = bundle / "model.tflite"
+    if damage == "no_model":
+        model.unlink()
+    elif damage == "no_card":
+        card_path.unlink()
+    elif damage == "bad_json":
+        card_path.write_text("{not json")
+    elif damage == "card_contract":
+        del card["threshold"]
+        card_path.write_text(json.dumps(card))
+    elif damage == "sha":
+        card["sha256"] = "0" * 64
+        card_path.write_text(json.dumps(card))
+    elif damage in ("corrupt", "corrupt_with_sha"):
+        model.write_bytes(np.random.default_rng(0).bytes(4096))
+        if damage == "corrupt_with_sha":
+            import hashlib
+
+            card["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()
+            card_path.write_text(json.dumps(card))
+    elif damage == "quant_mismatch":
+        card["input"]["zero_point"] = 0
+        card_path.write_text(json.dumps(card))
+    elif damage == "bad_latent":
+        (bundle / "latent.npz").write_bytes(b"nope")
+    elif damage == "no_folder":
+        shutil.rmtree(bundle)
+    with pytest.raises(BundleError) as err:
+        load_classifier(bundle, accelerator="cpu")
+    msg = str(err.value)
+    assert words in msg
+    assert str(bundle) in msg
+    assert "re-" in msg or "make models" in msg  # says how to fix it
+
+
+class FakeDelegate:
+    """Stands in for libedgetpu (no Edge TPU here); LiteRT accepts no foreign object, so the
+    fake interpreter class below records what it was asked to load instead."""
+
+
+def _fake_runtime(monkeypatch: pytest.MonkeyPatch, loads: bool) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    real = backends_mod._runtime
+
+    def fake_load(library: str, options: dict[str, str] | None = None) -> FakeDelegate:
+        calls.append({"library": library, "options": options})
+        if not loads:
+            raise ValueError(f"Failed to load delegate from {library}")
+        return FakeDelegate()
+
+    name, interpreter_cls, _ = real()
+
+    def interpreter(**kwargs: Any) -> Any:
+        # Run the (CPU) model file the selection picked, without the fake delegate.
+        calls.append({"model_path": kwargs["model_path"]})
+        kwargs.pop("experimental_delegates", None)
+        return interpreter_cls(**kwargs)
+
+    monkeypatch.setattr(backends_mod, "load_delegate", fake_load)
+    monkeypatch.setattr(backends_mod, "_runtime", lambda: (name, interpreter, fake_load))
+    return calls
+
+
+def test_auto_uses_edgetpu_model_when_the_delegate_loads(
+    bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(bundle / "model.tflite", bundle / "model_edgetpu.tflite")
+    calls = _fake_runtime(monkeypatch, loads=True)
+    clf = load_classifier(bundle, accelerator="auto", edgetpu_device="usb:0")
+    assert clf.backend == "litert-edgetpu:usb:0"
+    assert clf.model_file.name == "model_edgetpu.tflite"
+    assert calls[0] == {"library": "libedgetpu.so.1", "options": {"device": "usb:0"}}
+
+
+def test_auto_falls_back_to_cpu(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(bundle / "model.tflite", bundle / "model_edgetpu.tflite")
+    _fake_runtime(monkeypatch, loads=False)
+    clf = load_classifier(bundle, accelerator="auto")
+    assert clf.backend == "litert-cpu"
+    assert clf.model_file.name == "model.tflite"
+
+
+def test_auto_without_edgetpu_model_never_tries_the_delegate(
+    bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _fake_runtime(monkeypatch, loads=True)
+    assert load_classifier(bundle, accelerator="auto").backend == "litert-cpu"
+    assert not any("library" in c for c in calls)
+
+
+def test_explicit_edgetpu_that_cannot_load_says_what_to_install(
+    bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(bundle / "model.tflite", bundle / "model_edgetpu.tflite")
+    _fake_runtime(monkeypatch, loads=False)
+    with pytest.raises(BackendError, match="libedgetpu1-std"):
+        load_classifier(bundle, accelerator="edgetpu")
+
+
+def test_explicit_edgetpu_without_compiled_model(bundle: Path) -> None:
+    with pytest.raises(BackendError, match="edgetpu_compiler"):
+        load_classifier(bundle, accelerator="edgetpu")
+
+
+def test_real_missing_libedgetpu_is_caught(bundle: Path) -> None:
+    """No monkeypatching: the real loader fails here (no libedgetpu) and auto falls back."""
+    shutil.copy(bundle / "model.tflite", bundle / "model_edgetpu.tflite")
+    assert load_classifier(bundle, accelerator="auto").backend == "litert-cpu"
+    with pytest.raises(BackendError):
+        load_classifier(bundle, accelerator="edgetpu")
+
+
+def test_gpu_without_delegate(bundle: Path) -> None:
+    with pytest.raises(BackendError, match="GPU delegate"):
+        load_classifier(bundle, accelerator="gpu")
+
+
+def test_predict_benchmark(benchmark, tiny_bundles: Path) -> None:  # type: ignore[no-untyped-def]
+    clf = load_classifier(tiny_bundles / "tiny_dbvae")
+    crop = _u8(synthetic_set(2, seed=3)[0])[0]
+    pred = benchmark(clf.predict, crop)
+    assert pred.latent is not None
