@@ -1,0 +1,106 @@
+"""The two models (Keras 3, backend-agnostic: TensorFlow here, JAX or PyTorch on a GPU box).
+
+Baseline: the MIT 6.S191 facial-detection CNN. DB-VAE (Amini et al. 2019): the same encoder with
+1 + 2 * latent_dim outputs (face logit, latent mean, latent log-variance), a mirrored decoder,
+loss = BCE + face x (kl_weight x KL + L1 reconstruction), computed in `compute_loss` with
+keras.ops only. Nothing is built or trained at import time; seeds are explicit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers, ops
+
+N_FILTERS = 12  # the lab's base width: 12 / 24 / 48 / 72 filters
+
+
+def encoder(n_outputs: int, name: str = "encoder") -> keras.Model:
+    """[B, 64, 64, 3] in [0, 1] -> [B, n_outputs]."""
+    inp = keras.Input((64, 64, 3), name="image")
+    x = inp
+    for mult, k in ((1, 5), (2, 5), (4, 3), (6, 3)):
+        x = layers.Conv2D(N_FILTERS * mult, k, strides=2, padding="same", activation="relu")(x)
+        x = layers.BatchNormalization()(x)
+    x = layers.Flatten()(x)  # [B, 4 * 4 * 72]
+    x = layers.Dense(512, activation="relu")(x)
+    return keras.Model(inp, layers.Dense(n_outputs)(x), name=name)
+
+
+def baseline_cnn(seed: int) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    return encoder(1, name="baseline_cnn")
+
+
+def decoder(latent_dim: int) -> keras.Model:
+    """[B, latent_dim] -> [B, 64, 64, 3] in [0, 1], mirroring the encoder."""
+    z = keras.Input((latent_dim,), name="z")
+    x = layers.Dense(4 * 4 * 6 * N_FILTERS, activation="relu")(z)
+    x = layers.Reshape((4, 4, 6 * N_FILTERS))(x)
+    for mult, k in ((4, 3), (2, 3), (1, 5)):
+        x = layers.Conv2DTranspose(
+            N_FILTERS * mult, k, strides=2, padding="same", activation="relu"
+        )(x)
+    x = layers.Conv2DTranspose(3, 5, strides=2, padding="same", activation="sigmoid")(x)
+    return keras.Model(z, x, name="decoder")
+
+
+@keras.saving.register_keras_serializable(package="bias_mirror")
+class Sampling(layers.Layer):
+    """z = mean + exp(logvar / 2) * eps, eps ~ N(0, I) with an explicit seed."""
+
+    def __init__(self, seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, mean: Any, logvar: Any) -> Any:
+        eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        return mean + ops.exp(0.5 * logvar) * eps
+
+
+class DBVAE(keras.Model):
+    def __init__(self, latent_dim: int = 100, kl_weight: float = 0.0005, seed: int = 0) -> None:
+        super().__init__(name="dbvae")
+        keras.utils.set_random_seed(seed)
+        self.latent_dim = latent_dim
+        self.kl_weight = kl_weight
+        self.encoder = encoder(1 + 2 * latent_dim)
+        self.decoder = decoder(latent_dim)
+        self.sampling = Sampling(seed)
+
+    def encode(self, x: Any, training: bool = False) -> tuple[Any, Any, Any]:
+        out = self.encoder(x, training=training)
+        d = self.latent_dim
+        return out[:, :1], out[:, 1 : 1 + d], out[:, 1 + d :]
+
+    def call(self, x: Any, training: bool = False) -> dict[str, Any]:
+        logit, mean, logvar = self.encode(x, training=training)
+        recon = self.decoder(self.sampling(mean, logvar), training=training)
+        return {"logit": logit, "mean": mean, "logvar": logvar, "recon": recon}
+
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
+        y = ops.reshape(ops.cast(y, "float32"), (-1, 1))
+        bce = keras.losses.binary_crossentropy(y, y_pred["logit"], from_logits=True)  # [B]
+        mean, logvar = y_pred["mean"], y_pred["logvar"]
+        kl = 0.5 * ops.sum(ops.exp(logvar) + ops.square(mean) - 1.0 - logvar, axis=-1)  # [B]
+        recon = ops.mean(ops.abs(x - y_pred["recon"]), axis=(1, 2, 3))  # [B]
+        # The VAE terms apply to faces only: the latent space models faces, not clutter.
+        vae = y[:, 0] * (self.kl_weight * kl + recon)
+        return ops.mean(bce + vae)
+
+    def serving_model(self) -> keras.Model:
+        """[B, 64, 64, 3] -> (face logit [B, 1], latent mean [B, D]): what the bundle runs."""
+        inp = keras.Input((64, 64, 3), name="image")
+        out = self.encoder(inp, training=False)
+        d = self.latent_dim
+        logit = layers.Lambda(lambda t: t[:, :1], name="face_logit")(out)
+        mean = layers.Lambda(lambda t: t[:, 1 : 1 + d], name="latent_mean")(out)
+        return keras.Model(inp, [logit, mean], name="dbvae_serving")

@@ -1,0 +1,174 @@
+"""Training loops for the baseline CNN and the DB-VAE, with checkpoints and resampling logs.
+
+Batches are streamed from uint8 arrays (a keras.utils.PyDataset), so 16k images stay ~200 MB.
+Camera-like augmentation is shared by both models. Checkpoints are written every epoch; a run
+started again with the same --work folder resumes after the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from model_export.models import DBVAE, baseline_cnn
+from model_export.resampling import Rule, effective_shares, face_weights
+
+logger = logging.getLogger(__name__)
+
+
+def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """uint8 [B, 64, 64, 3] -> float32 in [0, 1] with camera-like changes: mirror, exposure,
+    gamma, contrast, small shifts and sensor noise."""
+    x = batch.astype(np.float32) / 255.0
+    b = len(x)
+    flip = rng.random(b) < 0.5
+    x[flip] = x[flip, :, ::-1]
+    for i, (dx, dy) in enumerate(rng.integers(-4, 5, size=(b, 2))):
+        x[i] = np.roll(x[i], (int(dy), int(dx)), axis=(0, 1))
+    gain = rng.uniform(0.6, 1.3, size=(b, 1, 1, 1)).astype(np.float32)
+    gamma = rng.uniform(0.7, 1.4, size=(b, 1, 1, 1)).astype(np.float32)
+    x = np.clip(x * gain, 0, 1) ** gamma
+    x += rng.normal(0, 0.02, size=x.shape).astype(np.float32)
+    return np.clip(x, 0, 1)
+
+
+class Batches(keras.utils.PyDataset):
+    def __init__(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, train: bool = True
+    ) -> None:
+        super().__init__()
+        self.x, self.y, self.bs, self.train = x, y, batch_size, train
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x)) if train else np.arange(len(x))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.bs)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = self.order[i * self.bs : (i + 1) * self.bs]
+        xb = self.x[idx]
+        xb_f = augment(xb, self.rng) if self.train else xb.astype(np.float32) / 255.0
+        return xb_f, self.y[idx]
+
+    def on_epoch_end(self) -> None:
+        if self.train:
+            self.order = self.rng.permutation(len(self.x))
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 5
+    batch_size: int = 32
+    learning_rate: float = 5e-4
+    latent_dim: int = 100
+    kl_weight: float = 0.0005
+    bins: int = 10
+    alpha: float = 0.001
+    rule: Rule = "max"
+    temperature: float = 1.0
+    cap: float | None = None
+    seed: int = 0
+
+
+def predict_logits(model: keras.Model, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    out = []
+    for i in range(0, len(x), batch):
+        res = model(x[i : i + batch].astype(np.float32) / 255.0, training=False)
+        logit = res["logit"] if isinstance(res, dict) else res
+        out.append(np.asarray(logit).reshape(-1))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def latent_means(model: DBVAE, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    out = []
+    for i in range(0, len(x), batch):
+        _, mean, _ = model.encode(x[i : i + batch].astype(np.float32) / 255.0, training=False)
+        out.append(np.asarray(mean))
+    return np.concatenate(out)
+
+
+def _resume(model: keras.Model, work: Path) -> int:
+    state = work / "state.json"
+    if state.is_file() and (work / "last.weights.h5").is_file():
+        done = int(json.loads(state.read_text())["epochs_done"])
+        model.load_weights(work / "last.weights.h5")
+        logger.info("%s: resuming after epoch %d", work, done)
+        return done
+    return 0
+
+
+def _checkpoint(
+    model: keras.Model, work: Path, epochs_done: int, log: list[dict[str, Any]]
+) -> None:
+    tmp = work / "tmp.weights.h5"
+    model.save_weights(tmp)
+    tmp.replace(work / "last.weights.h5")
+    (work / "state.json").write_text(json.dumps({"epochs_done": epochs_done, "log": log}))
+
+
+def train_baseline(
+    x: np.ndarray, y: np.ndarray, cfg: TrainConfig, work: Path
+) -> tuple[keras.Model, list[dict[str, Any]]]:
+    work.mkdir(parents=True, exist_ok=True)
+    model = baseline_cnn(cfg.seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg.learning_rate),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+    )
+    model.build((None, 64, 64, 3))
+    done = _resume(model, work)
+    log: list[dict[str, Any]] = []
+    data = Batches(x, y, cfg.batch_size, cfg.seed)
+    for epoch in range(done, cfg.epochs):
+        hist = model.fit(data, epochs=1, verbose=2)
+        log.append({"epoch": epoch + 1, "loss": float(hist.history["loss"][-1])})
+        _checkpoint(model, work, epoch + 1, log)
+    return model, log
+
+
+def train_dbvae(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: TrainConfig, work: Path
+) -> tuple[DBVAE, list[dict[str, Any]]]:
+    """`groups` (e.g. race of each face) is used only to log the drawn shares."""
+    work.mkdir(parents=True, exist_ok=True)
+    model = DBVAE(cfg.latent_dim, cfg.kl_weight, cfg.seed)
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
+    model(np.zeros((1, 64, 64, 3), np.float32))
+    done = _resume(model, work)
+    rng = np.random.default_rng(cfg.seed)
+    faces = np.flatnonzero(y == 1)
+    nonfaces = np.flatnonzero(y == 0)
+    log: list[dict[str, Any]] = []
+    for epoch in range(done, cfg.epochs):
+        w = face_weights(
+            latent_means(model, x[faces]),
+            bins=cfg.bins,
+            alpha=cfg.alpha,
+            rule=cfg.rule,
+            temperature=cfg.temperature,
+            cap=cfg.cap,
+        )
+        drawn = faces[rng.choice(len(faces), len(faces), replace=True, p=w)]
+        shares = effective_shares(w, groups[faces])
+        logger.info("epoch %d: expected group shares of drawn faces %s", epoch + 1, shares)
+        idx = np.concatenate([drawn, nonfaces])
+        data = Batches(x[idx], y[idx], cfg.batch_size, cfg.seed + epoch)
+        hist = model.fit(data, epochs=1, verbose=2)
+        log.append(
+            {
+                "epoch": epoch + 1,
+                "loss": float(hist.history["loss"][-1]),
+                "drawn_shares": shares,
+                "max_weight_x_mean": round(float(w.max() * len(w)), 2),
+                "unique_drawn": len(np.unique(drawn)),
+            }
+        )
+        _checkpoint(model, work, epoch + 1, log)
+    return model, log

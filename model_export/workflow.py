@@ -1,0 +1,176 @@
+"""data -> train -> threshold -> evaluate (float and int8) -> export, for both models."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_export.data import Images, load_images, read_labels, split_train_val
+from model_export.evaluate import all_combinations, set_metrics, threshold_at_fpr
+from model_export.recipe import Recipe, draw
+
+logger = logging.getLogger(__name__)
+
+LICENSE = (
+    "Non-commercial research and education only: trained on UTKFace-derived images "
+    "(Zhang, Song, Qi, CVPR 2017) and Caltech-101 (CC BY 4.0)."
+)
+EVAL_SETS = {
+    # name: (path prefix in labels.csv, attribute columns)
+    "mit6s191": ("eval/mit6s191/", ("skin_tone", "gender")),
+    "utkface": ("eval/utkface/", ("race", "gender")),
+}
+DISPLAY_SET = "mit6s191"
+NAMES = {"baseline": "Baseline CNN", "dbvae": "Debiased (DB-VAE)"}
+METHODS = {
+    "baseline": "Standard face classifier trained on the skewed set.",
+    "dbvae": "Same data; learns which faces are rare and shows them more often (DB-VAE).",
+}
+
+
+@dataclass
+class Prepared:
+    train: Images
+    val_nonfaces: Images
+    evals: dict[str, Images]
+    recipe: Recipe
+    counts: dict[str, Any]
+
+
+def prepare(root: Path, recipe: Recipe, val_fraction: float = 0.1) -> Prepared:
+    rows = read_labels(root)
+    train_rows, val_rows = split_train_val(rows, val_fraction)
+    drawn = draw(train_rows, recipe)
+    t0 = time.perf_counter()
+    train = load_images(root, drawn)
+    val_nonfaces = load_images(root, [r for r in val_rows if not r.is_face])
+    evals = {
+        name: load_images(root, [r for r in rows if r.split == "eval" and r.path.startswith(pre)])
+        for name, (pre, _) in EVAL_SETS.items()
+    }
+    logger.info("decoded %d images in %.1f s", len(train.rows), time.perf_counter() - t0)
+    faces_by_group: dict[str, int] = {}
+    for r in train.rows:
+        if r.is_face:
+            g = r.attrs.get(recipe.group_by, "unknown")
+            faces_by_group[g] = faces_by_group.get(g, 0) + 1
+    counts = {
+        "recipe": recipe.model_dump(),
+        "faces": int(train.y.sum()),
+        "nonfaces": int((1 - train.y).sum()),
+        "faces_by_" + recipe.group_by: faces_by_group,
+        "validation_nonfaces": len(val_nonfaces.rows),
+        "skipped_unreadable": len(train.skipped) + len(val_nonfaces.skipped),
+        "source": "faces64 (UTKFace faces, Caltech-101 non-faces)",
+        "license": LICENSE,
+    }
+    return Prepared(train, val_nonfaces, evals, recipe, counts)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def float_metrics(model: Any, data: Prepared, fpr: float) -> tuple[float, dict[str, Any]]:
+    from model_export.train import predict_logits
+
+    p_val = _sigmoid(predict_logits(model, data.val_nonfaces.x))
+    thr = threshold_at_fpr(p_val, fpr)
+    out = {}
+    for name, images in data.evals.items():
+        p = _sigmoid(predict_logits(model, images.x))
+        cols = EVAL_SETS[name][1]
+        out[name] = set_metrics(
+            p,
+            [r.attrs for r in images.rows],
+            thr,
+            all_combinations(cols),
+            float(np.mean(p_val >= thr)),
+        )
+    return thr, out
+
+
+def int8_metrics(bundle: Path, data: Prepared, fpr: float) -> tuple[float, dict[str, Any]]:
+    from installation.inference import load_classifier
+
+    clf = load_classifier(bundle, accelerator="cpu")
+
+    def probs(x: np.ndarray) -> np.ndarray:
+        return np.array([clf.predict(img).p_face for img in x])
+
+    p_val = probs(data.val_nonfaces.x)
+    thr = threshold_at_fpr(p_val, fpr)
+    out = {}
+    for name, images in data.evals.items():
+        cols = EVAL_SETS[name][1]
+        out[name] = set_metrics(
+            probs(images.x),
+            [r.attrs for r in images.rows],
+            thr,
+            all_combinations(cols),
+            float(np.mean(p_val >= thr)),
+        )
+    return thr, out
+
+
+def display_keys(metrics: dict[str, Any]) -> list[str]:
+    finest = [g for g in metrics[DISPLAY_SET]["groups"] if len(g["attrs"]) == 2]
+    return [g["key"] for g in finest]
+
+
+def export_model(
+    kind: str,
+    model: Any,
+    serving: Any,
+    data: Prepared,
+    *,
+    out: Path,
+    train_log: list[dict[str, Any]],
+    train_settings: dict[str, Any],
+    fpr: float,
+    latent_stats: Any = None,
+) -> Path:
+    from model_export.export import export_bundle
+
+    thr_f, m_float = float_metrics(model, data, fpr)
+    rng = np.random.default_rng(0)
+    calib_idx = rng.choice(len(data.train.x), size=min(400, len(data.train.x)), replace=False)
+    calibration = data.train.x[calib_idx].astype(np.float32) / 255.0
+    fields: dict[str, Any] = {
+        "threshold": thr_f,
+        "method": METHODS[kind],
+        "version": dt.date.today().isoformat(),
+        "license": LICENSE,
+        "training_data": data.counts,
+        "training": {"settings": train_settings, "log": train_log},
+        "metrics": {"float": m_float},
+        "thresholds": {"fpr_target": fpr, "float": thr_f},
+        "display": {"eval_set": DISPLAY_SET, "group_keys": display_keys(m_float)},
+    }
+    path = export_bundle(
+        serving,
+        out,
+        kind=kind,  # type: ignore[arg-type]
+        name=NAMES[kind],
+        calibration=calibration,
+        card_fields=fields,
+        latent_stats=latent_stats,
+    )
+    # The kiosk runs int8: its threshold and metrics come from the int8 model itself.
+    thr_q, m_int8 = int8_metrics(path, data, fpr)
+    card = json.loads((path / "card.json").read_text())
+    card["threshold"] = thr_q
+    card["thresholds"]["int8"] = thr_q
+    card["metrics"]["int8"] = m_int8
+    tmp = path / "card.json.tmp"
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp, path / "card.json")
+    return path
