@@ -234,9 +234,11 @@ def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Make model, password and TLS paths absolute before validation (config dir, cwd, root)."""
-    models = data.get("models")
+    models = data.setdefault("models", {})
     if isinstance(models, dict):
         for side in ("left", "right"):
+            # Defaults are relative paths too: resolve them like written ones.
+            models.setdefault(side, str(ModelsConfig.model_fields[side].default))
             if isinstance(models.get(side), str):
                 models[side] = str(paths.resolve(Path(models[side]), base))
     mqtt = data.get("mqtt")

@@ -1,0 +1,93 @@
+"""The whole kiosk on the main thread under the dummy driver: real capture, pipeline, display."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from installation.kiosk import KioskControl, run_with_runtime
+from installation.runtime import build_runtime
+from tests.video_fixtures import write_clip
+
+
+@pytest.fixture
+def config(tmp_path: Path, tiny_bundles: Path) -> Path:
+    shutil.copytree(tiny_bundles / "tiny_baseline", tmp_path / "baseline")
+    shutil.copytree(tiny_bundles / "tiny_dbvae", tmp_path / "debiased")
+    clip = write_clip(tmp_path / "clip.mp4", frames=30, fps=30.0)
+    cfg = tmp_path / "kiosk.yaml"
+    cfg.write_text(
+        f"installation_id: test\nsource: {{uri: {clip}, width: 320, height: 240, fps: 30}}\n"
+        "models: {left: baseline, right: debiased}\n"
+        "display: {fullscreen: false, width: 960, height: 540, attract_after_s: 0.5}\n"
+        "mqtt: {enabled: false}\n",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def test_kiosk_runs_and_shuts_down_in_order(config: Path) -> None:
+    rt = build_runtime(config, keep_frame=True)
+    stop = threading.Event()
+    before = set(threading.enumerate())
+    app = run_with_runtime(rt, stop, max_frames=60)
+    assert app.frames == 60
+    assert len(app.latency_ms) > 10  # camera frames reached the screen
+    assert stop.is_set()
+    time.sleep(0.1)
+    leftover = [t for t in set(threading.enumerate()) - before if t.is_alive()]
+    assert leftover == []  # capture and pipeline threads joined
+
+
+def test_missing_camera_keeps_the_kiosk_running(config: Path) -> None:
+    text = config.read_text()
+    config.write_text(text.replace(str(config.parent / "clip.mp4"), "/dev/video99"))
+    rt = build_runtime(config, keep_frame=True)
+    stop = threading.Event()
+    app = run_with_runtime(rt, stop, max_frames=30)
+    assert app.frames == 30  # rendered the "camera unavailable" screen instead of dying
+
+
+def test_staff_commands_are_applied_on_the_main_loop() -> None:
+    control = KioskControl("en")
+    assert control.on_command("language", "fr") == (True, "language set to fr")
+    assert control.on_command("language", "xx")[0] is False
+    assert control.on_command("pause", None)[0] and control.paused.is_set()
+    assert control.on_command("resume", None)[0] and not control.paused.is_set()
+    assert control.on_command("explode", None)[0] is False
+    assert control.drain() == [("language", "fr")]
+    assert control.drain() == []
+
+
+def test_run_without_display_says_so(config: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(config.parent)}  # no DISPLAY, no SDL override
+    res = subprocess.run(
+        [sys.executable, "-m", "installation", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 1
+    assert "no display" in res.stderr and "bias-mirror replay" in res.stderr
+
+
+def test_run_with_bad_config_exits_with_the_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "k.yaml"
+    bad.write_text("display: {fps: 0}\n")
+    res = subprocess.run(
+        [sys.executable, "-m", "installation", "run", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 1
+    assert f"{bad}:1: display.fps = 0" in res.stderr
