@@ -118,6 +118,7 @@ def bench_render(rt: Runtime, clip: Path, seconds: float) -> dict[str, Any]:
     import pygame
 
     from installation.display import KioskView
+    from installation.display.widgets import quit_pygame
     from installation.types import SourceState, SourceStatus
 
     size = (1920, 1080)
@@ -151,7 +152,7 @@ def bench_render(rt: Runtime, clip: Path, seconds: float) -> dict[str, Any]:
 
         ms = _timed(draw, seconds, min_runs=60)
     finally:
-        pygame.quit()
+        quit_pygame()
     return {"size": list(size), "fps": round(1000.0 / float(np.median(ms)), 1), **_stats(ms)}
 
 

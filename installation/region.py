@@ -1,9 +1,11 @@
 """Which part of the frame both models judge.
 
-The guide box from the config (x, y, w, h as fractions) is drawn on screen; the crop is the
-largest square centred in it, because the models take square 64x64 input. Both models always
-get exactly the same crop. In detector mode an OpenCV Haar cascade re-centres (and re-sizes) that
-square on the largest face; without a face the guide box is used.
+The guide box from the config (x, y, w, h as fractions of the frame) is where the visitor is asked
+to stand. The models take square 64x64 input, so the judged crop is the largest square centred in
+that box (a 0.4 x 0.6 box on a 640x480 frame: 256 x 288 px -> a 256 px square). `guide_box()`
+returns that square, so what the screen outlines is exactly what both models see, and every
+`Region` the finder returns is square. In detector mode an OpenCV Haar cascade re-centres the
+square (same size) on the largest face; with no face the guide square is used.
 """
 
 from __future__ import annotations
@@ -16,50 +18,63 @@ import cv2
 import numpy as np
 
 from installation.config import RegionConfig
-from installation.types import Region
+from installation.types import ImageU8, Region
 
 logger = logging.getLogger(__name__)
 
 CASCADE = "haarcascade_frontalface_default.xml"
+SCALE_FACTOR = 1.2  # image pyramid step: 1.1 finds a few more faces at ~2x the cost
+MIN_NEIGHBORS = 4
+MIN_FACE_OF_BOX = 0.3  # faces smaller than this share of the box side stand far behind it
 
 
 class RegionError(RuntimeError):
-    pass
+    """The detector cannot run (no cascade file); the message says what to install."""
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=16)
 def _guide_square(box: tuple[float, float, float, float], w: int, h: int) -> Region:
     bx, by, bw, bh = box[0] * w, box[1] * h, box[2] * w, box[3] * h
-    side = int(min(bw, bh))
+    side = max(1, int(min(bw, bh)))
     x = round(bx + (bw - side) / 2)
     y = round(by + (bh - side) / 2)
     return Region(x, y, side, side, "guide_box")
 
 
-def load_cascade() -> cv2.CascadeClassifier:
-    data = getattr(cv2, "data", None)
-    path = Path(data.haarcascades) / CASCADE if data is not None else None
+def default_cascade_path() -> Path | None:
+    data = getattr(cv2, "data", None)  # opencv-python 5.x has no cv2.data
+    return Path(data.haarcascades) / CASCADE if data is not None else None
+
+
+def load_cascade(path: Path | None = None) -> cv2.CascadeClassifier:
+    path = path or default_cascade_path()
     if path is None or not path.is_file():
         raise RegionError(
-            f"OpenCV ships no Haar cascade {CASCADE} (opencv 5.x dropped them); install "
-            "'opencv-python-headless<5' or set region.mode: guide_box"
+            f"the Haar cascade {CASCADE} is missing ({path or 'no cv2.data'}); OpenCV 5.x ships "
+            "none: pip install 'opencv-python-headless<5', or set region.mode: guide_box"
         )
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
-        raise RegionError(f"{path}: the Haar cascade cannot be loaded; reinstall opencv")
+        raise RegionError(
+            f"{path}: the Haar cascade cannot be loaded; reinstall "
+            "'opencv-python-headless<5', or set region.mode: guide_box"
+        )
     return cascade
 
 
 class RegionFinder:
-    def __init__(self, cfg: RegionConfig) -> None:
+    """Region per frame. Not thread-safe (the cascade is not): one pipeline thread calls find()."""
+
+    def __init__(self, cfg: RegionConfig, *, cascade_path: Path | None = None) -> None:
         self._cfg = cfg
-        self._cascade = load_cascade() if cfg.mode == "detector" else None
+        self._cascade = load_cascade(cascade_path) if cfg.mode == "detector" else None
 
     @property
     def mode(self) -> str:
         return self._cfg.mode
 
     def guide_box(self, frame_w: int, frame_h: int) -> Region:
+        """The guide square in pixels (cached per frame size)."""
         return _guide_square(self._cfg.box, frame_w, frame_h)
 
     def find(self, frame_bgr: np.ndarray) -> Region:
@@ -67,34 +82,60 @@ class RegionFinder:
         guide = self.guide_box(w, h)
         if self._cascade is None:
             return guide
-        scale = self._cfg.detector_scale
-        small = cv2.resize(
-            frame_bgr, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA
-        )
-        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        min_side = max(16, int(guide.w * scale * 0.35))  # ignore faces far behind the visitor
-        faces = self._cascade.detectMultiScale(
-            gray, scaleFactor=1.2, minNeighbors=4, minSize=(min_side, min_side)
-        )
-        if len(faces) == 0:
+        face = self._largest_face(frame_bgr, guide.w)
+        if face is None:
             return guide
-        best = max(faces, key=lambda f: int(f[2]) * int(f[3]))
-        fx, fy, fw, fh = (float(v) / scale for v in best)
-        # Training crops show the whole face filling most of the square: add a margin.
-        side = int(np.clip(max(fw, fh) * 1.3, guide.w * 0.5, min(w, h)))
-        cx, cy = fx + fw / 2, fy + fh / 2
-        x = int(np.clip(cx - side / 2, 0, w - side))
-        y = int(np.clip(cy - side / 2, 0, h - side))
+        fx, fy, fw, fh = face
+        side = guide.w  # the config decides the size; the detector only moves the square
+        x = int(np.clip(round(fx + fw / 2 - side / 2), 0, w - side))
+        y = int(np.clip(round(fy + fh / 2 - side / 2), 0, h - side))
         return Region(x, y, side, side, "detector")
 
+    def _largest_face(
+        self, frame_bgr: np.ndarray, box_side: int
+    ) -> tuple[float, float, float, float] | None:
+        assert self._cascade is not None
+        scale = self._cfg.detector_scale
+        h, w = frame_bgr.shape[:2]
+        # Gray first, then shrink: one channel to resample. [H, W, 3] -> [H*s, W*s]
+        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+        if scale < 1:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        min_side = max(20, int(box_side * scale * MIN_FACE_OF_BOX))
+        faces = self._cascade.detectMultiScale(
+            gray, scaleFactor=SCALE_FACTOR, minNeighbors=MIN_NEIGHBORS, minSize=(min_side, min_side)
+        )
+        if len(faces) == 0:
+            return None
+        best = max(faces, key=lambda f: int(f[2]) * int(f[3]))
+        fx, fy, fw, fh = (float(v) / scale for v in best)
+        return fx, fy, fw, fh
 
-def crop_for_model(frame_bgr: np.ndarray, region: Region, size: int = 64) -> np.ndarray:
-    """The square `region` as uint8 RGB [size, size, 3]; edge pixels pad what leaves the frame."""
+
+def square_of(region: Region) -> Region:
+    """The largest square centred in `region` (the region itself when it is square)."""
+    side = min(region.w, region.h)
+    if region.w == region.h:
+        return region
+    return Region(
+        region.x + (region.w - side) // 2,
+        region.y + (region.h - side) // 2,
+        side,
+        side,
+        region.source,
+    )
+
+
+def crop_for_model(frame_bgr: np.ndarray, region: Region, size: int = 64) -> ImageU8:
+    """What both models see: the largest square centred in `region`, as uint8 RGB
+    [size, size, 3]. Edge pixels pad any part outside the frame; INTER_AREA shrinks."""
+    sq = square_of(region)
     h, w = frame_bgr.shape[:2]
-    x0, y0, x1, y1 = region.x, region.y, region.x + region.w, region.y + region.h
+    x0, y0, x1, y1 = sq.x, sq.y, sq.x + sq.w, sq.y + sq.h
     patch = frame_bgr[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
     if patch.size == 0:
-        raise ValueError(f"region {region} lies outside the {w}x{h} frame")
+        raise ValueError(f"region {region.as_list()} lies outside the {w}x{h} frame")
     if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
         patch = cv2.copyMakeBorder(
             patch,
@@ -104,5 +145,5 @@ def crop_for_model(frame_bgr: np.ndarray, region: Region, size: int = 64) -> np.
             max(x1 - w, 0),
             cv2.BORDER_REPLICATE,
         )
-    small = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+    small = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)  # [size, size, 3] BGR
+    return np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2RGB), dtype=np.uint8)

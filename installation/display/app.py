@@ -20,7 +20,7 @@ import numpy as np
 from installation.config import DisplayConfig
 from installation.display.texts import LANGUAGES
 from installation.display.view import KioskView
-from installation.display.widgets import font
+from installation.display.widgets import quit_pygame
 from installation.types import FrameResult, SourceState, SourceStatus
 
 logger = logging.getLogger(__name__)
@@ -144,6 +144,4 @@ class DisplayApp:
                     break
                 clock.tick(self.cfg.fps)
         finally:
-            # Font objects must not outlive pygame.quit() (using one afterwards segfaults).
-            font.cache_clear()
-            pygame.quit()
+            quit_pygame()

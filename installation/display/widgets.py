@@ -27,6 +27,12 @@ def font(size: int) -> pygame.font.Font:
     return pygame.font.Font(None, size)
 
 
+def quit_pygame() -> None:
+    """pygame.quit(), dropping cached Font objects first: one used after quit segfaults."""
+    font.cache_clear()
+    pygame.quit()
+
+
 class TextCache:
     """Rendered text surfaces keyed by (text, size, colour): a kiosk redraws the same strings."""
 

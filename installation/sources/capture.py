@@ -1,11 +1,17 @@
 """Capture thread (Frigate style): reads continuously, keeps only the newest frame, counts the
-frames the consumer never took, and reopens a lost source with exponential backoff."""
+frames no consumer took, and reopens a lost source with exponential backoff.
+
+It never raises into the app: every failure becomes a `SourceStatus` the screen can show
+("camera unavailable, retrying in 4 s") and a log line for staff.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from installation.sources.base import FrameSource, SourceError
@@ -13,8 +19,36 @@ from installation.types import Frame, SourceState, SourceStatus
 
 logger = logging.getLogger(__name__)
 
+FPS_WINDOW = 30  # capture times kept for the measured rate (about 1 s at 30 fps)
+
+
+class Backoff:
+    """Delays min, 2*min, 4*min, ... capped at max; `reset()` after the source worked again."""
+
+    def __init__(self, min_s: float, max_s: float) -> None:
+        if min_s <= 0 or max_s < min_s:
+            raise ValueError(f"need 0 < reopen_min_s <= reopen_max_s, got {min_s}, {max_s}")
+        self.min_s, self.max_s = min_s, max_s
+        self._next = min_s
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self._next * 2, self.max_s)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.min_s
+
 
 class LatestFrameGrabber(threading.Thread):
+    """Owns the source on its own thread; consumers see only the newest frame.
+
+    Frames are re-numbered here (`Frame.index` grows across reopens and loops), because each
+    reopened source starts counting at 0 again. `dropped_frames` counts frames replaced before any
+    `wait_next()` caller received them (the judging side); the live mirror's `latest()` does not
+    count as taking a frame.
+    """
+
     def __init__(
         self,
         open_fn: Callable[[], FrameSource],
@@ -22,19 +56,24 @@ class LatestFrameGrabber(threading.Thread):
         reopen_min_s: float = 0.5,
         reopen_max_s: float = 30.0,
         stop_event: threading.Event,
+        name: str = "camera",
     ) -> None:
         super().__init__(name="capture", daemon=True)
         self._open_fn = open_fn
-        self._min, self._max = reopen_min_s, reopen_max_s
+        self._backoff = Backoff(reopen_min_s, reopen_max_s)
         self._stop_event = stop_event
+        self._what = name  # the word on screen: "camera unavailable, ..."
         self._cond = threading.Condition()
         self._latest: Frame | None = None
-        self._taken = -1  # index of the newest frame a consumer has seen
-        self._seq = 0  # our own frame counter: sources restart their index on reopen
+        self._taken = -1  # index of the newest frame a wait_next() caller received
+        self._seq = 0
         self._dropped = 0
         self._state = SourceState.CONNECTING
-        self._message = "connecting to the camera"
-        self._fps = 0.0
+        self._message = f"connecting to the {name}"
+        self._retry_at: float | None = None  # monotonic time of the next open attempt
+        self._times: deque[float] = deque(maxlen=FPS_WINDOW)
+        self.last_error: str | None = None  # for staff logs; may name the (masked) URI
+        self.opens = 0
         self.reopens = 0
 
     # -- consumer side -------------------------------------------------------------------
@@ -44,36 +83,57 @@ class LatestFrameGrabber(threading.Thread):
             return self._latest
 
     def wait_next(self, after_index: int, timeout: float) -> Frame | None:
-        """Block until a frame newer than `after_index` exists (or timeout / stop)."""
+        """Block until a frame newer than `after_index` exists; None on timeout or stop.
+
+        After a recording ended it waits the full timeout (a polling consumer must not spin).
+        """
         with self._cond:
-            ok = self._cond.wait_for(
+            self._cond.wait_for(
                 lambda: (
                     (self._latest is not None and self._latest.index > after_index)
                     or self._stop_event.is_set()
                 ),
                 timeout,
             )
-            if not ok or self._latest is None or self._latest.index <= after_index:
+            frame = self._latest
+            if frame is None or frame.index <= after_index:
                 return None
-            self._taken = self._latest.index
-            return self._latest
+            self._taken = frame.index
+            return frame
 
     def status(self) -> SourceStatus:
         with self._cond:
-            return SourceStatus(self._state, self._message, self._dropped, round(self._fps, 1))
+            message = self._message
+            if self._state == SourceState.UNAVAILABLE and self._retry_at is not None:
+                left = max(0.0, self._retry_at - time.monotonic())
+                message = (
+                    f"{self._what} unavailable, retrying in {math.ceil(left)} s"
+                    if left >= 0.5
+                    else f"{self._what} unavailable, retrying now"
+                )
+            return SourceStatus(self._state, message, self._dropped, round(self._fps(), 1))
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Set the stop event (the one shared with the app) and join the thread."""
         self._stop_event.set()
         with self._cond:
             self._cond.notify_all()
-        if self.is_alive():
+        if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout)
 
     # -- capture side --------------------------------------------------------------------
 
-    def _set_state(self, state: SourceState, message: str) -> None:
+    def _fps(self) -> float:
+        if self._state != SourceState.OK or len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+    def _set_state(self, state: SourceState, message: str, retry_at: float | None = None) -> None:
         with self._cond:
-            self._state, self._message = state, message
+            self._state, self._message, self._retry_at = state, message, retry_at
+            if state != SourceState.OK:
+                self._times.clear()
             self._cond.notify_all()
 
     def _publish(self, frame: Frame) -> None:
@@ -82,67 +142,78 @@ class LatestFrameGrabber(threading.Thread):
                 self._dropped += 1  # the consumer was busy; the older frame is gone
             self._latest = Frame(self._seq, frame.t, frame.image)
             self._seq += 1
+            self._times.append(frame.t)
             self._cond.notify_all()
 
     def run(self) -> None:
-        delay = self._min
-        while not self._stop_event.is_set():
-            try:
-                source = self._open_fn()
-            except SourceError as exc:
-                self._retry_message(str(exc), delay)
-                if self._stop_event.wait(delay):
-                    break
-                delay = min(delay * 2, self._max)
-                continue
-            logger.info("source opened: %s", source.description)
-            self._set_state(SourceState.OK, source.description)
-            try:
-                ended = self._read_loop(source)
-            finally:
-                source.close()
-            if ended:
-                self._set_state(SourceState.ENDED, f"{source.description}: end of recording")
-                logger.info("source ended: %s", source.description)
-                return
-            if self._stop_event.is_set():
-                break
-            self.reopens += 1
-            delay = self._min  # it worked once: start the backoff afresh
-            self._retry_message(f"{source.description}: lost", delay)
-            if self._stop_event.wait(delay):
-                break
-            delay = min(delay * 2, self._max)
+        try:
+            self._run()
+        except Exception:  # last line of defence: the kiosk keeps running, the screen says so
+            logger.exception("capture thread failed")
+            self._set_state(SourceState.UNAVAILABLE, f"{self._what} unavailable")
         with self._cond:
             self._cond.notify_all()
 
-    def _retry_message(self, reason: str, delay: float) -> None:
-        logger.warning("%s; retrying in %.1f s", reason, delay)
-        self._set_state(
-            SourceState.UNAVAILABLE,
-            f"camera unavailable, retrying in {delay:.0f} s"
-            if delay >= 10
-            else f"camera unavailable, retrying in {delay:.1f} s",
-        )
+    def _run(self) -> None:
+        while not self._stop_event.is_set():
+            source = self._try_open()
+            if source is not None:
+                self.opens += 1
+                self.reopens += self.opens > 1
+                logger.info("source opened: %s", source.description)
+                self._set_state(SourceState.OK, source.description)
+                try:
+                    frames, ended = self._read_loop(source)
+                finally:
+                    source.close()
+                if ended:
+                    self._set_state(SourceState.ENDED, f"{source.description}: end of recording")
+                    logger.info("source ended: %s", source.description)
+                    return
+                if self._stop_event.is_set():
+                    return
+                if frames > 0:
+                    # It worked for a while: the next attempt comes quickly again. A source that
+                    # opens but never delivers keeps backing off instead of spinning.
+                    self._backoff.reset()
+            delay = self._backoff.next()
+            logger.warning("%s; retrying in %.1f s", self.last_error, delay)
+            self._set_state(
+                SourceState.UNAVAILABLE,
+                f"{self._what} unavailable",
+                retry_at=time.monotonic() + delay,
+            )
+            if self._stop_event.wait(delay):
+                return
 
-    def _read_loop(self, source: FrameSource) -> bool:
-        """Read until stop or failure. True when a non-live source ended normally."""
-        t_prev = time.monotonic()
+    def _try_open(self) -> FrameSource | None:
+        try:
+            return self._open_fn()
+        except SourceError as exc:
+            self.last_error = str(exc)
+        except Exception as exc:  # a driver or bug: log the traceback once per attempt
+            logger.exception("opening the source failed")
+            self.last_error = f"opening the source failed: {exc!r}"
+        return None
+
+    def _read_loop(self, source: FrameSource) -> tuple[int, bool]:
+        """Read until stop or failure -> (frames read, True when a recording ended normally)."""
+        frames = 0
         while not self._stop_event.is_set():
             try:
                 frame = source.read()
             except SourceError as exc:
-                logger.warning("%s", exc)
-                return False
-            except Exception:  # a driver hiccup must not kill the capture thread
+                self.last_error = str(exc)
+                return frames, False
+            except Exception as exc:  # a driver hiccup must not kill the capture thread
                 logger.exception("reading %s failed", source.description)
-                return False
+                self.last_error = f"{source.description}: read failed: {exc!r}"
+                return frames, False
             if frame is None:
-                return not source.is_live
-            now = time.monotonic()
-            dt = now - t_prev
-            t_prev = now
-            if dt > 0:
-                self._fps = 0.9 * self._fps + 0.1 * (1.0 / dt) if self._fps else 1.0 / dt
+                if source.is_live:
+                    self.last_error = f"{source.description}: the stream ended"
+                    return frames, False
+                return frames, True
+            frames += 1
             self._publish(frame)
-        return False
+        return frames, False

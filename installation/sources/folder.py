@@ -1,12 +1,15 @@
-"""A folder of images, read in name order: for tests, stills and recorded sessions."""
+"""A folder of images, read in natural name order (frame_2 before frame_10): stills, tests and
+recorded sessions exported as images."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from installation.sources.base import Pacer, SourceError, fit_size
 from installation.types import Frame
@@ -16,7 +19,17 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".webp", ".tif", ".tiff"}
 
 
+def _natural_key(path: Path) -> list[int | str]:
+    # Digits compare as numbers: "frame_2" < "frame_10", as a recording's frames should.
+    parts: list[int | str] = []
+    for chunk in re.split(r"(\d+)", path.name):
+        parts.append(int(chunk) if chunk.isdigit() else chunk.lower())
+    return parts
+
+
 class FolderSource:
+    """Images as frames. Unreadable files are skipped (counted in `unreadable`) and logged."""
+
     is_live = False
 
     def __init__(
@@ -24,7 +37,14 @@ class FolderSource:
     ) -> None:
         self.description = str(folder)
         self.nominal_fps = float(fps)
-        self._files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        try:
+            entries = list(folder.iterdir())
+        except OSError as exc:
+            raise SourceError(f"{folder}: cannot list the folder ({exc.strerror})") from None
+        self._files = sorted(
+            (p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+            key=_natural_key,
+        )
         if not self._files:
             raise SourceError(
                 f"{folder}: no images (.png, .jpg, ...) in this folder; check source.uri"
@@ -34,25 +54,43 @@ class FolderSource:
         self._index = 0
         self._pacer = Pacer(fps, realtime)
         self.unreadable = 0
+        # Decode the first readable image now, so a folder of broken files fails at open.
+        self._first = self._next_image(allow_wrap=False)
+        if self._first is None:
+            raise SourceError(
+                f"{folder}: none of its {len(self._files)} images can be decoded; "
+                "save them as PNG or JPEG"
+            )
 
-    def read(self) -> Frame | None:
-        for _ in range(len(self._files)):
+    def _next_image(self, allow_wrap: bool) -> np.ndarray | None:
+        tried = 0
+        while tried < len(self._files):
             if self._pos >= len(self._files):
-                if not self._loop:
+                if not allow_wrap:
                     return None
                 self._pos = 0
             path = self._files[self._pos]
             self._pos += 1
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                self.unreadable += 1
-                logger.warning("%s: unreadable image, skipped", path)
-                continue
-            self._pacer.wait()
-            frame = Frame(self._index, time.monotonic(), fit_size(image, self._width, self._height))
-            self._index += 1
-            return frame
-        raise SourceError(f"{self.description}: none of the images can be read")
+            tried += 1
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # gray / 16-bit -> BGR uint8
+            if image is not None:
+                return image
+            self.unreadable += 1
+            logger.warning("%s: unreadable image, skipped", path)
+        return None
+
+    def read(self) -> Frame | None:
+        if self._first is not None:
+            image: np.ndarray | None = self._first
+            self._first = None
+        else:
+            image = self._next_image(allow_wrap=self._loop)
+        if image is None:
+            return None
+        self._pacer.wait()
+        frame = Frame(self._index, time.monotonic(), fit_size(image, self._width, self._height))
+        self._index += 1
+        return frame
 
     def close(self) -> None:
-        pass
+        self._files = []

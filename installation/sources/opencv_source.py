@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 import time
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -14,7 +17,20 @@ from installation.types import Frame
 
 logger = logging.getLogger(__name__)
 
-H264_HINT = "re-encode it with mp4v or MJPG (this OpenCV build cannot decode H.264)"
+Kind = Literal["camera", "file", "stream", "gstreamer"]
+
+H264_HINT = "re-encode it with mp4v or MJPG (H.264 is not supported by this OpenCV build)"
+CAMERA_HINT = (
+    "check the cable, that no other program uses the camera, and that this user may open it "
+    "(group 'video'; `ls -l /dev/video*`)"
+)
+STREAM_TIMEOUT_MS = 5000  # an unreachable camera must not block the capture thread for minutes
+
+
+def has_gstreamer() -> bool:
+    """Whether this OpenCV build can open GStreamer pipelines (the PyPI wheels cannot)."""
+    m = re.search(r"GStreamer:\s*(\w+)", cv2.getBuildInformation())
+    return bool(m and m.group(1).upper() == "YES")
 
 
 class CaptureSource:
@@ -23,7 +39,7 @@ class CaptureSource:
     def __init__(
         self,
         target: int | str,
-        kind: str,
+        kind: Kind,
         *,
         width: int,
         height: int,
@@ -33,69 +49,107 @@ class CaptureSource:
     ) -> None:
         self.kind = kind
         self.is_live = kind != "file"
-        self.description = mask_credentials(str(target)) if kind != "camera" else f"camera {target}"
+        self.description = f"camera {target}" if kind == "camera" else mask_credentials(str(target))
+        self._target = target
         self._width, self._height, self._loop = width, height, loop
         self._index = 0
-        if kind == "gstreamer":
-            if "GStreamer:                   YES" not in cv2.getBuildInformation():
-                raise SourceError(
-                    f"{self.description}: this OpenCV build has no GStreamer support; use a "
-                    "camera index, /dev/videoN or a file, or install an OpenCV built with GStreamer"
-                )
-            cap = cv2.VideoCapture(str(target), cv2.CAP_GSTREAMER)
-        elif kind == "camera":
-            cap = cv2.VideoCapture(target, cv2.CAP_V4L2 if isinstance(target, str) else cv2.CAP_ANY)
-            cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
-            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
-            cap.set(cv2.CAP_PROP_FPS, fps)
-            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # newest frame, not a queue of stale ones
-        else:
-            cap = cv2.VideoCapture(str(target), cv2.CAP_FFMPEG)
-        if not cap.isOpened():
-            cap.release()
-            raise SourceError(self._open_hint(target))
-        self._cap = cap
-        src_fps = cap.get(cv2.CAP_PROP_FPS)
+        self._cap = self._open(target, width, height, fps)
+        src_fps = self._cap.get(cv2.CAP_PROP_FPS)
+        # Cameras and streams report what they deliver; files what they were recorded at.
         self.nominal_fps = float(src_fps) if 0 < src_fps < 1000 else float(fps)
         self._pacer = Pacer(self.nominal_fps, realtime and kind == "file")
         self._first: np.ndarray | None = None
         if kind == "file":
-            ok, first = cap.read()
+            # Decode one frame now, so a file OpenCV cannot decode fails at open, not mid-run.
+            ok, first = self._cap.read()
             if not ok or first is None:
-                cap.release()
+                self._cap.release()
                 raise SourceError(f"{self.description}: no frames could be decoded; {H264_HINT}")
             self._first = first
 
-    def _open_hint(self, target: int | str) -> str:
-        if self.kind == "camera":
-            return (
-                f"{self.description}: cannot open the camera; check the cable, that no other "
-                "program uses it, and that this user is in the 'video' group (ls /dev/video*)"
+    def _open(self, target: int | str, width: int, height: int, fps: float) -> cv2.VideoCapture:
+        if self.kind == "gstreamer":
+            if not has_gstreamer():
+                raise SourceError(
+                    f"{self.description}: this OpenCV build has no GStreamer support (the PyPI "
+                    "wheels have none); use a camera index, /dev/videoN, a file or an rtsp:// URL, "
+                    "or install an OpenCV built with GStreamer (Debian: python3-opencv)"
+                )
+            cap = cv2.VideoCapture(str(target), cv2.CAP_GSTREAMER)
+        elif self.kind == "camera":
+            cap = cv2.VideoCapture(target, cv2.CAP_V4L2 if isinstance(target, str) else cv2.CAP_ANY)
+            if cap.isOpened():
+                # Ask for the configured mode; cameras may ignore it, fit_size() copes.
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+                cap.set(cv2.CAP_PROP_FPS, fps)
+                cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # newest frame, not a queue of stale ones
+        elif self.kind == "stream":
+            cap = cv2.VideoCapture(
+                str(target),
+                cv2.CAP_FFMPEG,
+                [
+                    cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                    STREAM_TIMEOUT_MS,
+                    cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                    STREAM_TIMEOUT_MS,
+                ],
             )
+        else:
+            cap = cv2.VideoCapture(str(target), cv2.CAP_FFMPEG)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(self._open_hint())
+        return cap
+
+    def _open_hint(self) -> str:
+        if self.kind == "camera":
+            return f"{self.description}: cannot open the camera; {CAMERA_HINT}"
         if self.kind == "file":
             return f"{self.description}: cannot open the video; {H264_HINT}"
-        return f"{self.description}: cannot connect; check the URL, network and credentials"
+        if self.kind == "gstreamer":
+            return (
+                f"{self.description}: GStreamer cannot start this pipeline; "
+                "test it with gst-launch-1.0"
+            )
+        return (
+            f"{self.description}: cannot connect; check the address, the network, the camera's "
+            "credentials and that it serves this stream path"
+        )
 
     def read(self) -> Frame | None:
-        if self._first is not None:
-            image: np.ndarray = self._first
-            self._first = None
-        else:
-            ok, image = self._cap.read()
-            if not ok or image is None:
-                if self.kind == "file" and self._loop and self._index > 0:
-                    self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                    ok, image = self._cap.read()
-                if not ok or image is None:
-                    return None
+        image = self._next_image()
+        if image is None:
+            return None
         self._pacer.wait()
-        frame = Frame(
-            index=self._index,
-            t=time.monotonic(),
-            image=fit_size(image, self._width, self._height),
-        )
+        frame = Frame(self._index, time.monotonic(), fit_size(image, self._width, self._height))
         self._index += 1
         return frame
+
+    def _next_image(self) -> np.ndarray | None:
+        if self._first is not None:
+            image, self._first = self._first, None
+            return image
+        ok, image = self._cap.read()
+        if ok and image is not None:
+            return image
+        if self.is_live:
+            raise SourceError(
+                f"{self.description}: stopped delivering frames; "
+                + (CAMERA_HINT if self.kind == "camera" else "check the network and the camera")
+            )
+        if not self._loop or self._index == 0:
+            return None
+        # End of the file: start again (the kiosk plays recordings in a loop).
+        self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        ok, image = self._cap.read()
+        if not ok or image is None:  # some containers cannot seek: reopen instead
+            self._cap.release()
+            self._cap = cv2.VideoCapture(str(self._target), cv2.CAP_FFMPEG)
+            ok, image = self._cap.read()
+        if not ok or image is None:
+            raise SourceError(f"{self.description}: cannot restart the video; {H264_HINT}")
+        return image
 
     def close(self) -> None:
         self._cap.release()
@@ -105,10 +159,26 @@ def is_camera(uri: str) -> bool:
     return uri.isdigit() or uri.startswith("/dev/video")
 
 
+def _check_device(uri: str) -> None:
+    path = Path(uri)
+    if not path.exists():
+        raise SourceError(
+            f"{uri}: no such camera device; check the cable and `ls /dev/video*`, "
+            "then set source.uri to an existing device"
+        )
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise SourceError(
+            f"{uri}: permission denied; add this user to the 'video' group "
+            "(sudo usermod -aG video $USER, then log in again)"
+        )
+
+
 def open_capture(
     uri: str, *, width: int, height: int, fps: float, loop: bool, realtime: bool
 ) -> CaptureSource:
-    def make(target: int | str, kind: str) -> CaptureSource:
+    """Classify the URI and open it. Raises SourceError naming the URI and the fix."""
+
+    def make(target: int | str, kind: Kind) -> CaptureSource:
         return CaptureSource(
             target, kind, width=width, height=height, fps=fps, loop=loop, realtime=realtime
         )
@@ -116,17 +186,19 @@ def open_capture(
     if uri.isdigit():
         return make(int(uri), "camera")
     if uri.startswith("/dev/video"):
-        if not Path(uri).exists():
-            raise SourceError(
-                f"{uri}: no such camera device; check the cable and `ls /dev/video*`, "
-                "then set source.uri to an existing device"
-            )
+        _check_device(uri)
         return make(uri, "camera")
     if " ! " in uri:
         return make(uri, "gstreamer")
     if "://" in uri:
         return make(uri, "stream")
-    path = Path(uri)
+    path = Path(uri).expanduser()
+    if not path.exists():
+        raise SourceError(
+            f"{uri}: no such video file or image folder; check the path in source.uri"
+        )
     if not path.is_file():
-        raise SourceError(f"{uri}: no such video file; check the path in source.uri")
+        raise SourceError(f"{uri}: not a video file; check the path in source.uri")
+    if path.stat().st_size == 0:
+        raise SourceError(f"{uri}: the file is empty (0 bytes), no frames could be decoded")
     return make(str(path), "file")
