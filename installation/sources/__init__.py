@@ -1,15 +1,32 @@
-"""Frame sources by URI, and the capture thread that keeps only the newest frame."""
+"""Frame sources by URI, and the capture thread that keeps only the newest frame.
+
+`open_source()` is the one entry point; `LatestFrameGrabber` runs a source on its own thread
+for the kiosk; `replay` reads a source synchronously, frame by frame.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from installation.sources.base import FrameSource, SourceError, mask_credentials
-from installation.sources.capture import LatestFrameGrabber
+from installation.sources.capture import Backoff, LatestFrameGrabber
 from installation.sources.folder import FolderSource
-from installation.sources.opencv_source import open_capture
+from installation.sources.opencv_source import CaptureSource, has_gstreamer, open_capture
 
-__all__ = ["FrameSource", "LatestFrameGrabber", "SourceError", "mask_credentials", "open_source"]
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Backoff",
+    "CaptureSource",
+    "FolderSource",
+    "FrameSource",
+    "LatestFrameGrabber",
+    "SourceError",
+    "has_gstreamer",
+    "mask_credentials",
+    "open_source",
+]
 
 
 def open_source(
@@ -21,14 +38,31 @@ def open_source(
     loop: bool = False,
     realtime: bool = False,
 ) -> FrameSource:
-    """Camera index or /dev/videoN, video file, image folder, rtsp:// URL, GStreamer pipeline
-    (contains ' ! '), or 'demo' (the generated demo clip). Raises SourceError."""
+    """Open a frame source. Raises SourceError naming the URI and the fix.
+
+    uri: camera index ('0'), /dev/videoN, video file, image folder, rtsp:// or http(s):// URL,
+    GStreamer pipeline (contains ' ! '), or 'demo' (the generated demo clip).
+    width, height: frames are scaled (centre-cropped to that aspect first) to this size when the
+    source delivers another one. fps: requested camera rate, and the pace of image folders.
+    loop: restart files and folders at their end (kiosk); False ends them (replay).
+    realtime: pace files and folders at their frame rate (kiosk); False reads as fast as possible.
+    """
+    uri = uri.strip()
+    if not uri:
+        raise SourceError("source.uri is empty; set a camera index, file, folder, URL or 'demo'")
     if uri == "demo":
         from installation.sources.demo import demo_clip_path
 
         uri = str(demo_clip_path())
-    if Path(uri).is_dir():
+    if Path(uri).expanduser().is_dir():
         return FolderSource(
-            Path(uri), width=width, height=height, fps=fps, loop=loop, realtime=realtime
+            Path(uri).expanduser(),
+            width=width,
+            height=height,
+            fps=fps,
+            loop=loop,
+            realtime=realtime,
         )
-    return open_capture(uri, width=width, height=height, fps=fps, loop=loop, realtime=realtime)
+    source = open_capture(uri, width=width, height=height, fps=fps, loop=loop, realtime=realtime)
+    logger.debug("opened %s (%s, %.1f fps)", source.description, source.kind, source.nominal_fps)
+    return source
