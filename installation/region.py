@@ -53,8 +53,11 @@ def load_cascade(path: Path | None = None) -> cv2.CascadeClassifier:
             f"the Haar cascade {CASCADE} is missing ({path or 'no cv2.data'}); OpenCV 5.x ships "
             "none: pip install 'opencv-python-headless<5', or set region.mode: guide_box"
         )
-    cascade = cv2.CascadeClassifier(str(path))
-    if cascade.empty():
+    try:
+        cascade = cv2.CascadeClassifier(str(path))
+    except (cv2.error, SystemError):  # a malformed file raises instead of loading empty
+        cascade = None
+    if cascade is None or cascade.empty():
         raise RegionError(
             f"{path}: the Haar cascade cannot be loaded; reinstall "
             "'opencv-python-headless<5', or set region.mode: guide_box"
