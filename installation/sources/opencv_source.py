@@ -106,7 +106,7 @@ class CaptureSource:
         if self.kind == "camera":
             return f"{self.description}: cannot open the camera; {CAMERA_HINT}"
         if self.kind == "file":
-            return f"{self.description}: cannot open the video; {H264_HINT}"
+            return f"{self.description}: no frames could be decoded (cannot open it); {H264_HINT}"
         if self.kind == "gstreamer":
             return (
                 f"{self.description}: GStreamer cannot start this pipeline; "
