@@ -114,12 +114,8 @@ def run_with_runtime(
 
     publisher = None
     if cfg.mqtt.enabled:
-        try:
-            from installation.mqtt import MqttPublisher
-        except ImportError:
-            MqttPublisher = None  # noqa: N806
-            logger.error("MQTT stats are not part of this build; set mqtt.enabled: false")
-    if cfg.mqtt.enabled and MqttPublisher is not None:
+        from installation.mqtt import MqttPublisher
+
         publisher = MqttPublisher(
             cfg.mqtt,
             cfg.installation_id,
