@@ -20,12 +20,14 @@ renamed, so a kiosk never reads a half-written clip).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,9 +200,22 @@ def render_frame(i: int, assets: _Assets) -> np.ndarray:
     return frame.astype(np.uint8)
 
 
+def _remove_stale(folder: Path, keep: Path) -> None:
+    """Old script versions and temp files of an interrupted run (older than 10 minutes)."""
+    now = time.time()
+    for old in folder.glob("demo-v*-*.mp4*"):
+        if old.name not in (keep.name, _sidecar(keep).name):
+            old.unlink(missing_ok=True)
+    for tmp in folder.glob(".demo-*.mp4"):
+        with contextlib.suppress(OSError):
+            if now - tmp.stat().st_mtime > 600:
+                tmp.unlink()
+
+
 def write_demo_clip(path: Path, frames: int = FRAMES) -> None:
     """Render the script to `path` (mp4v) with a sha256 sidecar; atomic on the same filesystem."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path.parent, path)
     assets = _assets()
     fd, tmp_name = tempfile.mkstemp(suffix=".mp4", prefix=".demo-", dir=path.parent)
     os.close(fd)
