@@ -57,6 +57,7 @@ class MqttPublisher:
         self.connected = False
         self.auth_failed = False
         self.connects = 0
+        self.ready = threading.Event()  # connected and the command subscription acknowledged
         self._timer: threading.Thread | None = None
         self.client = self._make_client(installation_id)
 
@@ -85,6 +86,7 @@ class MqttPublisher:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         return client
 
     def start(self) -> None:
@@ -145,11 +147,20 @@ class MqttPublisher:
                 client.publish(topic, payload, qos=1, retain=True)
         self._flush()
 
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any
+    ) -> None:
+        if all(not r.is_failure for r in reasons):
+            self.ready.set()
+        else:
+            logger.error("MQTT broker refused the command subscription (check the ACL)")
+
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         was = self.connected
         self.connected = False
+        self.ready.clear()
         with self._lock:
             # Unacknowledged intervals go back to the front of the queue.
             for mid in sorted(self._inflight, reverse=True):
