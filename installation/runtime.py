@@ -14,7 +14,7 @@ from installation.config import Config, ConfigError, load_config
 from installation.inference import BackendError, BundleError, Classifier, load_classifier
 from installation.inference.card import CardError
 from installation.pipeline import Pipeline
-from installation.region import RegionFinder
+from installation.region import RegionError, RegionFinder
 from installation.sources import SourceError
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     BackendError,
     CardError,
     SourceError,
+    RegionError,
     ReportError,
 )
 
