@@ -446,3 +446,67 @@ def test_publish_state_cost_on_the_render_thread(benchmark, broker: Broker) -> N
         benchmark(pub.publish_state)
     finally:
         pub.stop()
+
+
+def test_monitor_once_shows_the_kiosks(broker: Broker) -> None:
+    pub, agg = make_publisher(broker.port, Kiosk(), iid="hall-3")
+    pub.start()
+    try:
+        assert pub.ready.wait(10)
+        feed_visitors(agg, 2)
+        time.sleep(1.5)  # one stats interval
+        pub.stop()
+        res = subprocess.run(
+            [sys.executable, "-m", "installation", "monitor", "--port", str(broker.port), "--once"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env={"COLUMNS": "140", "PATH": "/usr/bin:/bin"},
+        )
+    finally:
+        pub.stop()
+    assert res.returncode == 0, res.stderr
+    assert "hall-3" in res.stdout and "offline" in res.stdout
+
+
+def test_sample_acl_confines_each_kiosk(tmp_path: Path) -> None:
+    """The shipped ACL: a kiosk writes only its own subtree; staff read but cannot command."""
+    folder = tmp_path / "acl"
+    folder.mkdir()
+    pw = folder / "passwd"
+    for user in ("foyer-1", "staff"):
+        flag = ["-c"] if user == "foyer-1" else []
+        subprocess.run(["mosquitto_passwd", "-b", *flag, str(pw), user, "pw"], check=True)
+    pw.chmod(0o644)
+    acl = (ROOT / "systemd" / "mosquitto" / "bias-mirror.acl").read_text()
+    (folder / "acl").write_text(acl)
+    extra = f"allow_anonymous false\npassword_file {pw}\nacl_file {folder / 'acl'}"
+    with run_broker(folder, extra) as broker:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        got: list[str] = []
+        staff = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="staff")
+        staff.username_pw_set("staff", "pw")
+        staff.on_connect = lambda c, u, f, r, p: c.subscribe("bias-mirror/#", qos=1)
+        staff.on_message = lambda c, u, m: got.append(m.topic)
+        staff.connect("127.0.0.1", broker.port)
+        staff.loop_start()
+        kiosk = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="foyer-1")
+        kiosk.username_pw_set("foyer-1", "pw")
+        kiosk.connect("127.0.0.1", broker.port)
+        kiosk.loop_start()
+        try:
+            time.sleep(0.5)
+            kiosk.publish("bias-mirror/foyer-1/stats", "{}", qos=1).wait_for_publish(5)
+            kiosk.publish("bias-mirror/other-kiosk/stats", "{}", qos=1).wait_for_publish(5)
+            staff.publish("bias-mirror/foyer-1/cmd/pause", "", qos=1).wait_for_publish(5)
+            assert_eventually(lambda: "bias-mirror/foyer-1/stats" in got)
+            time.sleep(0.5)
+            assert "bias-mirror/other-kiosk/stats" not in got
+            assert "bias-mirror/foyer-1/cmd/pause" not in got
+        finally:
+            for c in (staff, kiosk):
+                c.loop_stop()
+                c.disconnect()

@@ -50,5 +50,7 @@ def discovery_messages(topics: Topics, discovery_prefix: str) -> list[tuple[str,
         }
         if unit:
             config["unit_of_measurement"] = unit
-        out.append((f"{discovery_prefix}/sensor/{uid}/config", json.dumps(config)))
+        # <prefix>/<component>/<node_id>/<object_id>/config, node_id = installation id, so a
+        # broker ACL can confine each kiosk to its own discovery topics.
+        out.append((f"{discovery_prefix}/sensor/{iid}/{metric}/config", json.dumps(config)))
     return out
