@@ -112,6 +112,47 @@ def bench_replay(
     return {"mode": mode, "frames": frames, "fps": round(best, 1)}
 
 
+def bench_broker_down(rt: Runtime, clip: Path, max_frames: int) -> dict[str, Any]:
+    """Replay throughput with stats + an MQTT publisher whose broker is down, vs. without."""
+    from installation.config import MqttConfig
+    from installation.mqtt import MqttPublisher
+    from installation.stats import StatsAggregator
+
+    base = bench_replay(rt, clip, "guide_box", max_frames, repeats=2)["fps"]
+    agg = StatsAggregator(k_min_sessions=5, presence_min_s=0.4, presence_gap_s=2.0)
+    # Port 1 on loopback: connection refused at once, so the client keeps retrying throughout.
+    pub = MqttPublisher(
+        MqttConfig(host="127.0.0.1", port=1, stats_interval_s=1),
+        "bench",
+        agg,
+        state=dict,
+        on_command=lambda name, value: (False, "bench"),
+        privacy=rt.config.privacy,
+    )
+    pipeline = Pipeline(RegionFinder(rt.config.region), rt.classifiers)
+    pipeline.subscribe(agg.on_result)
+    pub.start()
+    try:
+        from installation.replay import run_replay
+
+        names = {s: c.card.name for s, c in rt.classifiers.items()}
+        best = 0.0
+        for _ in range(2):
+            src = open_source(str(clip), loop=False)
+            try:
+                st = run_replay(pipeline, src, io.StringIO(), names, max_frames)
+            finally:
+                src.close()
+            best = max(best, st.frames / st.seconds if st.seconds else 0.0)
+    finally:
+        pub.stop(timeout=0.5)
+    return {
+        "fps_without_mqtt": base,
+        "fps_broker_down": round(best, 1),
+        "drop_percent": round(100 * (1 - best / base), 1) if base else None,
+    }
+
+
 def bench_render(rt: Runtime, clip: Path, seconds: float) -> dict[str, Any]:
     """Draw + flip at 1920x1080 under the dummy driver with live frames and both panels."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -201,6 +242,7 @@ def run_bench(config_path: Path | None, seconds: float) -> dict[str, Any]:
         "guide_box": bench_replay(rt, clip, "guide_box", frames, repeats=2),
         "detector": bench_replay(rt, clip, "detector", frames),
     }
+    result["broker_down"] = bench_broker_down(rt, clip, frames)
     result["render"] = bench_render(rt, clip, seconds)
     result["latency"] = bench_latency(rt, clip, max(seconds, 2.0))
     result["peak_rss_mb"] = peak_rss_mb()
@@ -218,6 +260,11 @@ def _print_human(r: dict[str, Any]) -> None:
     print(f"both models         median {b['median_ms']:.3f} ms  p95 {b['p95_ms']:.3f} ms")
     for mode, s in r["replay"].items():
         print(f"replay {mode:10s}  {s['fps']:.1f} frames/s over {s['frames']} frames")
+    bd = r["broker_down"]
+    print(
+        f"broker down         {bd['fps_broker_down']:.1f} vs {bd['fps_without_mqtt']:.1f} frames/s "
+        f"({bd['drop_percent']}% drop)"
+    )
     rend = r["render"]
     print(f"render 1920x1080    {rend['fps']:.1f} fps (median {rend['median_ms']:.2f} ms)")
     lat = r["latency"]

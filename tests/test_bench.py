@@ -31,6 +31,7 @@ def test_bench_json(
     assert r["models"]["both"]["median_ms"] > r["models"]["left"]["median_ms"] * 0.5
     for mode in ("guide_box", "detector"):
         assert r["replay"][mode]["frames"] == 90 and r["replay"][mode]["fps"] > 0
+    assert r["broker_down"]["fps_broker_down"] > 0 and r["broker_down"]["fps_without_mqtt"] > 0
     assert r["render"]["size"] == [1920, 1080] and r["render"]["fps"] > 0
     assert r["latency"]["samples"] > 0 and r["latency"]["p95_ms"] > 0
     assert 50 < r["peak_rss_mb"] < 4000
