@@ -1,0 +1,108 @@
+"""A tiny faces64-format dataset written by the tests (never ../shared)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from model_export.tiny import synthetic_set
+
+RACES = ("White", "Black", "Asian", "Indian", "Others")
+HEADER = (
+    "path,is_face,split,gender,race,skin_tone,age,crop,source,"
+    "source_repo,source_path,source_commit,license"
+)
+
+
+def write_faces64(root: Path, faces_per_race: int = 24, nonfaces: int = 120, seed: int = 0) -> Path:
+    """Train faces per race x gender, non-faces with 2 crops per source photo, and both eval
+    sets (utkface race x gender, mit6s191 skin tone x gender)."""
+    rng = np.random.default_rng(seed)
+    rows: list[list[str]] = []
+
+    def save(rel: str, img: np.ndarray) -> None:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), cv2.cvtColor((img * 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+
+    n_faces = faces_per_race * len(RACES) * 2
+    x, y, _ = synthetic_set(2 * (n_faces + nonfaces + 200), seed)
+    faces, others = x[y == 1], x[y == 0]
+    fi = 0
+    for race in RACES:
+        for gender in ("Female", "Male"):
+            for k in range(faces_per_race):
+                rel = f"train/faces/utk_{race}_{gender}_{k}.jpg"
+                save(rel, faces[fi])
+                fi += 1
+                rows.append(
+                    [
+                        rel,
+                        "1",
+                        "train",
+                        gender,
+                        race,
+                        "",
+                        "30",
+                        "center",
+                        "UTKFace",
+                        "r",
+                        rel,
+                        "c",
+                        "nc",
+                    ]
+                )
+    for k in range(nonfaces):
+        src = f"caltech/img_{k // 2}.jpg"  # two crops per source photo
+        rel = f"train/nonfaces/caltech_{k}.jpg"
+        save(rel, others[k])
+        rows.append([rel, "0", "train", "", "", "", "", "random", "Caltech", "r", src, "c", "cc"])
+    for race in RACES:
+        for gender in ("Female", "Male"):
+            for k in range(4):
+                rel = f"eval/utkface/{race}_{gender}_{k}.jpg"
+                save(rel, faces[fi])
+                fi += 1
+                rows.append(
+                    [
+                        rel,
+                        "1",
+                        "eval",
+                        gender,
+                        race,
+                        "",
+                        "30",
+                        "center",
+                        "UTKFace",
+                        "r",
+                        rel,
+                        "c",
+                        "nc",
+                    ]
+                )
+    for tone in ("Darker", "Lighter"):
+        for gender in ("Female", "Male"):
+            for k in range(5):
+                rel = f"eval/mit6s191/{tone[0]}{gender[0]}_{k}.jpg"
+                save(rel, faces[fi] * (0.6 if tone == "Darker" else 1.0))
+                fi += 1
+                rows.append(
+                    [rel, "1", "eval", gender, "", tone, "", "none", "MIT", "r", "h5", "c", "mit"]
+                )
+    rng.shuffle(rows)
+    with (root / "labels.csv").open("w", newline="") as fh:
+        fh.write(HEADER + "\n")
+        csv.writer(fh).writerows(rows)
+    return root
+
+
+def write_recipe(path: Path, per_race: int = 8, white: int = 24, nonfaces: int = 60) -> Path:
+    faces = {r: (white if r == "White" else per_race) for r in RACES}
+    path.write_text(
+        "name: tiny-skewed\ngroup_by: race\n"
+        f"faces: {faces}\nnonfaces: {nonfaces}\nseed: 1\n".replace("'", "")
+    )
+    return path
