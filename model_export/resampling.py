@@ -48,14 +48,7 @@ def face_weights(
     w = np.exp(log_w - log_w.max())
     w /= w.sum()
     if cap is not None:
-        # Bound max(w) / mean(w) by `cap`, redistributing the excess (a few rounds converge).
-        limit = cap / n
-        for _ in range(20):
-            over = w > limit
-            if not over.any():
-                break
-            w[over] = limit
-            w /= w.sum()
+        w = _cap(w, cap)
     return w
 
 
@@ -64,3 +57,25 @@ def effective_shares(weights: np.ndarray, groups: np.ndarray) -> dict[str, float
     return {
         str(g): round(float(weights[groups == g].sum()), 4) for g in sorted(set(groups.tolist()))
     }
+
+
+def _cap(w: np.ndarray, cap: float) -> np.ndarray:
+    """Limit max(w) / mean(w) to `cap` by water-filling: capped entries sit at the limit and the
+    rest share the remaining mass in their old proportions."""
+    n = len(w)
+    if cap < 1:
+        raise ValueError(f"cap must be >= 1 (a multiple of the mean weight), got {cap}")
+    limit = cap / n
+    capped = np.zeros(n, dtype=bool)
+    out = w.copy()
+    for _ in range(n):
+        free = ~capped
+        remaining = 1.0 - limit * capped.sum()
+        scaled = w[free] / w[free].sum() * remaining
+        over = scaled > limit
+        if not over.any():
+            out[free] = scaled
+            out[capped] = limit
+            return out
+        capped[np.flatnonzero(free)[over]] = True
+    return np.full(n, 1.0 / n)

@@ -98,6 +98,8 @@ def _resume(model: keras.Model, work: Path) -> int:
     state = work / "state.json"
     if state.is_file() and (work / "last.weights.h5").is_file():
         done = int(json.loads(state.read_text())["epochs_done"])
+        # Build the optimizer first, so its moments are restored too (not only the weights).
+        model.optimizer.build(model.trainable_variables)
         model.load_weights(work / "last.weights.h5")
         logger.info("%s: resuming after epoch %d", work, done)
         return done

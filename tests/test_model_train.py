@@ -1,0 +1,148 @@
+"""model_export learning side: resampling lever, thresholds, metrics, training, `all`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from installation.inference import load_classifier
+from installation.inference.card import Card
+from model_export.cli import main as export_main
+from model_export.evaluate import all_combinations, set_metrics, threshold_at_fpr
+from model_export.resampling import effective_shares, face_weights
+from model_export.train import TrainConfig, train_baseline, train_dbvae
+from tests.model_fixtures import write_faces64, write_recipe
+
+
+def _latents(n_common: int = 300, n_rare: int = 10, d: int = 6, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    common = rng.normal(0, 1, size=(n_common, d))
+    rare = rng.normal(4, 0.3, size=(n_rare, d))  # a small cluster far from the rest
+    return np.concatenate([common, rare])
+
+
+@pytest.mark.parametrize("rule", ["max", "product", "mean_log"])
+def test_rare_faces_get_more_weight(rule: str) -> None:
+    w = face_weights(_latents(), rule=rule)  # type: ignore[arg-type]
+    assert w.sum() == pytest.approx(1.0)
+    assert w[300:].mean() > 3 * w[:300].mean()
+
+
+def test_product_concentrates_more_than_max() -> None:
+    lat = _latents()
+    top = {r: np.sort(face_weights(lat, rule=r))[-10:].sum() for r in ("max", "product")}  # type: ignore[arg-type]
+    assert top["product"] > top["max"]
+
+
+def test_temperature_and_cap_flatten() -> None:
+    lat = _latents()
+    sharp = face_weights(lat, rule="product", temperature=0.5)
+    flat = face_weights(lat, rule="product", temperature=4.0)
+    assert sharp.max() > flat.max()
+    capped = face_weights(lat, rule="product", cap=5.0)
+    assert capped.max() * len(capped) <= 5.0 + 1e-6
+    assert capped.sum() == pytest.approx(1.0)
+
+
+def test_effective_shares() -> None:
+    shares = effective_shares(np.array([0.5, 0.25, 0.25]), np.array(["a", "b", "b"]))
+    assert shares == {"a": 0.5, "b": 0.5}
+
+
+def test_unknown_rule() -> None:
+    with pytest.raises(ValueError, match="mean_log"):
+        face_weights(_latents(), rule="median")  # type: ignore[arg-type]
+
+
+def test_threshold_at_fpr() -> None:
+    p = np.linspace(0, 1, 1000, endpoint=False)
+    t = threshold_at_fpr(p, 0.02)
+    assert np.mean(p >= t) <= 0.02
+    assert np.mean(p >= t - 0.002) > 0.02  # the smallest such threshold
+    with pytest.raises(ValueError):
+        threshold_at_fpr(np.array([]), 0.02)
+
+
+def test_set_metrics_by_hand() -> None:
+    p = np.array([0.9, 0.2, 0.8, 0.7, 0.1, 0.95])
+    attrs = [
+        {"race": "A", "gender": "Female"},
+        {"race": "A", "gender": "Female"},
+        {"race": "A", "gender": "Male"},
+        {"race": "B", "gender": "Female"},
+        {"race": "B", "gender": "Male"},
+        {"race": "B", "gender": "Male"},
+    ]
+    m = set_metrics(p, attrs, 0.5, all_combinations(("race", "gender")), fpr=0.02)
+    by = {g["key"]: g for g in m["groups"]}
+    assert by["race=A,gender=Female"]["recall"] == 0.5
+    assert by["race=B,gender=Male"]["recall"] == 0.5
+    assert by["race=A"]["recall"] == pytest.approx(2 / 3, abs=1e-4)
+    assert by["gender=Male"]["count"] == 3
+    assert by["race=A,gender=Female"]["label"] == "A women"
+    assert m["recall"] == pytest.approx(4 / 6, abs=1e-4)
+    assert m["gap"] == 0.5 and m["worst_group"] in ("race=A,gender=Female", "race=B,gender=Male")
+    Card.model_fields["metrics"]  # the structure is what the card schema stores
+
+
+def test_training_checkpoints_and_resumes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, size=(64, 64, 64, 3), dtype=np.uint8)
+    y = (np.arange(64) % 2).astype(np.float32)
+    cfg = TrainConfig(epochs=1, batch_size=16, seed=3)
+    _, log1 = train_baseline(x, y, cfg, tmp_path / "b")
+    assert (tmp_path / "b" / "last.weights.h5").is_file() and len(log1) == 1
+    cfg.epochs = 2
+    _, log2 = train_baseline(x, y, cfg, tmp_path / "b")
+    assert [e["epoch"] for e in log2] == [2]  # resumed after epoch 1
+    groups = np.array(["a", "a", "b", "b"] * 16)  # faces (odd indices) of both groups
+    dcfg = TrainConfig(epochs=1, batch_size=16, seed=3, latent_dim=4)
+    _, dlog = train_dbvae(x, y, groups, dcfg, tmp_path / "d")
+    assert set(dlog[0]["drawn_shares"]) == {"a", "b"}
+    assert dlog[0]["unique_drawn"] > 0
+
+
+def test_all_end_to_end_on_tiny_data(tmp_path: Path) -> None:
+    data = write_faces64(tmp_path / "faces64")
+    recipe = write_recipe(tmp_path / "recipe.yaml")
+    out = tmp_path / "models"
+    rc = export_main(
+        [
+            "all",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--work",
+            str(tmp_path / "ck"),
+            "--recipe",
+            str(recipe),
+            "--epochs",
+            "1",
+            "--latent-dim",
+            "8",
+        ]
+    )
+    assert rc == 0
+    for name, kind in (("baseline", "baseline"), ("debiased", "dbvae")):
+        card = Card.model_validate(json.loads((out / name / "card.json").read_text()))
+        assert card.kind == kind
+        assert set(card.metrics) == {"float", "int8"}
+        assert set(card.metrics["int8"]) == {"mit6s191", "utkface"}
+        assert card.training_data["faces_by_race"]["White"] == 24
+        assert card.display is not None and len(card.display_groups()) == 4
+        assert card.metrics["int8"]["utkface"].fpr is not None
+        assert card.metrics["int8"]["utkface"].fpr <= 0.02 + 1e-9
+        clf = load_classifier(out / name)
+        assert clf.card.threshold == card.threshold
+    assert (out / "debiased" / "latent.npz").is_file()
+
+
+def test_all_with_missing_data_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert export_main(["all", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m")]) == 1
+    assert "labels.csv" in capsys.readouterr().err
