@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from model_export.camera_shift import make_camera_shift
 from model_export.data import Images, load_images, read_labels, split_train_val
 from model_export.evaluate import all_combinations, set_metrics, threshold_at_fpr
 from model_export.recipe import Recipe, draw
@@ -27,6 +28,8 @@ EVAL_SETS = {
     # name: (path prefix in labels.csv, attribute columns)
     "mit6s191": ("eval/mit6s191/", ("skin_tone", "gender")),
     "utkface": ("eval/utkface/", ("race", "gender")),
+    # Made from eval/utkface by model_export.camera_shift (not a folder in the dataset).
+    "camera_shift": ("", ("race", "gender")),
 }
 DISPLAY_SET = "mit6s191"
 NAMES = {"baseline": "Baseline CNN", "dbvae": "Debiased (DB-VAE)"}
@@ -55,7 +58,9 @@ def prepare(root: Path, recipe: Recipe, val_fraction: float = 0.1) -> Prepared:
     evals = {
         name: load_images(root, [r for r in rows if r.split == "eval" and r.path.startswith(pre)])
         for name, (pre, _) in EVAL_SETS.items()
+        if pre
     }
+    evals["camera_shift"] = make_camera_shift(evals["utkface"], val_nonfaces.x)
     logger.info("decoded %d images in %.1f s", len(train.rows), time.perf_counter() - t0)
     faces_by_group: dict[str, int] = {}
     for r in train.rows:

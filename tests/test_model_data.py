@@ -132,3 +132,19 @@ def test_celeba_reader_and_missing_attribute_file(tmp_path: Path) -> None:
         {"gender": "Male", "skin": "Not pale"},
         {"gender": "Female", "skin": "Pale"},
     ]
+
+
+def test_camera_shift_set_is_deterministic_and_keeps_labels(faces64: Path) -> None:
+    from model_export.camera_shift import make_camera_shift
+
+    rows = read_labels(faces64)
+    faces = load_images(faces64, [r for r in rows if r.path.startswith("eval/utkface/")])
+    bgs = load_images(faces64, [r for r in rows if not r.is_face][:10]).x
+    a = make_camera_shift(faces, bgs, seed=1)
+    b = make_camera_shift(faces, bgs, seed=1)
+    assert np.array_equal(a.x, b.x)
+    assert [r.attrs for r in a.rows] == [r.attrs for r in faces.rows]
+    assert a.x.shape == faces.x.shape
+    assert not np.array_equal(a.x, faces.x)
+    # The face shrinks into a real background: the corners come from the backgrounds.
+    assert np.abs(a.x[:, :4, :4].astype(int) - faces.x[:, :4, :4].astype(int)).mean() > 10

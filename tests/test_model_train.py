@@ -131,7 +131,7 @@ def test_all_end_to_end_on_tiny_data(tmp_path: Path) -> None:
         card = Card.model_validate(json.loads((out / name / "card.json").read_text()))
         assert card.kind == kind
         assert set(card.metrics) == {"float", "int8"}
-        assert set(card.metrics["int8"]) == {"mit6s191", "utkface"}
+        assert set(card.metrics["int8"]) == {"mit6s191", "utkface", "camera_shift"}
         assert card.training_data["faces_by_race"]["White"] == 24
         assert card.display is not None and len(card.display_groups()) == 4
         assert card.metrics["int8"]["utkface"].fpr is not None
