@@ -20,42 +20,35 @@ from model_export.data import DataError
 logger = logging.getLogger(__name__)
 
 
-def _all(args: argparse.Namespace) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from model_export.export import export_bundle  # noqa: F401  (fail early without TF)
+def _train_seed(args: argparse.Namespace, data: Any, seed: int, out: Path) -> None:
     from model_export.latent_stats import compute_latent_stats
-    from model_export.recipe import load_recipe
     from model_export.train import TrainConfig, latent_means, train_baseline, train_dbvae
-    from model_export.workflow import export_model, prepare
+    from model_export.workflow import export_model
 
-    t0 = time.perf_counter()
-    recipe = load_recipe(args.recipe) if args.recipe else load_recipe()
-    data = prepare(args.data, recipe)
     x, y = data.train.x, data.train.y
-    base_cfg = TrainConfig(epochs=args.epochs, seed=args.seed)
-    work = args.work
-    model, log = train_baseline(x, y, base_cfg, work / f"baseline-s{args.seed}")
+    base_cfg = TrainConfig(epochs=args.epochs, seed=seed)
+    model, log = train_baseline(x, y, base_cfg, args.work / f"baseline-s{seed}")
     export_model(
         "baseline",
         model,
         model,
         data,
-        out=args.out / "baseline",
+        out=out / "baseline",
         train_log=log,
         train_settings=vars(base_cfg),
         fpr=args.fpr,
     )
     db_cfg = TrainConfig(
         epochs=args.dbvae_epochs or args.epochs,
-        seed=args.seed,
+        seed=seed,
         rule=args.rule,
         alpha=args.alpha,
         latent_dim=args.latent_dim,
         cap=args.cap,
         temperature=args.temperature,
     )
-    groups = data.train.attr(recipe.group_by)
-    dbvae, dlog = train_dbvae(x, y, groups, db_cfg, work / f"dbvae-s{args.seed}")
+    groups = data.train.attr(data.recipe.group_by)
+    dbvae, dlog = train_dbvae(x, y, groups, db_cfg, args.work / f"dbvae-s{seed}")
     stats = compute_latent_stats(
         latent_means(dbvae, x[y == 1]), bins=db_cfg.bins, alpha=db_cfg.alpha
     )
@@ -64,13 +57,44 @@ def _all(args: argparse.Namespace) -> int:
         dbvae,
         dbvae.serving_model(),
         data,
-        out=args.out / "debiased",
+        out=out / "debiased",
         train_log=dlog,
         train_settings=vars(db_cfg),
         fpr=args.fpr,
         latent_stats=stats,
     )
-    logger.info("all done in %.0f s", time.perf_counter() - t0)
+
+
+def _all(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from model_export.recipe import load_recipe
+    from model_export.report import build_report
+    from model_export.workflow import prepare, ship
+
+    t0 = time.perf_counter()
+    recipe = load_recipe(args.recipe) if args.recipe else load_recipe()
+    data = prepare(args.data, recipe)
+    runs = []
+    for seed in args.seeds:
+        run = args.work / "runs" / f"s{seed}"
+        _train_seed(args, data, seed, run)
+        runs.append(run)
+        logger.info("seed %d done after %.0f s", seed, time.perf_counter() - t0)
+    report = build_report(runs, [args.work] * len(runs), data, args.out / "report", args.fpr)
+    ship(runs[0], args.out, report)
+    logger.info("all done in %.0f s; report in %s", time.perf_counter() - t0, args.out / "report")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from model_export.recipe import load_recipe
+    from model_export.report import build_report
+    from model_export.workflow import prepare
+
+    data = prepare(args.data, load_recipe())
+    works = args.works or [r.parent for r in args.runs]
+    rep = build_report(args.runs, works, data, args.out, args.fpr)
+    print(json.dumps(rep["targets"], indent=2))
     return 0
 
 
@@ -103,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", type=Path, default=None, help="training recipe YAML")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--dbvae-epochs", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="training seeds (>= 3 for the report)"
+    )
     p.add_argument("--fpr", type=float, default=0.02, help="false-positive rate for thresholds")
     p.add_argument("--rule", choices=["max", "product", "mean_log"], default="max")
     p.add_argument("--alpha", type=float, default=0.001)
@@ -111,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cap", type=float, default=None)
     p.add_argument("--temperature", type=float, default=1.0)
     p.set_defaults(func=_all)
+    p = sub.add_parser("report", help="multi-seed report over run folders")
+    p.add_argument("--runs", type=Path, nargs="+", required=True, help="folders with both bundles")
+    p.add_argument("--works", type=Path, nargs="+", default=None, help="their checkpoint folders")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--fpr", type=float, default=0.02)
+    p.set_defaults(func=_report)
     p = sub.add_parser("evaluate", help="evaluate every bundle in --models on --data")
     p.add_argument("--models", type=Path, required=True)
     p.add_argument("--data", type=Path, required=True)

@@ -179,3 +179,41 @@ def export_model(
     tmp.write_text(json.dumps(card, indent=2) + "\n")
     os.replace(tmp, path / "card.json")
     return path
+
+
+def ship(run: Path, out: Path, report: dict[str, Any]) -> None:
+    """Copy the first seed's bundles to `out`, adding the multi-seed statistics to each card.
+
+    The kiosk shows the shipped model's own int8 numbers; the spread over seeds goes into
+    `recall_std` of each group and a `seed_statistics` block, so nobody mistakes one seed's luck
+    for the method's effect.
+    """
+    import shutil
+
+    agg = report["aggregate"]
+    for folder in ("baseline", "debiased"):
+        tmp = out / f".{folder}.shipping"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        shutil.copytree(run / folder, tmp)
+        card = json.loads((tmp / "card.json").read_text())
+        for set_name, m in card["metrics"]["int8"].items():
+            groups = agg[folder]["int8"].get(set_name, {}).get("groups", {})
+            for g in m["groups"]:
+                if g["key"] in groups:
+                    g["recall_std"] = groups[g["key"]]["std"]
+        card["seed_statistics"] = {
+            "seeds": len(report["runs"]),
+            "int8": {
+                name: {k: v for k, v in s.items() if k != "groups"}
+                for name, s in agg[folder]["int8"].items()
+            },
+            "targets": report["targets"],
+        }
+        (tmp / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+        final = out / folder
+        old = out / f".{folder}.old"
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)

@@ -124,6 +124,9 @@ def test_all_end_to_end_on_tiny_data(tmp_path: Path) -> None:
             "1",
             "--latent-dim",
             "8",
+            "--seeds",
+            "0",
+            "1",
         ]
     )
     assert rc == 0
@@ -139,6 +142,15 @@ def test_all_end_to_end_on_tiny_data(tmp_path: Path) -> None:
         clf = load_classifier(out / name)
         assert clf.card.threshold == card.threshold
     assert (out / "debiased" / "latent.npz").is_file()
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert len(report["per_run"]) == 2
+    assert set(report["targets"]) >= {"mit6s191", "camera_shift", "int8_within_1_5_points"}
+    assert (out / "report" / "recall_by_group.png").stat().st_size > 10_000
+    assert "± " in (out / "report" / "report.md").read_text()
+    card = json.loads((out / "debiased" / "card.json").read_text())
+    assert card["seed_statistics"]["seeds"] == 2
+    finest = [g for g in card["metrics"]["int8"]["mit6s191"]["groups"] if len(g["attrs"]) == 2]
+    assert finest and all("recall_std" in g for g in finest)
 
 
 def test_all_with_missing_data_is_a_clear_error(

@@ -1,0 +1,212 @@
+"""Multi-seed fairness report: mean and spread per group, baseline vs debiased, float and int8.
+
+Each run folder holds the bundles of one training seed (`baseline/`, `debiased/`) and the
+checkpoint folder that made them (`--work` of `bias-mirror-export all`). Writes report.json,
+report.md and recall_by_group.png (error bars = standard deviation over seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_export.workflow import DISPLAY_SET, EVAL_SETS, Prepared, float_metrics, int8_metrics
+
+logger = logging.getLogger(__name__)
+
+KINDS = (("baseline", "baseline"), ("debiased", "dbvae"))
+OOD_SETS = ("mit6s191", "camera_shift")
+
+
+def _float_model(kind: str, ckpt: Path, card: dict[str, Any]) -> Any:
+    import numpy as np
+
+    from model_export.models import DBVAE, baseline_cnn
+
+    settings = card.get("training", {}).get("settings", {})
+    seed = int(settings.get("seed", 0))
+    if kind == "baseline":
+        model = baseline_cnn(seed)
+        model.build((None, 64, 64, 3))
+    else:
+        model = DBVAE(
+            int(settings.get("latent_dim", 100)), float(settings.get("kl_weight", 5e-4)), seed
+        )
+        model(np.zeros((1, 64, 64, 3), np.float32))
+    model.load_weights(ckpt / "last.weights.h5", skip_mismatch=True)
+    return model
+
+
+def evaluate_run(run: Path, work: Path, data: Prepared, fpr: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for folder, kind in KINDS:
+        card = json.loads((run / folder / "card.json").read_text())
+        seed = int(card.get("training", {}).get("settings", {}).get("seed", 0))
+        ckpt = work / f"{kind}-s{seed}"
+        _, m_int8 = int8_metrics(run / folder, data, fpr)
+        entry: dict[str, Any] = {"seed": seed, "int8": m_int8}
+        if (ckpt / "last.weights.h5").is_file():
+            _, entry["float"] = float_metrics(_float_model(kind, ckpt, card), data, fpr)
+        out[folder] = entry
+    return out
+
+
+def _finest(m: dict[str, Any]) -> list[dict[str, Any]]:
+    return [g for g in m["groups"] if len(g["attrs"]) == 2]
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """model -> variant -> set -> {recall, worst, gap, groups: key -> {mean, std, label}}."""
+    agg: dict[str, Any] = {}
+    for folder, _ in KINDS:
+        agg[folder] = {}
+        for variant in ("float", "int8"):
+            if not all(variant in r[folder] for r in runs):
+                continue
+            sets: dict[str, Any] = {}
+            for name in EVAL_SETS:
+                ms = [r[folder][variant][name] for r in runs]
+                groups: dict[str, Any] = {}
+                for g in _finest(ms[0]):
+                    vals = [
+                        next(x["recall"] for x in _finest(m) if x["key"] == g["key"]) for m in ms
+                    ]
+                    groups[g["key"]] = {
+                        "label": g["label"],
+                        "mean": round(float(np.mean(vals)), 4),
+                        "std": round(float(np.std(vals)), 4),
+                        "count": g["count"],
+                    }
+                worst = [min(x["recall"] for x in _finest(m)) for m in ms]
+                gaps = [m["gap"] for m in ms]
+                sets[name] = {
+                    "recall_mean": round(float(np.mean([m["recall"] for m in ms])), 4),
+                    "recall_std": round(float(np.std([m["recall"] for m in ms])), 4),
+                    "worst_mean": round(float(np.mean(worst)), 4),
+                    "worst_std": round(float(np.std(worst)), 4),
+                    "gap_mean": round(float(np.mean(gaps)), 4),
+                    "fpr_mean": round(float(np.mean([m["fpr"] for m in ms])), 4),
+                    "groups": groups,
+                }
+            agg[folder][variant] = sets
+    return agg
+
+
+def targets(agg: dict[str, Any]) -> dict[str, Any]:
+    """The model-export issue's targets, per out-of-distribution set, on int8 means."""
+    res: dict[str, Any] = {}
+    b, d = agg["baseline"]["int8"], agg["debiased"]["int8"]
+    for name in OOD_SETS:
+        worst_gain = d[name]["worst_mean"] - b[name]["worst_mean"]
+        gap_cut = 1 - d[name]["gap_mean"] / b[name]["gap_mean"] if b[name]["gap_mean"] else 0.0
+        res[name] = {
+            "worst_group_gain": round(worst_gain, 4),
+            "worst_group_gain_ok": worst_gain >= 0.05,
+            "gap_reduction": round(gap_cut, 4),
+            "gap_reduction_ok": gap_cut >= 0.30,
+            "overall_not_lower": d[name]["recall_mean"] >= b[name]["recall_mean"],
+        }
+    drift = []
+    for folder, _ in KINDS:
+        if "float" not in agg[folder]:
+            continue
+        for name in EVAL_SETS:
+            for key, g in agg[folder]["int8"][name]["groups"].items():
+                drift.append(abs(g["mean"] - agg[folder]["float"][name]["groups"][key]["mean"]))
+    res["int8_max_drift"] = round(max(drift), 4) if drift else None
+    res["int8_within_1_5_points"] = bool(drift) and max(drift) <= 0.015
+    return res
+
+
+def write_markdown(agg: dict[str, Any], tg: dict[str, Any], n_seeds: int, path: Path) -> None:
+    lines = [
+        "# Fairness report",
+        "",
+        f"{n_seeds} training seeds; int8 models as the kiosk runs them; thresholds at equal FPR "
+        "(2 % of validation non-faces). Recall mean ± standard deviation over seeds.",
+        "",
+    ]
+    for name in EVAL_SETS:
+        lines += [f"## {name}", "", "| group | n | baseline | debiased |", "|---|---|---|---|"]
+        b, d = agg["baseline"]["int8"][name], agg["debiased"]["int8"][name]
+        for key, g in b["groups"].items():
+            dg = d["groups"][key]
+            lines.append(
+                f"| {g['label']} | {g['count']} | {g['mean']:.3f} ± {g['std']:.3f} | "
+                f"{dg['mean']:.3f} ± {dg['std']:.3f} |"
+            )
+        lines.append(
+            f"| **overall** | | {b['recall_mean']:.3f} ± {b['recall_std']:.3f} | "
+            f"{d['recall_mean']:.3f} ± {d['recall_std']:.3f} |"
+        )
+        lines.append(f"| **worst group** | | {b['worst_mean']:.3f} | {d['worst_mean']:.3f} |")
+        lines.append(f"| **gap** | | {b['gap_mean']:.3f} | {d['gap_mean']:.3f} |")
+        lines.append("")
+    lines += [
+        "## Targets (out-of-distribution sets, int8 means)",
+        "",
+        "```",
+        json.dumps(tg, indent=2),
+        "```",
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def plot(agg: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = [DISPLAY_SET, "camera_shift"]
+    fig, axes = plt.subplots(1, len(sets), figsize=(7 * len(sets), 4.8), squeeze=False)
+    for ax, name in zip(axes[0], sets, strict=True):
+        b = agg["baseline"]["int8"][name]["groups"]
+        d = agg["debiased"]["int8"][name]["groups"]
+        keys = list(b)
+        x = np.arange(len(keys))
+        ax.bar(
+            x - 0.2,
+            [b[k]["mean"] for k in keys],
+            0.4,
+            yerr=[b[k]["std"] for k in keys],
+            color="#E69F00",
+            label="Baseline CNN",
+            capsize=3,
+        )
+        ax.bar(
+            x + 0.2,
+            [d[k]["mean"] for k in keys],
+            0.4,
+            yerr=[d[k]["std"] for k in keys],
+            color="#56B4E9",
+            label="Debiased (DB-VAE)",
+            capsize=3,
+        )
+        ax.set_xticks(x, [b[k]["label"] for k in keys], rotation=30, ha="right")
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("recall (faces found)")
+        ax.set_title(f"{name}: recall per group at 2 % FPR")
+        ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def build_report(
+    runs: list[Path], works: list[Path], data: Prepared, out: Path, fpr: float
+) -> dict[str, Any]:
+    results = [evaluate_run(r, w, data, fpr) for r, w in zip(runs, works, strict=True)]
+    agg = aggregate(results)
+    tg = targets(agg)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"runs": [str(r) for r in runs], "per_run": results, "aggregate": agg, "targets": tg}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_markdown(agg, tg, len(runs), out / "report.md")
+    plot(agg, out / "recall_by_group.png")
+    return report
