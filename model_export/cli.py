@@ -22,7 +22,13 @@ logger = logging.getLogger(__name__)
 
 def _train_seed(args: argparse.Namespace, data: Any, seed: int, out: Path) -> None:
     from model_export.latent_stats import compute_latent_stats
-    from model_export.train import TrainConfig, latent_means, train_baseline, train_dbvae
+    from model_export.train import (
+        TrainConfig,
+        latent_means,
+        train_balanced,
+        train_baseline,
+        train_dbvae,
+    )
     from model_export.workflow import export_model
 
     x, y = data.train.x, data.train.y
@@ -48,6 +54,19 @@ def _train_seed(args: argparse.Namespace, data: Any, seed: int, out: Path) -> No
         temperature=args.temperature,
     )
     groups = data.train.attr(data.recipe.group_by)
+    if args.method == "balanced":
+        bal, blog = train_balanced(x, y, groups, base_cfg, args.work / f"balanced-s{seed}")
+        export_model(
+            "balanced",
+            bal,
+            bal,
+            data,
+            out=out / "debiased",
+            train_log=blog,
+            train_settings=vars(base_cfg),
+            fpr=args.fpr,
+        )
+        return
     dbvae, dlog = train_dbvae(x, y, groups, db_cfg, args.work / f"dbvae-s{seed}")
     stats = compute_latent_stats(
         latent_means(dbvae, x[y == 1]), bins=db_cfg.bins, alpha=db_cfg.alpha
@@ -131,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds", type=int, nargs="+", default=[0], help="training seeds (>= 3 for the report)"
     )
     p.add_argument("--fpr", type=float, default=0.02, help="false-positive rate for thresholds")
+    p.add_argument(
+        "--method",
+        choices=["dbvae", "balanced"],
+        default="dbvae",
+        help="right-hand model: DB-VAE (no labels) or group-balanced resampling (uses labels)",
+    )
     p.add_argument("--rule", choices=["max", "product", "mean_log"], default="max")
     p.add_argument("--alpha", type=float, default=0.001)
     p.add_argument("--latent-dim", type=int, default=100)

@@ -18,18 +18,18 @@ from model_export.workflow import DISPLAY_SET, EVAL_SETS, Prepared, float_metric
 
 logger = logging.getLogger(__name__)
 
-KINDS = (("baseline", "baseline"), ("debiased", "dbvae"))
+FOLDERS = ("baseline", "debiased")
 OOD_SETS = ("mit6s191", "camera_shift")
 
 
-def _float_model(kind: str, ckpt: Path, card: dict[str, Any]) -> Any:
+def _float_model(method: str, ckpt: Path, card: dict[str, Any]) -> Any:
     import numpy as np
 
     from model_export.models import DBVAE, baseline_cnn
 
     settings = card.get("training", {}).get("settings", {})
     seed = int(settings.get("seed", 0))
-    if kind == "baseline":
+    if method != "dbvae":  # baseline and balanced share the CNN
         model = baseline_cnn(seed)
         model.build((None, 64, 64, 3))
     else:
@@ -43,14 +43,20 @@ def _float_model(kind: str, ckpt: Path, card: dict[str, Any]) -> Any:
 
 def evaluate_run(run: Path, work: Path, data: Prepared, fpr: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for folder, kind in KINDS:
+    for folder in FOLDERS:
         card = json.loads((run / folder / "card.json").read_text())
         seed = int(card.get("training", {}).get("settings", {}).get("seed", 0))
-        ckpt = work / f"{kind}-s{seed}"
+        method = card.get("method_id") or ("dbvae" if card["kind"] == "dbvae" else "baseline")
+        ckpt = work / f"{method}-s{seed}"
         _, m_int8 = int8_metrics(run / folder, data, fpr)
-        entry: dict[str, Any] = {"seed": seed, "int8": m_int8}
+        entry: dict[str, Any] = {
+            "seed": seed,
+            "method": method,
+            "name": card["name"],
+            "int8": m_int8,
+        }
         if (ckpt / "last.weights.h5").is_file():
-            _, entry["float"] = float_metrics(_float_model(kind, ckpt, card), data, fpr)
+            _, entry["float"] = float_metrics(_float_model(method, ckpt, card), data, fpr)
         out[folder] = entry
     return out
 
@@ -62,7 +68,7 @@ def _finest(m: dict[str, Any]) -> list[dict[str, Any]]:
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """model -> variant -> set -> {recall, worst, gap, groups: key -> {mean, std, label}}."""
     agg: dict[str, Any] = {}
-    for folder, _ in KINDS:
+    for folder in FOLDERS:
         agg[folder] = {}
         for variant in ("float", "int8"):
             if not all(variant in r[folder] for r in runs):
@@ -111,7 +117,7 @@ def targets(agg: dict[str, Any]) -> dict[str, Any]:
             "overall_not_lower": d[name]["recall_mean"] >= b[name]["recall_mean"],
         }
     drift = []
-    for folder, _ in KINDS:
+    for folder in FOLDERS:
         if "float" not in agg[folder]:
             continue
         for name in EVAL_SETS:

@@ -174,3 +174,45 @@ def train_dbvae(
         )
         _checkpoint(model, work, epoch + 1, log)
     return model, log
+
+
+def train_balanced(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: TrainConfig, work: Path
+) -> tuple[keras.Model, list[dict[str, Any]]]:
+    """The baseline CNN, but each epoch draws faces with probability 1 / (size of their group):
+    a supervised comparison method that uses the group labels (the DB-VAE does not)."""
+    work.mkdir(parents=True, exist_ok=True)
+    model = baseline_cnn(cfg.seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg.learning_rate),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+    )
+    model.build((None, 64, 64, 3))
+    done = _resume(model, work)
+    rng = np.random.default_rng(cfg.seed)
+    faces = np.flatnonzero(y == 1)
+    nonfaces = np.flatnonzero(y == 0)
+    fg = groups[faces]
+    values, counts = np.unique(fg, return_counts=True)
+    size = dict(zip(values.tolist(), counts.tolist(), strict=True))
+    w = np.array([1.0 / size[g] for g in fg.tolist()])
+    w /= w.sum()
+    log: list[dict[str, Any]] = []
+    for epoch in range(done, cfg.epochs):
+        drawn = faces[rng.choice(len(faces), len(faces), replace=True, p=w)]
+        data = Batches(
+            x[np.concatenate([drawn, nonfaces])],
+            y[np.concatenate([drawn, nonfaces])],
+            cfg.batch_size,
+            cfg.seed + epoch,
+        )
+        hist = model.fit(data, epochs=1, verbose=2)
+        log.append(
+            {
+                "epoch": epoch + 1,
+                "loss": float(hist.history["loss"][-1]),
+                "drawn_shares": effective_shares(w, fg),
+            }
+        )
+        _checkpoint(model, work, epoch + 1, log)
+    return model, log

@@ -32,10 +32,19 @@ EVAL_SETS = {
     "camera_shift": ("", ("race", "gender")),
 }
 DISPLAY_SET = "mit6s191"
-NAMES = {"baseline": "Baseline CNN", "dbvae": "Debiased (DB-VAE)"}
-METHODS = {
-    "baseline": "Standard face classifier trained on the skewed set.",
-    "dbvae": "Same data; learns which faces are rare and shows them more often (DB-VAE).",
+# method id -> (bundle kind, screen name, one truthful sentence)
+METHODS: dict[str, tuple[str, str, str]] = {
+    "baseline": ("baseline", "Baseline CNN", "Standard face classifier trained on the skewed set."),
+    "dbvae": (
+        "dbvae",
+        "Debiased (DB-VAE)",
+        "Same data; learns which faces are rare and shows them more often (DB-VAE).",
+    ),
+    "balanced": (
+        "baseline",
+        "Debiased (balanced)",
+        "Same data; uses the group labels to show each group equally often in training.",
+    ),
 }
 
 
@@ -132,7 +141,7 @@ def display_keys(metrics: dict[str, Any]) -> list[str]:
 
 
 def export_model(
-    kind: str,
+    method: str,
     model: Any,
     serving: Any,
     data: Prepared,
@@ -151,7 +160,8 @@ def export_model(
     calibration = data.train.x[calib_idx].astype(np.float32) / 255.0
     fields: dict[str, Any] = {
         "threshold": thr_f,
-        "method": METHODS[kind],
+        "method": METHODS[method][2],
+        "method_id": method,
         "version": dt.date.today().isoformat(),
         "license": LICENSE,
         "training_data": data.counts,
@@ -163,8 +173,8 @@ def export_model(
     path = export_bundle(
         serving,
         out,
-        kind=kind,  # type: ignore[arg-type]
-        name=NAMES[kind],
+        kind=METHODS[method][0],  # type: ignore[arg-type]
+        name=METHODS[method][1],
         calibration=calibration,
         card_fields=fields,
         latent_stats=latent_stats,

@@ -158,3 +158,17 @@ def test_all_with_missing_data_is_a_clear_error(
 ) -> None:
     assert export_main(["all", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m")]) == 1
     assert "labels.csv" in capsys.readouterr().err
+
+
+def test_balanced_method_is_named_truthfully(tmp_path: Path) -> None:
+    data = write_faces64(tmp_path / "faces64")
+    recipe = write_recipe(tmp_path / "recipe.yaml")
+    out = tmp_path / "models"
+    args = ["all", "--data", str(data), "--out", str(out), "--work", str(tmp_path / "ck")]
+    args += ["--recipe", str(recipe), "--epochs", "1", "--method", "balanced"]
+    assert export_main(args) == 0
+    card = json.loads((out / "debiased" / "card.json").read_text())
+    assert card["method_id"] == "balanced" and card["kind"] == "baseline"
+    assert "group labels" in card["method"] and "DB-VAE" not in card["name"]
+    shares = card["training"]["log"][0]["drawn_shares"]
+    assert max(shares.values()) - min(shares.values()) < 0.01  # each race equally often
