@@ -1,12 +1,14 @@
 """The kiosk screen: live mirror with the guide box, one panel per model, the rarity meter.
 
-Layout is computed from the screen size (reference 1920x1080, unit u = height / 1080). Static
-parts of each panel (name, method, per-group recall from the card) are drawn once per language
-into a cached surface; per frame only the video, verdicts, confidence bars and meter change.
+Layout is computed from the screen size (reference 1920x1080, unit u = height / 1080): a header,
+a panel on each side (25 % of the width) and the video between them, the meter under the video.
+Attract mode keeps the live image but blurred and dimmed to a soft impression of the room (nobody
+is recognisable), so the screen still reacts when someone walks up.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -14,27 +16,18 @@ import cv2
 import numpy as np
 import pygame
 
+from installation.display.palette import BG, BLUE, MUTED, PANEL, RGB, TEXT, WHITE, YELLOW
+from installation.display.panels import Panel
 from installation.display.texts import Texts
-from installation.display.widgets import (
-    BG,
-    BLUE,
-    MUTED,
-    ORANGE,
-    PANEL,
-    TEXT,
-    WHITE,
-    YELLOW,
-    TextCache,
-    bar,
-    brackets,
-    check_mark,
-    cross_mark,
-)
+from installation.display.widgets import TextCache, bar, brackets
 from installation.inference.card import Card
 from installation.paths import TEXTS_DIR
-from installation.types import FrameResult, Prediction, SourceState, SourceStatus
+from installation.types import FrameResult, Region, SourceState, SourceStatus
+
+logger = logging.getLogger(__name__)
 
 SIDES = ("left", "right")
+Line = tuple[str, int, RGB]  # text, size in 1080p reference pixels, colour
 
 
 class KioskView:
@@ -46,46 +39,50 @@ class KioskView:
         language: str = "en",
         mirror: bool = True,
     ) -> None:
+        missing = [side for side in SIDES if side not in cards]
+        if missing:
+            raise ValueError(f"KioskView needs a card for {missing}; got {sorted(cards)}")
         self.size = size
         self.cards = cards
-        self.texts = Texts(texts_dir)
+        self.texts = Texts(texts_dir, language)
         self.mirror = mirror
-        self._language = language
         self.text = TextCache()
         w, h = size
         self.u = h / 1080.0
-        u = self.u
-        self.margin = int(40 * u)
+        self.margin = self.px(40)
+        top = self.px(150)
         pw = int(w * 0.25)
-        top = int(150 * u)
         self.panel_rects = {
             "left": pygame.Rect(self.margin, top, pw, h - top - self.margin),
             "right": pygame.Rect(w - self.margin - pw, top, pw, h - top - self.margin),
         }
+        self.panels = {
+            side: Panel(self.panel_rects[side], cards[side], self.texts, self.text, self.u)
+            for side in SIDES
+        }
         vx = self.margin * 2 + pw
         vw = w - 2 * vx
-        vh = min(int(vw * 3 / 4), int(h * 0.62))
+        # 4:3 camera image; leave room below it for the rarity meter (~280 px at 1080p).
+        vh = min(int(vw * 3 / 4), h - top - self.px(290))
         self.video_rect = pygame.Rect(vx, top, vw, vh)
-        self._static: dict[tuple[str, str], pygame.Surface] = {}
-        self._frame_rect = self.video_rect.copy()
+        self.frame_rect = self.video_rect.copy()  # where the last frame landed on screen
+        self._last_region: Region | None = None
 
     # -- language ------------------------------------------------------------------------
 
     @property
     def language(self) -> str:
-        return self._language
+        return self.texts.language
 
     @language.setter
     def language(self, lang: str) -> None:
-        if lang not in self.texts.languages:
-            raise ValueError(f"unknown language {lang!r}")
-        self._language = lang
+        self.texts.load(lang)
 
     def t(self, key: str, **fmt: object) -> str:
-        return self.texts.t(self._language, key, **fmt)
+        return self.texts.t(key, **fmt)
 
     def px(self, v: float) -> int:
-        return max(int(v * self.u), 1)
+        return max(round(v * self.u), 1)
 
     # -- drawing -------------------------------------------------------------------------
 
@@ -101,219 +98,155 @@ class KioskView:
         notice: str | None = None,
         fps_text: str | None = None,
     ) -> dict[str, float]:
+        """Draw one screen; returns the ms spent on video, panels and the overlays."""
         t0 = time.perf_counter()
         surface.fill(BG)
         if paused:
-            # Nothing of the camera is shown while paused.
-            self._centered(
-                surface,
-                surface.get_rect(),
-                [(self.t("paused_title"), 72, TEXT), (self.t("paused_body"), 36, MUTED)],
-            )
+            # Nothing of the camera is shown while staff have paused the exhibit.
+            lines = [(self.t("paused_title"), 80, TEXT), (self.t("paused_body"), 40, MUTED)]
+            self._centered(surface, surface.get_rect(), lines)
             return {"video": 0.0, "panels": 0.0, "overlay": (time.perf_counter() - t0) * 1e3}
-        self._header(surface)
+        if result is not None:
+            self._last_region = result.region
         live = status.state == SourceState.OK and frame is not None
         if live and frame is not None:
-            self._video(surface, frame, blur=attract)
+            self._video(surface, frame, soft=attract)
         else:
             self._no_video(surface, status)
         t1 = time.perf_counter()
         show = live and not attract and result is not None
         for side in SIDES:
-            pred = result.predictions.get(side) if (show and result is not None) else None
-            self._panel(surface, side, pred)
+            pred = result.predictions.get(side) if show and result is not None else None
+            self.panels[side].draw(surface, pred, attract)
         t2 = time.perf_counter()
+        self._header(surface)
         if live and attract:
             self._attract(surface)
-        elif show and result is not None:
+        elif live and frame is not None:
             self._guide_box(surface, result, frame)
-            self._meter(surface, result)
-        elif live:
-            self._below_video(surface, [(self.t("step_in"), 40, TEXT)])
+            if result is not None and result.present and result.rarity is not None:
+                self._meter(surface, result.rarity)
+            else:
+                self._below_video(surface, [(self.t("step_in"), 44, TEXT)])
         if notice:
             self._banner(surface, notice)
         if fps_text:
-            s = self.text.render(fps_text, self.px(22), MUTED)
-            surface.blit(
-                s, s.get_rect(bottomright=(surface.get_width() - 8, surface.get_height() - 4))
-            )
+            s = self.text.render(fps_text, self.px(26), MUTED)
+            surface.blit(s, s.get_rect(bottomright=(self.size[0] - 8, self.size[1] - 4)))
         t3 = time.perf_counter()
         return {"video": (t1 - t0) * 1e3, "panels": (t2 - t1) * 1e3, "overlay": (t3 - t2) * 1e3}
 
     def _header(self, surface: pygame.Surface) -> None:
         m = self.margin
-        title = self.text.render(self.t("title"), self.px(64))
-        surface.blit(title, (m, self.px(28)))
-        sub = self.text.render(self.t("subtitle"), self.px(30), MUTED)
-        surface.blit(sub, (m, self.px(28) + title.get_height() + self.px(8)))
-        hint = self.text.render(self.t("languages_hint"), self.px(24), MUTED)
-        surface.blit(hint, hint.get_rect(topright=(surface.get_width() - m, self.px(36))))
+        title = self.text.render(self.t("title"), self.px(68))
+        surface.blit(title, (m, self.px(26)))
+        sub = self.t("subtitle")
+        room = self.size[0] - 2 * m - self.px(460)
+        sub_s = self.text.render(sub, self.text.fit(sub, self.px(34), room), MUTED)
+        surface.blit(sub_s, (m, self.px(26) + title.get_height() + self.px(6)))
+        hint = self.text.render(self.t("languages_hint"), self.px(28), MUTED)
+        surface.blit(hint, hint.get_rect(topright=(self.size[0] - m, self.px(40))))
 
-    def _video(self, surface: pygame.Surface, frame: np.ndarray, blur: bool) -> None:
+    def _video(self, surface: pygame.Surface, frame: np.ndarray, soft: bool) -> None:
+        # frame: BGR uint8 [H, W, 3] from OpenCV. Resize with OpenCV then hand the buffer to
+        # pygame: ~2x faster at 800x600 than pygame.transform.scale of a 640x480 surface.
         fh, fw = frame.shape[:2]
         box = self.video_rect
         scale = min(box.width / fw, box.height / fh)
-        vw, vh = int(fw * scale), int(fh * scale)
-        if blur:
+        vw, vh = max(int(fw * scale), 1), max(int(fh * scale), 1)
+        if soft:
             # Attract mode: a soft, dim impression of the room, no recognisable person.
             small = cv2.resize(
-                frame, (max(vw // 24, 1), max(vh // 24, 1)), interpolation=cv2.INTER_AREA
+                frame, (max(vw // 40, 1), max(vh // 40, 1)), interpolation=cv2.INTER_AREA
             )
-            img: np.ndarray = (
-                cv2.resize(small, (vw, vh), interpolation=cv2.INTER_LINEAR) * 0.45
-            ).astype(np.uint8)
+            img = cv2.resize(small, (vw, vh), interpolation=cv2.INTER_LINEAR)
+            img = cv2.convertScaleAbs(img, alpha=0.35)
         else:
             img = cv2.resize(frame, (vw, vh), interpolation=cv2.INTER_LINEAR)
         if self.mirror:
             img = cv2.flip(img, 1)
         img = np.ascontiguousarray(img)
         surf = pygame.image.frombuffer(img.data, (vw, vh), "BGR")
-        self._frame_rect = pygame.Rect(0, 0, vw, vh)
-        self._frame_rect.center = box.center
-        self._frame_rect.top = box.top
-        surface.blit(surf, self._frame_rect)
+        self.frame_rect = pygame.Rect(0, 0, vw, vh)
+        self.frame_rect.midtop = box.midtop
+        surface.blit(surf, self.frame_rect)
 
     def _no_video(self, surface: pygame.Surface, status: SourceStatus) -> None:
-        pygame.draw.rect(surface, PANEL, self.video_rect, border_radius=self.px(16))
+        pygame.draw.rect(surface, PANEL, self.video_rect, border_radius=self.px(22))
         key = {
             SourceState.UNAVAILABLE: "camera_unavailable",
             SourceState.ENDED: "recording_ended",
         }.get(status.state, "camera_connecting")
-        lines = [(self.t(key), 40, YELLOW if key == "camera_unavailable" else TEXT)]
-        self._centered(surface, self.video_rect, lines)
+        color = YELLOW if key == "camera_unavailable" else TEXT
+        self._centered(surface, self.video_rect, [(self.t(key), 44, color)])
+
+    def guide_rect(self, region: Region, frame_size: tuple[int, int]) -> pygame.Rect:
+        """Screen rectangle of a frame-pixel region, mirrored with the image when mirroring."""
+        fw, fh = frame_size
+        fr = self.frame_rect
+        sx, sy = fr.width / fw, fr.height / fh
+        x = fw - (region.x + region.w) if self.mirror else region.x  # flipped image, flipped box
+        left, right = fr.x + round(x * sx), fr.x + round((x + region.w) * sx)
+        top, bottom = fr.y + round(region.y * sy), fr.y + round((region.y + region.h) * sy)
+        return pygame.Rect(left, top, right - left, bottom - top)
 
     def _guide_box(
-        self, surface: pygame.Surface, result: FrameResult, frame: np.ndarray | None
+        self, surface: pygame.Surface, result: FrameResult | None, frame: np.ndarray
     ) -> None:
-        if frame is None:
+        region = result.region if result is not None else self._last_region
+        if region is None:
             return
-        fh, fw = frame.shape[:2]
-        r = result.region
-        sx = self._frame_rect.width / fw
-        sy = self._frame_rect.height / fh
-        x = fw - (r.x + r.w) if self.mirror else r.x  # the image is flipped, so is the box
-        rect = pygame.Rect(
-            self._frame_rect.x + int(x * sx),
-            self._frame_rect.y + int(r.y * sy),
-            int(r.w * sx),
-            int(r.h * sy),
-        )
-        brackets(surface, rect, BLUE if result.present else WHITE, self.px(6))
+        rect = self.guide_rect(region, (frame.shape[1], frame.shape[0]))
+        present = result is not None and result.present
+        brackets(surface, rect, BLUE if present else WHITE, self.px(8))
 
-    def _panel_static(self, side: str) -> pygame.Surface:
-        key = (side, self._language)
-        cached = self._static.get(key)
-        if cached is not None:
-            return cached
-        rect = self.panel_rects[side]
-        surf = pygame.Surface(rect.size, pygame.SRCALPHA)
-        pygame.draw.rect(surf, PANEL, surf.get_rect(), border_radius=self.px(20))
-        card = self.cards[side]
-        pad = self.px(28)
-        inner = rect.width - 2 * pad
-        y = pad
-        surf.blit(self.text.render(card.name, self.px(44)), (pad, y))
-        y += self.px(54)
-        for line in self.text.wrap(card.method, self.px(24), inner)[:2]:
-            surf.blit(self.text.render(line, self.px(24), MUTED), (pad, y))
-            y += self.px(28)
-        # Verdict + confidence are drawn per frame into the gap [y0, y0 + 200u).
-        y = self.px(330)
-        pygame.draw.line(surf, (70, 78, 90), (pad, y), (rect.width - pad, y), 2)
-        y += self.px(22)
-        surf.blit(self.text.render(self.t("recall_title"), self.px(32)), (pad, y))
-        y += self.px(50)
-        groups = card.display_groups()
-        row = min(self.px(74), (rect.height - y - self.px(90)) // max(len(groups), 1))
-        for g in groups:
-            label = self.text.render(g.label, self.px(28), TEXT)
-            pct = self.text.render(f"{round(g.recall * 100)}%", self.px(28), TEXT)
-            surf.blit(label, (pad, y))
-            surf.blit(pct, pct.get_rect(topright=(rect.width - pad, y)))
-            bar(surf, pygame.Rect(pad, y + self.px(32), inner, self.px(16)), g.recall, BLUE)
-            y += row
-        sets = card.display.eval_set if card.display else "?"
-        count = sum(g.count for g in groups)
-        note = self.t("recall_note", set=self.texts.eval_set(self._language, sets), count=count)
-        y = rect.height - pad - self.px(56)
-        for line in self.text.wrap(note, self.px(22), inner)[:2]:
-            surf.blit(self.text.render(line, self.px(22), MUTED), (pad, y))
-            y += self.px(26)
-        surf = surf.convert_alpha()
-        self._static[key] = surf
-        return surf
-
-    def _panel(self, surface: pygame.Surface, side: str, pred: Prediction | None) -> None:
-        rect = self.panel_rects[side]
-        surface.blit(self._panel_static(side), rect)
-        if pred is None:
-            return
-        pad = self.px(28)
-        y = rect.y + self.px(150)
-        r = self.px(38)
-        color = BLUE if pred.face else ORANGE
-        (check_mark if pred.face else cross_mark)(surface, (rect.x + pad + r, y + r), r, color)
-        word = self.text.render(self.t("face" if pred.face else "no_face"), self.px(72), color)
-        surface.blit(word, (rect.x + pad + 2 * r + self.px(20), y + r - word.get_height() // 2))
-        y += 2 * r + self.px(26)
-        conf = self.text.render(self.t("confidence", pct=round(pred.p_face * 100)), self.px(28))
-        surface.blit(conf, (rect.x + pad, y))
-        y += self.px(38)
-        track = pygame.Rect(rect.x + pad, y, rect.width - 2 * pad, self.px(22))
-        bar(surface, track, pred.p_face, color, marker=self.cards[side].threshold)
-
-    def _meter(self, surface: pygame.Surface, result: FrameResult) -> None:
-        if result.rarity is None:
-            self._below_video(
-                surface, [(self.t("step_in"), 40, TEXT)] if not result.present else []
-            )
-            return
+    def _meter(self, surface: pygame.Surface, rarity: float) -> None:
         v = self.video_rect
-        y = v.bottom + self.px(28)
-        surface.blit(self.text.render(self.t("rarity_title"), self.px(34)), (v.x, y))
-        y += self.px(50)
-        bar(surface, pygame.Rect(v.x, y, v.width, self.px(28)), result.rarity, YELLOW)
-        y += self.px(44)
-        pct = round(result.rarity * 100)
-        surface.blit(self.text.render(self.t("rarity_text", pct=pct), self.px(30)), (v.x, y))
-        y += self.px(42)
-        surface.blit(self.text.render(self.t("rarity_note"), self.px(24), MUTED), (v.x, y))
+        y = v.bottom + self.px(26)
+        surface.blit(self.text.render(self.t("rarity_title"), self.px(36)), (v.x, y))
+        y += self.px(52)
+        bar(surface, pygame.Rect(v.x, y, v.width, self.px(30)), rarity, YELLOW)
+        y += self.px(48)
+        text = self.t("rarity_text", pct=round(rarity * 100))
+        surface.blit(self.text.render(text, self.text.fit(text, self.px(34), v.width)), (v.x, y))
+        y += self.px(48)
+        for line in self.text.wrap(self.t("rarity_note"), self.px(28), v.width)[:2]:
+            surface.blit(self.text.render(line, self.px(28), MUTED), (v.x, y))
+            y += self.px(34)
 
-    def _below_video(
-        self, surface: pygame.Surface, lines: list[tuple[str, int, tuple[int, int, int]]]
-    ) -> None:
+    def _below_video(self, surface: pygame.Surface, lines: list[Line]) -> None:
         v = self.video_rect
-        area = pygame.Rect(v.x, v.bottom + self.px(20), v.width, self.px(120))
+        area = pygame.Rect(v.x, v.bottom + self.px(20), v.width, self.px(140))
         self._centered(surface, area, lines)
 
     def _attract(self, surface: pygame.Surface) -> None:
         v = self.video_rect
-        inner = v.width - self.px(80)
-        lines: list[tuple[str, int, tuple[int, int, int]]] = [(self.t("attract_title"), 64, TEXT)]
-        lines += [
-            (ln, 32, TEXT) for ln in self.text.wrap(self.t("attract_body"), self.px(32), inner)
-        ]
+        inner = v.width - self.px(100)
+        title = self.t("attract_title")
+        lines: list[Line] = [(title, self._fit_ref(title, 72, inner), TEXT)]
+        body = self.text.wrap(self.t("attract_body"), self.px(38), inner)
+        lines += [(ln, 38, TEXT) for ln in body]
         self._centered(surface, v, lines)
+        invite = self.text.wrap(self.t("attract_invite"), self.px(38), v.width)
         self._below_video(
-            surface, [(self.t("attract_invite"), 34, BLUE), (self.t("privacy"), 24, MUTED)]
+            surface, [(ln, 38, BLUE) for ln in invite] + [(self.t("privacy"), 28, MUTED)]
         )
 
+    def _fit_ref(self, text: str, ref_size: int, width: int) -> int:
+        """Like TextCache.fit, but in reference pixels (for `_centered`)."""
+        return round(self.text.fit(text, self.px(ref_size), width) / self.u)
+
     def _banner(self, surface: pygame.Surface, notice: str) -> None:
-        s = self.text.render(notice, self.px(30), YELLOW)
-        rect = s.get_rect(midbottom=(surface.get_width() // 2, surface.get_height() - self.px(12)))
+        s = self.text.render(notice, self.px(32), YELLOW)
+        rect = s.get_rect(midbottom=(self.size[0] // 2, self.size[1] - self.px(14)))
         pygame.draw.rect(
-            surface, PANEL, rect.inflate(self.px(40), self.px(16)), border_radius=self.px(10)
+            surface, PANEL, rect.inflate(self.px(44), self.px(18)), border_radius=self.px(12)
         )
         surface.blit(s, rect)
 
-    def _centered(
-        self,
-        surface: pygame.Surface,
-        area: pygame.Rect,
-        lines: list[tuple[str, int, tuple[int, int, int]]],
-    ) -> None:
+    def _centered(self, surface: pygame.Surface, area: pygame.Rect, lines: list[Line]) -> None:
         surfs = [self.text.render(text, self.px(size), color) for text, size, color in lines]
-        gap = self.px(14)
+        gap = self.px(12)
         total = sum(s.get_height() for s in surfs) + gap * max(len(surfs) - 1, 0)
         y = area.centery - total // 2
         for s in surfs:

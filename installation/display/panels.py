@@ -1,0 +1,174 @@
+"""One model's panel: name and method, the live verdict, and the per-group recall from its card.
+
+All positions are in 1080p reference pixels (scaled by `u` = screen height / 1080). The parts that
+only change with the language (name, method, recall bars, gap, footnote) are drawn once into a
+cached surface; per frame only the verdict block (icon, word, confidence bar) is drawn on top.
+
+Vertical plan of a panel at 1080p (890 px tall):
+    28 name | 92 method (2 lines) | 176-376 verdict block | 394 rule | 410 recall title
+    | 462.. group rows | gap line | footnote (2 lines) at the bottom
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pygame
+
+from installation.display.palette import BLUE, MUTED, ORANGE, PANEL, RGB, RULE, TEXT
+from installation.display.texts import Texts
+from installation.display.widgets import TextCache, bar, check_mark, cross_mark
+from installation.inference.card import Card, GroupMetric
+from installation.types import Prediction
+
+logger = logging.getLogger(__name__)
+
+VERDICT_TOP = 176
+RECALL_TOP = 394
+ROWS_TOP = 462
+
+
+class Panel:
+    def __init__(
+        self, rect: pygame.Rect, card: Card, texts: Texts, cache: TextCache, u: float
+    ) -> None:
+        self.rect = rect
+        self.card = card
+        self.texts = texts
+        self.text = cache
+        self.u = u
+        self.pad = self.px(30)
+        self.inner = rect.width - 2 * self.pad
+        self._static: dict[str, pygame.Surface] = {}
+
+    def px(self, v: float) -> int:
+        return max(round(v * self.u), 1)
+
+    def groups(self) -> list[GroupMetric]:
+        return self.card.display_groups()
+
+    def weakest(self) -> GroupMetric | None:
+        groups = self.groups()
+        return min(groups, key=lambda g: g.recall) if groups else None
+
+    # -- static part ---------------------------------------------------------------------
+
+    def static(self) -> pygame.Surface:
+        lang = self.texts.language
+        cached = self._static.get(lang)
+        if cached is None:
+            cached = self._render_static()
+            self._static[lang] = cached
+        return cached
+
+    def _blit_text(
+        self, surf: pygame.Surface, text: str, size: int, pos: tuple[int, int], color: RGB = TEXT
+    ) -> pygame.Surface:
+        s = self.text.render(text, size, color)
+        surf.blit(s, pos)
+        return s
+
+    def _render_static(self) -> pygame.Surface:
+        t = self.texts
+        rect, pad, inner = self.rect, self.pad, self.inner
+        surf = pygame.Surface(rect.size, pygame.SRCALPHA)
+        pygame.draw.rect(surf, PANEL, surf.get_rect(), border_radius=self.px(22))
+        name = t.model_name(self.card)
+        self._blit_text(surf, name, self.text.fit(name, self.px(48), inner), (pad, self.px(28)))
+        y = self.px(92)
+        for line in self.text.wrap(t.model_method(self.card), self.px(30), inner)[:2]:
+            self._blit_text(surf, line, self.px(30), (pad, y), MUTED)
+            y += self.px(36)
+        y = self.px(RECALL_TOP)
+        pygame.draw.line(surf, RULE, (pad, y), (rect.width - pad, y), max(self.px(2), 1))
+        title = t.t("recall_title")
+        size = self.text.fit(title, self.px(34), inner)
+        self._blit_text(surf, title, size, (pad, self.px(RECALL_TOP + 16)))
+        self._group_rows(surf)
+        return surf.convert_alpha()
+
+    def _group_rows(self, surf: pygame.Surface) -> None:
+        t, pad, inner = self.texts, self.pad, self.inner
+        groups = self.groups()
+        foot_top = self.rect.height - pad - self.px(64)
+        gap_h = self.px(48)
+        y = self.px(ROWS_TOP)
+        row = min(self.px(78), (foot_top - gap_h - y) // max(len(groups), 1))
+        label_size = min(self.px(32), int(row * 0.42))
+        for g in groups:
+            pct = self.text.render(f"{round(g.recall * 100)}%", label_size)
+            pct_rect = pct.get_rect(topright=(pad + inner, y))
+            surf.blit(pct, pct_rect)
+            right = pct_rect.left
+            if g.recall_std:
+                # The spread over training seeds: the bars are measurements, not exact truths.
+                std = self.text.render(f"±{round(g.recall_std * 100)}", self.px(26), MUTED)
+                std_rect = std.get_rect(bottomright=(right - self.px(10), pct_rect.bottom))
+                surf.blit(std, std_rect)
+                right = std_rect.left
+            label = t.group_label(g)
+            room = right - pad - self.px(12)
+            self._blit_text(surf, label, self.text.fit(label, label_size, room), (pad, y))
+            bar_rect = pygame.Rect(pad, y + int(label_size * 1.25), inner, max(self.px(16), 4))
+            bar(surf, bar_rect, g.recall, BLUE)
+            y += row
+        if len(groups) >= 2:
+            pts = round((max(g.recall for g in groups) - min(g.recall for g in groups)) * 100)
+            self._blit_text(surf, t.t("gap", pts=pts), self.px(30), (pad, y + self.px(2)))
+        eval_set = self.card.display.eval_set if self.card.display else ""
+        note = t.t("recall_note", set=t.eval_set(eval_set), count=sum(g.count for g in groups))
+        y = foot_top
+        for line in self.text.wrap(note, self.px(26), inner)[:2]:
+            self._blit_text(surf, line, self.px(26), (pad, y), MUTED)
+            y += self.px(32)
+
+    # -- per frame -----------------------------------------------------------------------
+
+    def draw(self, surface: pygame.Surface, pred: Prediction | None, attract: bool) -> None:
+        surface.blit(self.static(), self.rect)
+        if pred is not None:
+            self._verdict(surface, pred)
+        elif attract:
+            self._weakest(surface)
+
+    def _verdict(self, surface: pygame.Surface, pred: Prediction) -> None:
+        t, rect, pad = self.texts, self.rect, self.pad
+        x, y = rect.x + pad, rect.y + self.px(VERDICT_TOP)
+        r = self.px(44)
+        color = BLUE if pred.face else ORANGE
+        # Colour is never the only cue: a tick or a cross and the word carry the verdict too.
+        (check_mark if pred.face else cross_mark)(surface, (x + r, y + r), r, color)
+        word = t.t("face" if pred.face else "no_face")
+        room = self.inner - 2 * r - self.px(20)
+        s = self.text.render(word, self.text.fit(word, self.px(88), room), color)
+        surface.blit(s, s.get_rect(midleft=(x + 2 * r + self.px(20), y + r)))
+        y += 2 * r + self.px(14)
+        conf = t.t("confidence", pct=round(pred.p_face * 100))
+        surface.blit(self.text.render(conf, self.text.fit(conf, self.px(32), self.inner)), (x, y))
+        y += self.px(44)
+        track = pygame.Rect(x, y, self.inner, self.px(24))
+        threshold = self.card.threshold
+        bar(surface, track, pred.p_face, color, marker=threshold, marker_width=self.px(4))
+        label = self.text.render(t.t("threshold"), self.px(26), MUTED)
+        mx = track.x + int(track.width * threshold)
+        lrect = label.get_rect(midtop=(mx, track.bottom + self.px(10)))
+        lrect.clamp_ip(pygame.Rect(x, lrect.y, self.inner, lrect.height))
+        surface.blit(label, lrect)
+
+    def _weakest(self, surface: pygame.Surface) -> None:
+        """Attract mode: the group this model misses most, large, where the verdict goes."""
+        g = self.weakest()
+        if g is None:
+            return
+        x, y = self.rect.x + self.pad, self.rect.y + self.px(VERDICT_TOP + 6)
+        lead = self.texts.t("weakest")
+        lead_s = self.text.render(lead, self.text.fit(lead, self.px(30), self.inner), MUTED)
+        surface.blit(lead_s, (x, y))
+        y += self.px(46)
+        label = self.texts.group_label(g)
+        size = self.text.fit(label, self.px(60), self.inner)
+        surface.blit(self.text.render(label, size, ORANGE), (x, y))
+        y += self.px(78)
+        found = self.texts.t("weakest_found", pct=round(g.recall * 100))
+        size = self.text.fit(found, self.px(36), self.inner)
+        surface.blit(self.text.render(found, size), (x, y))
