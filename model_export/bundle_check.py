@@ -61,11 +61,11 @@ def _interpreter(content: bytes) -> Any:
 
 
 def summarize(content: bytes) -> TfliteSummary:
-    from installation.inference.classifier import _output_order
+    from installation.inference.classifier import ordered_outputs
 
     interp = _interpreter(content)
     (inp,) = interp.get_input_details()
-    outs = _output_order(interp)
+    outs = ordered_outputs(interp)
     floats = [t["name"] for t in interp.get_tensor_details() if np.dtype(t["dtype"]).kind == "f"]
     ops = sorted({o["op_name"] for o in interp._get_ops_details()})
     return TfliteSummary(

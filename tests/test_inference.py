@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -72,10 +73,17 @@ def test_rejects_a_wrong_crop(tiny_bundles: Path) -> None:
         ("corrupt_with_sha", "not a valid TFLite model"),
         ("quant_mismatch", "card does not match model"),
         ("bad_latent", "latent.npz"),
+        ("latent_dims", "5 dimensions, model has 8"),
+        ("card_outputs", "card does not match model (outputs"),
+        ("baseline_model_as_dbvae", "needs output 1, the latent mean"),
+        ("edgetpu_sha", "model_edgetpu.tflite: sha256"),
         ("no_folder", "bundle folder not found"),
     ],
 )
-def test_bad_bundles_get_clear_errors(bundle: Path, damage: str, words: str) -> None:
+def test_bad_bundles_get_clear_errors(
+    bundle: Path, tiny_bundles: Path, damage: str, words: str
+) -> None:
+    tiny = tiny_bundles
     card_path = bundle / "card.json"
     card = json.loads(card_path.read_text())
     model = bundle / "model.tflite"
@@ -94,8 +102,6 @@ def test_bad_bundles_get_clear_errors(bundle: Path, damage: str, words: str) -> 
     elif damage in ("corrupt", "corrupt_with_sha"):
         model.write_bytes(np.random.default_rng(0).bytes(4096))
         if damage == "corrupt_with_sha":
-            import hashlib
-
             card["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()
             card_path.write_text(json.dumps(card))
     elif damage == "quant_mismatch":
@@ -103,6 +109,22 @@ def test_bad_bundles_get_clear_errors(bundle: Path, damage: str, words: str) -> 
         card_path.write_text(json.dumps(card))
     elif damage == "bad_latent":
         (bundle / "latent.npz").write_bytes(b"nope")
+    elif damage == "latent_dims":
+        with np.load(bundle / "latent.npz") as npz:
+            arrays = dict(npz)
+        arrays["edges"], arrays["density"] = arrays["edges"][:5], arrays["density"][:5]
+        np.savez(bundle / "latent.npz", **arrays)
+    elif damage == "card_outputs":
+        card["outputs"][1]["shape"] = [1, 9]
+        card_path.write_text(json.dumps(card))
+    elif damage == "baseline_model_as_dbvae":
+        shutil.copy(tiny / "tiny_baseline" / "model.tflite", model)
+        card["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()
+        card_path.write_text(json.dumps(card))
+    elif damage == "edgetpu_sha":
+        shutil.copy(model, bundle / "model_edgetpu.tflite")
+        card["edgetpu_sha256"] = "1" * 64
+        card_path.write_text(json.dumps(card))
     elif damage == "no_folder":
         shutil.rmtree(bundle)
     with pytest.raises(BundleError) as err:
@@ -182,6 +204,8 @@ def test_explicit_edgetpu_without_compiled_model(bundle: Path) -> None:
         load_classifier(bundle, accelerator="edgetpu")
 
 
+# LiteRT's Delegate.__del__ trips over its own half-built object when the library is missing.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_real_missing_libedgetpu_is_caught(bundle: Path) -> None:
     """No monkeypatching: the real loader fails here (no libedgetpu) and auto falls back."""
     shutil.copy(bundle / "model.tflite", bundle / "model_edgetpu.tflite")
@@ -190,6 +214,7 @@ def test_real_missing_libedgetpu_is_caught(bundle: Path) -> None:
         load_classifier(bundle, accelerator="edgetpu")
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_gpu_without_delegate(bundle: Path) -> None:
     with pytest.raises(BackendError, match="GPU delegate"):
         load_classifier(bundle, accelerator="gpu")

@@ -36,6 +36,7 @@ def sha256_file(path: Path) -> str:
 
 
 def load_bundle(folder: Path) -> Bundle:
+    """Parse card.json and verify model.tflite (and model_edgetpu.tflite) against its sha256."""
     folder = Path(folder)
     if not folder.is_dir():
         raise BundleError(f"{folder}: model bundle folder not found; {FIX}")
@@ -53,6 +54,14 @@ def load_bundle(folder: Path) -> Bundle:
             f"the file is corrupt or from another export; {FIX}"
         )
     edgetpu = folder / "model_edgetpu.tflite"
+    if card.edgetpu_sha256 is not None and edgetpu.is_file():
+        actual = sha256_file(edgetpu)
+        if actual != card.edgetpu_sha256:
+            raise BundleError(
+                f"{edgetpu}: sha256 {actual[:12]}... does not match card.json "
+                f"({card.edgetpu_sha256[:12]}...): the file is corrupt or from another export; "
+                f"{FIX}"
+            )
     latent = folder / "latent.npz"
     if card.kind == "dbvae" and not latent.is_file():
         logger.warning("%s: DB-VAE bundle without latent.npz; no rarity meter", folder)

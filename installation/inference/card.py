@@ -75,6 +75,11 @@ class Card(_Open):
     version: str = Field(description="Model version.")
     created: str = Field(description="ISO 8601 creation time.")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of model.tflite.")
+    edgetpu_sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of model_edgetpu.tflite, when the export compiled one.",
+    )
     input: InputSpec
     outputs: list[TensorSpec] = Field(min_length=1, description="0 = face logit, 1 = latent mean.")
     threshold: float = Field(gt=0, lt=1, description="Decision threshold on the face probability.")

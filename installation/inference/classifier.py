@@ -32,7 +32,7 @@ def input_lut(scale: float, zero_point: int, dtype: type[np.integer[Any]]) -> np
     return np.clip(q, info.min, info.max).astype(dtype)
 
 
-def _output_order(interp: Any) -> list[dict[str, Any]]:
+def ordered_outputs(interp: Any) -> list[dict[str, Any]]:
     """Output details in contract order (0 = face logit, 1 = latent mean).
 
     The converter may store outputs in any order; the export's signature names them output_0,
@@ -76,17 +76,8 @@ class Classifier:
                 f"{spec.scale}/{spec.zero_point} vs {scale}/{zp}); {FIX}"
             )
         self._lut = input_lut(scale, zp, inp[0]["dtype"])
-        outs = _output_order(interp)
-        if tuple(outs[0]["shape"]) != (1, 1):
-            raise BundleError(
-                f"{model_file}: output 0 has shape {list(outs[0]['shape'])}, expected the face "
-                f"logit [1, 1]; {FIX}"
-            )
-        if len(outs) > 1 and (len(outs[1]["shape"]) != 2 or outs[1]["shape"][0] != 1):
-            raise BundleError(
-                f"{model_file}: output 1 has shape {list(outs[1]['shape'])}, expected the latent "
-                f"mean [1, D]; {FIX}"
-            )
+        outs = ordered_outputs(interp)
+        self._check_outputs(outs, model_file)
         self._outs = [(d["index"], *d["quantization"]) for d in outs[:2]]
         self.rarity: Rarity | None = None
         if bundle.latent_path is not None and len(outs) > 1:
@@ -100,6 +91,32 @@ class Classifier:
                     f"{outs[1]['shape'][1]}; {FIX}"
                 )
         self._buf = np.empty(INPUT_SHAPE, dtype=inp[0]["dtype"])
+
+    def _check_outputs(self, outs: list[dict[str, Any]], model_file: Path) -> None:
+        """Output 0 = face logit [1, 1], output 1 = latent mean [1, D]; the card says the same."""
+        if tuple(outs[0]["shape"]) != (1, 1):
+            raise BundleError(
+                f"{model_file}: output 0 has shape {list(outs[0]['shape'])}, expected the face "
+                f"logit [1, 1]; {FIX}"
+            )
+        if len(outs) > 2 or (
+            len(outs) == 2 and (len(outs[1]["shape"]) != 2 or outs[1]["shape"][0] != 1)
+        ):
+            raise BundleError(
+                f"{model_file}: outputs {[list(d['shape']) for d in outs]}, expected the face "
+                f"logit [1, 1] and at most the latent mean [1, D]; {FIX}"
+            )
+        if self.card.kind == "dbvae" and len(outs) < 2:
+            raise BundleError(
+                f"{model_file}: a DB-VAE bundle needs output 1, the latent mean [1, D]; {FIX}"
+            )
+        model_shapes = [[int(v) for v in d["shape"]] for d in outs]
+        card_shapes = [o.shape for o in self.card.outputs]
+        if model_shapes != card_shapes:
+            raise BundleError(
+                f"{self.bundle.dir / 'card.json'}: card does not match model (outputs "
+                f"{card_shapes} vs {model_shapes}); {FIX}"
+            )
 
     def predict(self, crop_rgb: np.ndarray) -> Prediction:
         if crop_rgb.shape != INPUT_SHAPE[1:] or crop_rgb.dtype != np.uint8:
