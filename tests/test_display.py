@@ -405,3 +405,11 @@ def test_render_benchmark_1080p(benchmark) -> None:  # type: ignore[no-untyped-d
     frame, res = scene(), result(False, True)
     timings = benchmark(big.draw, surface, frame=frame, result=res, status=OK, attract=False)
     assert set(timings) == {"video", "panels", "overlay"}
+
+
+def test_readme_screenshots_from_the_shipped_models(tmp_path: Path) -> None:
+    from installation.display.screenshots import main
+
+    main(tmp_path)
+    for name in ("kiosk-en.png", "attract-en.png", "no-face-de.png"):
+        assert pygame.image.load(str(tmp_path / name)).get_size() == (1280, 720)

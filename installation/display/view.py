@@ -148,8 +148,9 @@ class KioskView:
         surface.blit(hint, hint.get_rect(topright=(self.size[0] - m, self.px(40))))
 
     def _video(self, surface: pygame.Surface, frame: np.ndarray, soft: bool) -> None:
-        # frame: BGR uint8 [H, W, 3] from OpenCV. Resize with OpenCV then hand the buffer to
-        # pygame: ~2x faster at 800x600 than pygame.transform.scale of a 640x480 surface.
+        # frame: BGR uint8 [H, W, 3] from OpenCV. Bilinear resize + flip in OpenCV, then hand the
+        # buffer to pygame: 1.7 ms for 640x480 -> 800x600 on a 2-core x86, against 1.2 ms for
+        # pygame.transform.scale (nearest neighbour: blocky faces) and 4.5 ms for smoothscale.
         fh, fw = frame.shape[:2]
         box = self.video_rect
         scale = min(box.width / fw, box.height / fh)
