@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from installation.inference import BundleError, load_classifier
+from installation.inference import BundleError, load_bundle, load_classifier
 from installation.inference.card import Card
 from model_export import export as export_mod
 from model_export.bundle_check import BundleCheckError, summarize
@@ -156,3 +157,138 @@ def test_runtime_refuses_unknown_output_shape(
     (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(BundleError, match=r"expected the face logit \[1, 1\]"):
         load_classifier(folder)
+
+
+def test_runtime_refuses_wrong_input_shape(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path, tiny_bundles: Path
+) -> None:
+    """A real int8 model with a [1, 32, 32, 3] input, dressed up as a bundle."""
+    x, _ = data
+    inp = keras.Input((32, 32, 3))
+    flat = keras.layers.Flatten()(keras.layers.Conv2D(4, 5, strides=4)(inp))
+    small = keras.Model(inp, keras.layers.Dense(1)(flat))
+    content = export_mod._to_tflite(small, x[:20, :32, :32], (1, 32, 32, 3))
+    folder = tmp_path / "small"
+    folder.mkdir()
+    (folder / "model.tflite").write_bytes(content)
+    card = json.loads((tiny_bundles / "tiny_baseline" / "card.json").read_text())
+    card["sha256"] = hashlib.sha256(content).hexdigest()
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(BundleError, match=r"input \[\[1, 32, 32, 3\]\] is not the contract's"):
+        load_classifier(folder)
+
+
+def _fake_compiler(bin_dir: Path, ok: bool) -> None:
+    """Stands in for Coral's edgetpu_compiler (x86_64 Debian package, absent here)."""
+    bin_dir.mkdir()
+    script = bin_dir / "edgetpu_compiler"
+    body = (
+        '[ "$1" = -s ] && [ "$2" = -o ] || exit 9\n'
+        'cp "$4" "$3/model_edgetpu.tflite" && echo "Edge TPU Compiler version fake"\n'
+        if ok
+        else 'echo "Model not quantized" >&2; exit 1\n'
+    )
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+
+
+def test_edgetpu_compiler_on_path_adds_the_compiled_model(
+    trained: Any,
+    data: tuple[np.ndarray, np.ndarray],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _fake_compiler(tmp_path / "bin", ok=True)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    base = keras.Model(trained.input, trained.outputs[0])
+    out = export_bundle(
+        base, tmp_path / "b", kind="baseline", name="b", calibration=x_of(data), card_fields=FIELDS
+    )
+    bundle = load_bundle(out)
+    assert bundle.edgetpu_path == out / "model_edgetpu.tflite"
+    assert (
+        bundle.card.edgetpu_sha256 == hashlib.sha256(bundle.edgetpu_path.read_bytes()).hexdigest()
+    )
+
+
+def test_failing_edgetpu_compiler_leaves_no_bundle(
+    trained: Any,
+    data: tuple[np.ndarray, np.ndarray],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _fake_compiler(tmp_path / "bin", ok=False)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    base = keras.Model(trained.input, trained.outputs[0])
+    with pytest.raises(ExportError, match=r"edgetpu_compiler failed .*Model not quantized"):
+        export_bundle(
+            base,
+            tmp_path / "b",
+            kind="baseline",
+            name="b",
+            calibration=x_of(data),
+            card_fields=FIELDS,
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]
+
+
+def x_of(data: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    return data[0][:30]
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_bundle(trained: Any, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    (models / "baseline").mkdir(parents=True)
+    (models / "README.md").write_text("keep me")
+    with pytest.raises(ExportError, match="not a model bundle"):
+        export_bundle(
+            trained,
+            models,
+            kind="dbvae",
+            name="x",
+            calibration=np.zeros((20, 64, 64, 3), np.float32),
+            card_fields=FIELDS,
+            latent_stats=compute_latent_stats(np.zeros((4, 4), np.float32)),
+        )
+    assert (models / "README.md").read_text() == "keep me"
+
+
+def test_failed_swap_puts_the_old_bundle_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = tmp_path / "b", tmp_path / ".b.tmp"
+    for folder, text in ((old, "old"), (new, "new")):
+        folder.mkdir()
+        (folder / "card.json").write_text(text)
+    real_replace = os.replace
+    calls: list[tuple[str, str]] = []
+
+    def flaky(src: Any, dst: Any) -> None:
+        calls.append((Path(src).name, Path(dst).name))
+        if len(calls) == 2:  # the new bundle's rename fails (disk full, Ctrl-C, ...)
+            raise OSError("simulated failure")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(export_mod.os, "replace", flaky)
+    with pytest.raises(OSError, match="simulated"):
+        export_mod._swap_in(new, old)
+    assert calls[:2] == [("b", ".b.old"), (".b.tmp", "b")]
+    assert (old / "card.json").read_text() == "old"
+    assert not (tmp_path / ".b.old").exists()
+
+
+def test_latent_stats_must_match_the_model(
+    trained: Any, data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    stats = compute_latent_stats(np.random.default_rng(0).normal(size=(50, 3)))
+    with pytest.raises(ExportError, match="latent_stats has 3 dimensions"):
+        export_bundle(
+            trained,
+            tmp_path / "b",
+            kind="dbvae",
+            name="b",
+            calibration=x_of(data),
+            card_fields=FIELDS,
+            latent_stats=stats,
+        )
+    assert not (tmp_path / "b").exists()

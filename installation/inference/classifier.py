@@ -50,6 +50,11 @@ def ordered_outputs(interp: Any) -> list[dict[str, Any]]:
     return sorted(details.values(), key=lambda d: (int(np.prod(d["shape"])) != 1, d["index"]))
 
 
+def _shape(detail: dict[str, Any]) -> list[int]:
+    """A tensor detail's shape as plain ints (readable in error messages)."""
+    return [int(v) for v in detail["shape"]]
+
+
 class Classifier:
     """Not thread-safe: one pipeline thread calls `predict`."""
 
@@ -61,7 +66,7 @@ class Classifier:
         self._interp = interp
         inp = interp.get_input_details()
         if len(inp) != 1 or tuple(inp[0]["shape"]) != INPUT_SHAPE:
-            shapes = [list(d["shape"]) for d in inp]
+            shapes = [_shape(d) for d in inp]
             raise BundleError(
                 f"{model_file}: input {shapes} is not the contract's [1, 64, 64, 3]; {FIX}"
             )
@@ -96,21 +101,21 @@ class Classifier:
         """Output 0 = face logit [1, 1], output 1 = latent mean [1, D]; the card says the same."""
         if tuple(outs[0]["shape"]) != (1, 1):
             raise BundleError(
-                f"{model_file}: output 0 has shape {list(outs[0]['shape'])}, expected the face "
+                f"{model_file}: output 0 has shape {_shape(outs[0])}, expected the face "
                 f"logit [1, 1]; {FIX}"
             )
         if len(outs) > 2 or (
             len(outs) == 2 and (len(outs[1]["shape"]) != 2 or outs[1]["shape"][0] != 1)
         ):
             raise BundleError(
-                f"{model_file}: outputs {[list(d['shape']) for d in outs]}, expected the face "
+                f"{model_file}: outputs {[_shape(d) for d in outs]}, expected the face "
                 f"logit [1, 1] and at most the latent mean [1, D]; {FIX}"
             )
         if self.card.kind == "dbvae" and len(outs) < 2:
             raise BundleError(
                 f"{model_file}: a DB-VAE bundle needs output 1, the latent mean [1, D]; {FIX}"
             )
-        model_shapes = [[int(v) for v in d["shape"]] for d in outs]
+        model_shapes = [_shape(d) for d in outs]
         card_shapes = [o.shape for o in self.card.outputs]
         if model_shapes != card_shapes:
             raise BundleError(
