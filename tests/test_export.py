@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from installation.inference import BundleError, load_bundle, load_classifier
 from installation.inference.card import Card
 from model_export import export as export_mod
-from model_export.bundle_check import BundleCheckError, summarize
+from model_export.bundle_check import BundleCheckError, check_tflite, summarize
 from model_export.export import ExportError, convert_int8, export_bundle
 from model_export.latent_stats import compute_latent_stats
 from model_export.tiny import synthetic_set, tiny_model
@@ -292,3 +293,22 @@ def test_latent_stats_must_match_the_model(
             latent_stats=stats,
         )
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    ("activation", "words"),
+    [
+        ("gelu", "ops the Edge TPU cannot run: ['GELU']"),
+        # ELU has no int8 kernel: the converter wraps it in DEQUANTIZE/QUANTIZE, float inside.
+        ("elu", "float tensors remain"),
+    ],
+)
+def test_ops_off_the_edgetpu_list_are_refused(
+    data: tuple[np.ndarray, np.ndarray], activation: str, words: str
+) -> None:
+    inp = keras.Input((64, 64, 3))
+    h = keras.layers.Activation(activation)(keras.layers.Conv2D(4, 5, strides=4)(inp))
+    model = keras.Model(inp, keras.layers.Dense(1)(keras.layers.Flatten()(h)))
+    content = convert_int8(model, x_of(data))
+    with pytest.raises(BundleCheckError, match=re.escape(words)):
+        check_tflite(content, expect_latent=False)
