@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +227,20 @@ def test_predict_benchmark(benchmark, tiny_bundles: Path) -> None:  # type: igno
     crop = _u8(synthetic_set(2, seed=3)[0])[0]
     pred = benchmark(clf.predict, crop)
     assert pred.latent is not None
+
+
+def test_runtime_never_imports_tensorflow(tiny_bundles: Path) -> None:
+    """The kiosk reads bundles only: loading and running both models pulls in no TF/Keras."""
+    code = (
+        "import sys, numpy as np\n"
+        "from installation.inference import load_classifier\n"
+        f"for name in ('tiny_baseline', 'tiny_dbvae'):\n"
+        f"    clf = load_classifier({str(tiny_bundles)!r} + '/' + name)\n"
+        "    clf.predict(np.zeros((64, 64, 3), np.uint8))\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
+        "print(bad)\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert res.stdout.strip() == "[]"
