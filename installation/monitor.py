@@ -71,10 +71,10 @@ class KioskBoard:
                 self.bad_messages += 1
 
     def _stats(self, row: KioskRow, s: dict[str, Any]) -> None:
-        start = str(s["interval"]["start"])
-        if start in row.seen_intervals:
+        key = f"{s.get('cumulative', {}).get('since')}#{s.get('seq', s['interval']['start'])}"
+        if key in row.seen_intervals:
             return  # a re-sent interval after a reconnect: count it once
-        row.seen_intervals.add(start)
+        row.seen_intervals.add(key)
         today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
         if str(s["interval"]["end"]).startswith(today):
             row.visitors_today += int(s.get("sessions", 0))

@@ -75,6 +75,7 @@ class StatsAggregator:
         self._backend = "unknown"
         self._source: SourceStatus | None = None
         self._dropped_at_interval_start = 0
+        self._seq = 0
         self.total: dict[str, Any] = {
             "frames": 0,
             "sessions": 0,
@@ -136,8 +137,12 @@ class StatsAggregator:
         for kind, n in cur.errors.items():
             tot["errors"][kind] += n
         dropped_total = source.dropped_frames if source else 0
+        self._seq += 1
         out: dict[str, Any] = {
             "schema": SCHEMA,
+            # Interval number since start: delivery is at-least-once, so consumers drop repeats
+            # of (cumulative.since, seq) and can see a gap if one was ever lost.
+            "seq": self._seq,
             "interval": {
                 "start": _iso(start_wall),
                 "end": _iso(now_wall),
