@@ -101,6 +101,8 @@ def test_compute_rejects_bad_latents() -> None:
         ("garbage", "not a valid latent.npz"),
         ("missing_key", "not a valid latent.npz"),
         ("bad_shapes", "expected [D,B+1], [D,B], [101]"),
+        ("nan", "invalid values"),
+        ("falling_edges", "invalid values"),
     ],
 )
 def test_bad_latent_files_name_the_file_and_fix(tmp_path: Path, content: str, words: str) -> None:
@@ -109,6 +111,16 @@ def test_bad_latent_files_name_the_file_and_fix(tmp_path: Path, content: str, wo
         path.write_bytes(b"\x00not an npz")
     elif content == "missing_key":
         np.savez(path, edges=EDGES, density=DENSITY, alpha=np.float32(0.001))
+    elif content in ("nan", "falling_edges"):
+        edges = EDGES.copy()
+        edges[0, 1] = np.nan if content == "nan" else 5.0
+        np.savez(
+            path,
+            edges=edges,
+            density=DENSITY,
+            alpha=np.float32(0.001),
+            score_quantiles=np.zeros(101, np.float32),
+        )
     else:
         np.savez(
             path,

@@ -47,7 +47,12 @@ def load_bundle(folder: Path) -> Bundle:
         card = load_card(folder / "card.json")
     except CardError as exc:
         raise BundleError(str(exc)) from None
-    actual = sha256_file(model)
+    try:
+        actual = sha256_file(model)
+    except OSError as exc:
+        raise BundleError(
+            f"{model}: cannot be read ({exc}); check its permissions or {FIX}"
+        ) from None
     if actual != card.sha256:
         raise BundleError(
             f"{model}: sha256 {actual[:12]}... does not match card.json ({card.sha256[:12]}...): "

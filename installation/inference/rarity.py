@@ -63,6 +63,20 @@ class Rarity:
                 f"score_quantiles {quantiles.shape}; expected [D,B+1], [D,B], [101]. "
                 "Re-export the bundle."
             )
+        finite = all(np.all(np.isfinite(a)) for a in (edges, density, quantiles)) and np.isfinite(
+            alpha
+        )
+        if (
+            not finite
+            or alpha < 0
+            or np.any(density < 0)
+            or np.any(np.diff(edges, axis=1) <= 0)
+            or np.any(np.diff(quantiles) < 0)
+        ):
+            raise RarityError(
+                f"{path}: latent.npz holds invalid values (need finite numbers, rising edges, "
+                "non-negative density and alpha, sorted score_quantiles). Re-export the bundle."
+            )
         return cls(edges, density, alpha, quantiles)
 
     def score(self, latent: np.ndarray) -> float:
