@@ -18,15 +18,14 @@ def rarity_scores(
     latents: np.ndarray, edges: np.ndarray, density: np.ndarray, alpha: float
 ) -> npt.NDArray[np.float32]:
     """Scores for latent means [N, D] -> [N]; values outside the edges fall in the edge bins."""
-    n, d = latents.shape
     n_bins = density.shape[1]
-    dims = np.arange(d)
-    bins = np.empty((n, d), dtype=np.int64)
-    for j in range(d):
-        # Interior edges only, so everything below / above the range lands in bin 0 / B-1.
-        bins[:, j] = np.searchsorted(edges[j, 1:-1], latents[:, j], side="right")
-    bins = np.clip(bins, 0, n_bins - 1)
-    return np.mean(-np.log(density[dims[None, :], bins] + alpha), axis=1).astype(np.float32)
+    # Bin index = number of interior edges <= z (np.histogram's rule), so values below / above the
+    # range land in bin 0 / B-1. [N, D, 1] vs [1, D, B-1] -> [N, D]; vectorised for the kiosk's
+    # per-frame call (D=100: ~20 us instead of a Python loop over dimensions).
+    inner = edges[None, :, 1:-1]
+    bins = np.minimum((inner <= latents[:, :, None]).sum(axis=2), n_bins - 1)
+    picked = density[np.arange(density.shape[0])[None, :], bins]  # [N, D]
+    return np.mean(-np.log(picked + alpha), axis=1).astype(np.float32)
 
 
 class RarityError(ValueError):
