@@ -139,3 +139,12 @@ def test_shipped_tiny_latent_file_loads(tiny_bundles: Path) -> None:
     rarity = Rarity.load(tiny_bundles / "tiny_dbvae" / "latent.npz")
     assert rarity.latent_dim == 8
     np.testing.assert_allclose(rarity.density.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_percentile_benchmark(benchmark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Once per frame on the kiosk, next to two model calls: D=100 as in the shipped DB-VAE."""
+    lat, stats = _gaussian_stats(n=2000, d=100)
+    stats.save(tmp_path / "latent.npz")
+    rarity = Rarity.load(tmp_path / "latent.npz")
+    pct = benchmark(rarity.percentile, lat[0])
+    assert 0.0 <= pct <= 1.0
