@@ -115,9 +115,8 @@ def _checkpoint(
     (work / "state.json").write_text(json.dumps({"epochs_done": epochs_done, "log": log}))
 
 
-def train_baseline(
-    x: np.ndarray, y: np.ndarray, cfg: TrainConfig, work: Path
-) -> tuple[keras.Model, list[dict[str, Any]]]:
+def _compiled_cnn(cfg: TrainConfig, work: Path) -> tuple[keras.Model, int]:
+    """The lab CNN with its optimizer and loss, resumed from `work` if a checkpoint exists."""
     work.mkdir(parents=True, exist_ok=True)
     model = baseline_cnn(cfg.seed)
     model.compile(
@@ -125,7 +124,13 @@ def train_baseline(
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
     )
     model.build((None, 64, 64, 3))
-    done = _resume(model, work)
+    return model, _resume(model, work)
+
+
+def train_baseline(
+    x: np.ndarray, y: np.ndarray, cfg: TrainConfig, work: Path
+) -> tuple[keras.Model, list[dict[str, Any]]]:
+    model, done = _compiled_cnn(cfg, work)
     log: list[dict[str, Any]] = []
     data = Batches(x, y, cfg.batch_size, cfg.seed)
     for epoch in range(done, cfg.epochs):
@@ -181,14 +186,7 @@ def train_balanced(
 ) -> tuple[keras.Model, list[dict[str, Any]]]:
     """The baseline CNN, but each epoch draws faces with probability 1 / (size of their group):
     a supervised comparison method that uses the group labels (the DB-VAE does not)."""
-    work.mkdir(parents=True, exist_ok=True)
-    model = baseline_cnn(cfg.seed)
-    model.compile(
-        optimizer=keras.optimizers.Adam(cfg.learning_rate),
-        loss=keras.losses.BinaryCrossentropy(from_logits=True),
-    )
-    model.build((None, 64, 64, 3))
-    done = _resume(model, work)
+    model, done = _compiled_cnn(cfg, work)
     rng = np.random.default_rng(cfg.seed)
     faces = np.flatnonzero(y == 1)
     nonfaces = np.flatnonzero(y == 0)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from installation.files import sha256_file
 from installation.inference.card import Card, CardError, load_card
 
 logger = logging.getLogger(__name__)
@@ -25,14 +25,6 @@ class Bundle:
     model_path: Path
     edgetpu_path: Path | None
     latent_path: Path | None
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_bundle(folder: Path) -> Bundle:

@@ -21,7 +21,6 @@ renamed, so a kiosk never reads a half-written clip).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import math
 import os
@@ -35,6 +34,7 @@ import cv2
 import numpy as np
 
 from installation import paths
+from installation.files import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -75,18 +75,10 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _intact(path: Path) -> bool:
     try:
         expected = _sidecar(path).read_text(encoding="ascii").strip()
-        return path.is_file() and _sha256(path) == expected
+        return path.is_file() and sha256_file(path) == expected
     except OSError:
         return False
 
@@ -227,7 +219,7 @@ def write_demo_clip(path: Path, frames: int = FRAMES) -> None:
         for i in range(frames):
             writer.write(render_frame(i, assets))
         writer.release()
-        digest = _sha256(tmp)
+        digest = sha256_file(tmp)
         os.replace(tmp, path)
         sidecar_tmp = _sidecar(path).with_suffix(".tmp")
         sidecar_tmp.write_text(digest + "\n", encoding="ascii")
