@@ -1,9 +1,14 @@
 """Anonymous running statistics of the kiosk: counters, sums and fixed latency histograms.
 
-`on_result` runs on the pipeline thread for every frame and must stay cheap; it keeps no frame,
-crop, latent or per-frame value, only sums. `snapshot()` closes an interval and returns the
-aggregate the stats publisher sends; rates and means appear only when the interval holds at least
-`k_min_sessions` visitor sessions (k-anonymity), otherwise only counts.
+Producers (any thread): `on_result` per judged frame (pipeline thread, ~2 us), `on_render` per
+drawn frame, `on_source_status`, `count_error`, `set_backend`. None of them keeps a frame, crop,
+latent or per-frame value: only sums for the current interval.
+
+Consumer: `snapshot()` closes the interval and returns the JSON-ready aggregate. Privacy rule
+(k-anonymity): per-model rates and means appear only when the interval holds at least
+`k_min_sessions` visitor sessions, the mean dwell only when that many sessions ended; otherwise
+counts only. The cumulative block sums the same way (`released` only adds intervals that were
+released), so differencing two cumulative blocks cannot reveal a withheld interval.
 """
 
 from __future__ import annotations
@@ -14,43 +19,41 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
+from installation.stats.histogram import LatencyHistogram
 from installation.stats.sessions import SessionTracker
 from installation.types import FrameResult, SourceStatus
 
 SCHEMA = 1
 SIDES = ("left", "right")
-# Log-spaced latency bins, 0.01 ms .. 10 s: percentiles without keeping any samples.
-_EDGES = np.logspace(-2, 4, 121)
-
-
-class LatencyHistogram:
-    def __init__(self) -> None:
-        self.counts = np.zeros(_EDGES.size + 1, dtype=np.int64)
-
-    def add(self, ms: float) -> None:
-        self.counts[int(np.searchsorted(_EDGES, ms))] += 1
-
-    def percentile(self, q: float) -> float | None:
-        total = int(self.counts.sum())
-        if total == 0:
-            return None
-        k = int(np.searchsorted(np.cumsum(self.counts), q / 100.0 * total))
-        return round(float(_EDGES[min(k, _EDGES.size - 1)]), 3)
 
 
 class _Interval:
+    """Sums of one interval. Per side lists are indexed 0 = left, 1 = right."""
+
+    __slots__ = (
+        "disagree",
+        "errors",
+        "faces",
+        "frames",
+        "latency",
+        "ms",
+        "p_sum",
+        "present",
+        "render",
+        "render_frames",
+    )
+
     def __init__(self) -> None:
         self.frames = 0
-        self.faces = dict.fromkeys(SIDES, 0)
-        self.p_sum = dict.fromkeys(SIDES, 0.0)
+        self.present = 0  # frames where at least one model sees a face
+        self.faces = [0, 0]
+        self.p_sum = [0.0, 0.0]  # of p_face over present frames
         self.disagree = 0
-        self.ms = {s: LatencyHistogram() for s in SIDES}
+        self.ms = (LatencyHistogram(), LatencyHistogram())
         self.render_frames = 0
         self.render = LatencyHistogram()
         self.latency = LatencyHistogram()
-        self.errors: dict[str, int] = defaultdict(int)
+        self.errors: defaultdict[str, int] = defaultdict(int)
 
 
 class StatsAggregator:
@@ -63,9 +66,14 @@ class StatsAggregator:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
+        if k_min_sessions < 1:
+            raise ValueError(
+                f"k_min_sessions must be >= 1, got {k_min_sessions}; fix privacy.k_min_sessions"
+            )
         self.k_min = k_min_sessions
         self._clock, self._wall = clock, wall
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the current interval and the session tracker
+        self._snap_lock = threading.Lock()  # one snapshot at a time (timer thread vs. stop())
         self._sessions = SessionTracker(presence_min_s, presence_gap_s)
         self._cur = _Interval()
         self._start_mono = clock()
@@ -74,29 +82,42 @@ class StatsAggregator:
         self._interval_start_wall = self._start_wall
         self._backend = "unknown"
         self._source: SourceStatus | None = None
-        self._dropped_at_interval_start = 0
+        self._dropped_seen = 0  # last cumulative drop count reported by the source
         self._seq = 0
-        self.total: dict[str, Any] = {
+        self._tot: dict[str, Any] = {
             "frames": 0,
             "sessions": 0,
-            "faces": dict.fromkeys(SIDES, 0),
-            "disagreements": 0,
+            "dropped_frames": 0,
             "errors": defaultdict(int),
+            "released": {
+                "intervals": 0,
+                "present_frames": 0,
+                "faces": [0, 0],
+                "p_face_sum": [0.0, 0.0],
+                "disagreements": 0,
+                "sessions_ended": 0,
+                "dwell_s": 0.0,
+            },
         }
 
     # -- producers (any thread) ----------------------------------------------------------
 
     def on_result(self, r: FrameResult) -> None:
+        left, right = r.predictions["left"], r.predictions["right"]
+        lf, rf = left.face, right.face
         with self._lock:
             cur = self._cur
             cur.frames += 1
-            left, right = r.predictions["left"], r.predictions["right"]
-            for side, p in (("left", left), ("right", right)):
-                cur.faces[side] += p.face
-                cur.p_sum[side] += p.p_face
-                cur.ms[side].add(p.ms)
-            cur.disagree += left.face != right.face
-            self._sessions.update(r.t_capture, left.face or right.face)
+            cur.ms[0].add(left.ms)
+            cur.ms[1].add(right.ms)
+            if lf or rf:
+                cur.present += 1
+                cur.faces[0] += lf
+                cur.faces[1] += rf
+                cur.p_sum[0] += left.p_face
+                cur.p_sum[1] += right.p_face
+                cur.disagree += lf != rf
+            self._sessions.update(r.t_capture, lf or rf)
 
     def on_render(self, render_ms: float, latency_ms: float | None) -> None:
         with self._lock:
@@ -120,74 +141,99 @@ class StatsAggregator:
 
     def snapshot(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Close the current interval and return its aggregate (JSON-ready)."""
+        with self._snap_lock:
+            return self._snapshot(extra or {})
+
+    def _snapshot(self, extra: dict[str, Any]) -> dict[str, Any]:
         now_mono, now_wall = self._clock(), self._wall()
         with self._lock:
             cur, self._cur = self._cur, _Interval()
+            self._sessions.expire(now_mono)  # nobody seen for a while (paused, camera lost)
             started, ended, dwell = self._sessions.take()
             start_wall = self._interval_start_wall
             seconds = max(now_mono - self._interval_start_mono, 1e-9)
             self._interval_start_mono, self._interval_start_wall = now_mono, now_wall
             source = self._source
-        tot = self.total
+        self._seq += 1
+        # The source's drop counter is cumulative per opened source; a reopen restarts it.
+        reported = source.dropped_frames if source else 0
+        dropped = reported - self._dropped_seen if reported >= self._dropped_seen else reported
+        self._dropped_seen = reported
+
+        tot, rel = self._tot, self._tot["released"]
         tot["frames"] += cur.frames
         tot["sessions"] += started
-        tot["disagreements"] += cur.disagree
-        for side in SIDES:
-            tot["faces"][side] += cur.faces[side]
+        tot["dropped_frames"] += dropped
         for kind, n in cur.errors.items():
             tot["errors"][kind] += n
-        dropped_total = source.dropped_frames if source else 0
-        self._seq += 1
         out: dict[str, Any] = {
             "schema": SCHEMA,
             # Interval number since start: delivery is at-least-once, so consumers drop repeats
-            # of (cumulative.since, seq) and can see a gap if one was ever lost.
+            # of (cumulative.since, seq) and see a gap if one was ever lost.
             "seq": self._seq,
             "interval": {
                 "start": _iso(start_wall),
                 "end": _iso(now_wall),
                 "seconds": round(seconds, 1),
             },
+            "k_min_sessions": self.k_min,
             "sessions": started,
+            "sessions_ended": ended,
             "frames": cur.frames,
+            "present_frames": cur.present,
             "fps": {
-                "camera": source.fps if source else None,
+                "camera": round(source.fps, 1) if source else None,
                 "process": round(cur.frames / seconds, 1),
                 "render": round(cur.render_frames / seconds, 1),
             },
-            "dropped_frames": dropped_total - self._dropped_at_interval_start,
+            "dropped_frames": dropped,
             "inference_ms": {
-                s: {"p50": cur.ms[s].percentile(50), "p95": cur.ms[s].percentile(95)} for s in SIDES
+                s: {"p50": cur.ms[i].percentile(50), "p95": cur.ms[i].percentile(95)}
+                for i, s in enumerate(SIDES)
             },
             "render_ms_p95": cur.render.percentile(95),
             "latency_ms_p95": cur.latency.percentile(95),
             "backend": self._backend,
             "errors": dict(cur.errors),
             "uptime_s": round(now_mono - self._start_mono),
-            "cumulative": {
-                "since": _iso(self._start_wall),
-                "frames": tot["frames"],
-                "sessions": tot["sessions"],
-                "faces": dict(tot["faces"]),
-                "disagreements": tot["disagreements"],
-                "dropped_frames": dropped_total,
-                "errors": dict(tot["errors"]),
-            },
         }
-        self._dropped_at_interval_start = dropped_total
-        if started >= self.k_min and cur.frames > 0:
+        if started >= self.k_min and cur.present > 0:
             # k-anonymity: with fewer sessions a rate could describe one visitor.
-            out["mean_dwell_s"] = round(dwell / ended, 1) if ended else None
             out["models"] = {
                 s: {
-                    "face_rate": round(cur.faces[s] / cur.frames, 4),
-                    "mean_p_face": round(cur.p_sum[s] / cur.frames, 4),
+                    "face_rate": round(cur.faces[i] / cur.present, 4),
+                    "mean_p_face": round(cur.p_sum[i] / cur.present, 4),
                 }
-                for s in SIDES
+                for i, s in enumerate(SIDES)
             }
-            out["disagreement_rate"] = round(cur.disagree / cur.frames, 4)
-        if extra:
-            out.update(extra)
+            out["disagreement_rate"] = round(cur.disagree / cur.present, 4)
+            rel["intervals"] += 1
+            rel["present_frames"] += cur.present
+            rel["disagreements"] += cur.disagree
+            for i in range(2):
+                rel["faces"][i] += cur.faces[i]
+                rel["p_face_sum"][i] += cur.p_sum[i]
+        if ended >= self.k_min:
+            out["mean_dwell_s"] = round(dwell / ended, 1)
+            rel["sessions_ended"] += ended
+            rel["dwell_s"] += dwell
+        out["cumulative"] = {
+            "since": _iso(self._start_wall),
+            "frames": tot["frames"],
+            "sessions": tot["sessions"],
+            "dropped_frames": tot["dropped_frames"],
+            "errors": dict(tot["errors"]),
+            "released": {
+                "intervals": rel["intervals"],
+                "present_frames": rel["present_frames"],
+                "faces": dict(zip(SIDES, rel["faces"], strict=True)),
+                "p_face_sum": {s: round(rel["p_face_sum"][i], 3) for i, s in enumerate(SIDES)},
+                "disagreements": rel["disagreements"],
+                "sessions_ended": rel["sessions_ended"],
+                "dwell_s": round(rel["dwell_s"], 1),
+            },
+        }
+        out.update(extra)
         return out
 
 

@@ -1,7 +1,8 @@
 """Visitor sessions from presence in the crop (never from identity).
 
-A session starts once someone has been in the box for `presence_min_s`, and ends after nobody
-was there for `presence_gap_s`. Only counts and dwell times come out; nothing per frame is kept.
+A session starts once someone has been in the box for `presence_min_s` (a passer-by does not
+count), and ends after nobody was there for `presence_gap_s` (a blink or a turned head does not
+split it). Only counts and summed dwell times come out; no per-frame value is kept.
 """
 
 from __future__ import annotations
@@ -9,16 +10,22 @@ from __future__ import annotations
 
 class SessionTracker:
     def __init__(self, presence_min_s: float, presence_gap_s: float) -> None:
+        if presence_min_s < 0 or presence_gap_s < 0:
+            raise ValueError(
+                f"presence_min_s ({presence_min_s}) and presence_gap_s ({presence_gap_s}) must be "
+                ">= 0; fix region.presence_min_s / region.presence_gap_s in the config"
+            )
         self._min = presence_min_s
         self._gap = presence_gap_s
         self._since: float | None = None  # start of the current presence streak
         self._last_seen: float | None = None
         self._in_session = False
         self.started = 0  # sessions started since the last `take()`
-        self.dwell_sum_s = 0.0  # of sessions ended since the last `take()`
-        self.ended = 0
+        self.ended = 0  # sessions ended since the last `take()`
+        self.dwell_sum_s = 0.0  # total dwell of those ended sessions
 
     def update(self, t: float, present: bool) -> None:
+        """One observation at monotonic time `t` (seconds)."""
         if present:
             if self._since is None or (
                 self._last_seen is not None and t - self._last_seen > self._gap
@@ -30,7 +37,13 @@ class SessionTracker:
             if not self._in_session and t - self._since >= self._min:
                 self._in_session = True
                 self.started += 1
-        elif self._last_seen is not None and t - self._last_seen > self._gap:
+        else:
+            self.expire(t)
+
+    def expire(self, now: float) -> None:
+        """End the streak if nobody was seen for longer than the gap (also when no frames come,
+        e.g. while paused or while the camera is lost)."""
+        if self._last_seen is not None and now - self._last_seen > self._gap:
             if self._in_session:
                 self._end()
             self._since = None
@@ -47,7 +60,7 @@ class SessionTracker:
         return self._in_session
 
     def take(self) -> tuple[int, int, float]:
-        """(sessions started, sessions ended, their total dwell) since the last call."""
+        """(sessions started, sessions ended, their total dwell in s) since the last call."""
         out = (self.started, self.ended, self.dwell_sum_s)
         self.started, self.ended, self.dwell_sum_s = 0, 0, 0.0
         return out
