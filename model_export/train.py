@@ -17,26 +17,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from model_export.augment import augment
 from model_export.models import DBVAE, baseline_cnn
 from model_export.resampling import Rule, effective_shares, face_weights
 
 logger = logging.getLogger(__name__)
-
-
-def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """uint8 [B, 64, 64, 3] -> float32 in [0, 1] with camera-like changes: mirror, exposure,
-    gamma, contrast, small shifts and sensor noise."""
-    x = batch.astype(np.float32) / 255.0
-    b = len(x)
-    flip = rng.random(b) < 0.5
-    x[flip] = x[flip, :, ::-1]
-    for i, (dx, dy) in enumerate(rng.integers(-4, 5, size=(b, 2))):
-        x[i] = np.roll(x[i], (int(dy), int(dx)), axis=(0, 1))
-    gain = rng.uniform(0.6, 1.3, size=(b, 1, 1, 1)).astype(np.float32)
-    gamma = rng.uniform(0.7, 1.4, size=(b, 1, 1, 1)).astype(np.float32)
-    x = np.clip(x * gain, 0, 1) ** gamma
-    x += rng.normal(0, 0.02, size=x.shape).astype(np.float32)
-    return np.clip(x, 0, 1)
 
 
 class Batches(keras.utils.PyDataset):

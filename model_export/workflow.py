@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from model_export.augment import DEFAULT as AUGMENT
 from model_export.camera_shift import make_camera_shift
 from model_export.data import Images, load_images, read_labels, split_train_val
 from model_export.evaluate import all_combinations, set_metrics, threshold_at_fpr
@@ -84,6 +86,7 @@ def prepare(root: Path, recipe: Recipe, val_fraction: float = 0.1) -> Prepared:
         "validation_nonfaces": len(val_nonfaces.rows),
         "skipped_unreadable": len(train.skipped) + len(val_nonfaces.skipped),
         "source": "faces64 (UTKFace faces, Caltech-101 non-faces)",
+        "augmentation": dataclasses.asdict(AUGMENT),
         "license": LICENSE,
     }
     return Prepared(train, val_nonfaces, evals, recipe, counts)
