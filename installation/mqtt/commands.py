@@ -1,7 +1,7 @@
 """Validation of staff commands (`cmd/language`, `cmd/pause`, `cmd/resume`).
 
-Payloads come from the network: anything may arrive (binary, huge, wrong JSON). Validation never
-raises; it returns the value or a message that says what a valid command looks like.
+Payloads come from the network: anything may arrive (binary, huge, wrong JSON, nested). Validation
+never raises; it returns the value or a message that says what a valid command looks like.
 """
 
 from __future__ import annotations
@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 
 LANGUAGES = ("en", "de", "fr")
-MAX_PAYLOAD = 256
+MAX_PAYLOAD = 256  # bytes; a valid command is a handful
 COMMANDS = ("language", "pause", "resume")
+_LANG_HELP = 'send de, "de" or {"language": "de"}'
 
 
 def parse_command(name: str, payload: bytes) -> tuple[bool, object, str]:
-    """(ok, value, message). `value` is what the kiosk's handler gets."""
+    """(ok, value, message). `value` is what the kiosk's handler gets (a language, or None)."""
     if name not in COMMANDS:
-        return False, None, f"unknown command {name!r}; use one of {', '.join(COMMANDS)}"
+        return False, None, f"unknown command {name[:40]!r}; use one of {', '.join(COMMANDS)}"
     if len(payload) > MAX_PAYLOAD:
         return False, None, f"payload of {len(payload)} bytes is too long (max {MAX_PAYLOAD})"
     try:
@@ -24,28 +25,27 @@ def parse_command(name: str, payload: bytes) -> tuple[bool, object, str]:
     except UnicodeDecodeError:
         return False, None, "payload is not UTF-8 text"
     if name == "language":
-        value: object = text
-        if text.startswith("{"):
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError:
-                return False, None, 'payload is not valid JSON; send "de" or {"language": "de"}'
-            value = obj.get("language") if isinstance(obj, dict) else None
-        elif text.startswith('"'):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError:
-                return False, None, 'payload is not valid JSON; send "de" or {"language": "de"}'
-        if value not in LANGUAGES:
-            return False, None, f"language must be one of {', '.join(LANGUAGES)}, got {value!r}"
-        return True, value, ""
-    # pause / resume: empty, or a JSON object (reserved for options), nothing else.
-    if text in ("", "{}", "1", "true"):
-        return True, None, ""
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError:
-        return False, None, f"{name} takes an empty payload or a JSON object"
-    if not isinstance(obj, dict):
-        return False, None, f"{name} takes an empty payload or a JSON object"
+        return _language(text)
+    # pause / resume: an empty payload, or a JSON object (reserved for options).
+    if text:
+        try:
+            obj = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            obj = None
+        if not isinstance(obj, dict):
+            return False, None, f"{name} takes an empty payload or a JSON object, got {text[:40]!r}"
     return True, None, ""
+
+
+def _language(text: str) -> tuple[bool, object, str]:
+    value: object = text
+    if text[:1] in ("{", '"'):
+        try:
+            obj = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            return False, None, f"payload is not valid JSON; {_LANG_HELP}"
+        value = obj.get("language") if isinstance(obj, dict) else obj
+    if not isinstance(value, str) or value not in LANGUAGES:
+        shown = repr(value)[:40]
+        return False, None, f"language must be one of {', '.join(LANGUAGES)}, got {shown}"
+    return True, value, ""

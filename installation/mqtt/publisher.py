@@ -1,10 +1,14 @@
 """Publishes the kiosk's anonymous stats and state, and takes staff commands (paho-mqtt 2.x).
 
-The network runs on paho's own thread (connect_async + loop_start) and a stats timer thread;
-the render loop only ever enqueues. On connect: subscribe to commands, then birth `online`
-(retained), state, discovery, and the queued stats intervals. A failed CONNACK never marks the
-client connected; bad credentials stop the retries with one clear log line. Stats intervals that
-could not be delivered stay queued (bounded, oldest dropped and counted) until the broker acks.
+Threads: paho's network thread (connect_async + loop_start) runs the callbacks; one worker
+thread ("mqtt-stats") closes a stats interval every `stats_interval_s`, publishes state when
+asked and hands queued intervals to paho. Callers (the render loop included) only set a flag and
+an event, so nothing on the kiosk's side ever waits on the network.
+
+On connect: subscribe to commands, then birth `online` (retained), state (retained), discovery
+(retained), and the queued stats intervals in order. A failed CONNACK never marks the client
+connected; refused credentials stop the retries with one clear log line; any other loss
+reconnects with backoff (1 s doubling to 8 s, so <= ~10 s after the broker returns).
 """
 
 from __future__ import annotations
@@ -12,24 +16,29 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import threading
-from collections import deque
+import time
 from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from installation.config import MqttConfig, PrivacyConfig
 from installation.mqtt.commands import parse_command
 from installation.mqtt.discovery import discovery_messages
+from installation.mqtt.queue import StatsQueue
 from installation.mqtt.topics import Topics
 from installation.stats.aggregator import StatsAggregator
 from installation.stats.system import cpu_temperature_c, rss_mb
 
 logger = logging.getLogger(__name__)
 
-AUTH_FAILURES = {134, 135}  # Bad user name or password, Not authorized (v3 rc 4 / 5 map here)
+# CONNACK reason codes: 134 bad user name or password, 135 not authorized (MQTT 3.1.1 return
+# codes 4 and 5 map onto these in paho 2.x).
+AUTH_FAILURES = frozenset({134, 135})
+RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 8
 
 
 class MqttPublisher:
@@ -43,37 +52,46 @@ class MqttPublisher:
         on_command: Callable[[str, object], tuple[bool, str]],
         privacy: PrivacyConfig,
     ) -> None:
+        if privacy.k_min_sessions != aggregator.k_min:
+            raise ValueError(
+                f"privacy.k_min_sessions ({privacy.k_min_sessions}) differs from the "
+                f"aggregator's ({aggregator.k_min}); build both from the same config"
+            )
         self.cfg = cfg
         self.topics = Topics(cfg.topic_prefix, installation_id)
         self._agg = aggregator
         self._state = state
         self._on_command = on_command
-        self._privacy = privacy
         self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._queue: deque[str] = deque()
-        self._inflight: dict[int, str] = {}
-        self.queue_dropped = 0
+        self._wake = threading.Event()  # wakes the worker early: connect, state, stop
+        self._state_due = False
+        self.queue = StatsQueue(cfg.queue_max)
         self.connected = False
         self.auth_failed = False
         self.connects = 0
         self.ready = threading.Event()  # connected and the command subscription acknowledged
-        self._timer: threading.Thread | None = None
+        self._down_since: float | None = None
+        self._fail_logged = False
+        self._worker: threading.Thread | None = None
         self.client = self._make_client(installation_id)
 
     # -- set-up --------------------------------------------------------------------------
 
     def _make_client(self, installation_id: str) -> mqtt.Client:
+        # The client id is the installation id, so a second kiosk with the same id (a config
+        # copied without changing it) shows up as the broker kicking the older one.
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"bias-mirror-{installation_id}",
             protocol=mqtt.MQTTv311,
         )
-        password = self.cfg.password()
         if self.cfg.username:
-            client.username_pw_set(self.cfg.username, password)
+            client.username_pw_set(self.cfg.username, self.cfg.password())
         if self.cfg.tls is not None:
             tls = self.cfg.tls
+            for name, path in (("ca_file", tls.ca_file), ("cert_file", tls.cert_file)):
+                if path is not None and not path.is_file():
+                    raise ValueError(f"mqtt.tls.{name} {path} not found; fix the path")
             client.tls_set(
                 ca_certs=str(tls.ca_file),
                 certfile=str(tls.cert_file) if tls.cert_file else None,
@@ -81,40 +99,56 @@ class MqttPublisher:
             )
             client.tls_insecure_set(tls.insecure)
         client.will_set(self.topics.available, "offline", qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=1, max_delay=8)
+        client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
         return client
 
     def start(self) -> None:
         logger.info(
-            "MQTT: %s:%d as %s (stats every %.0f s)",
+            "MQTT: %s:%d%s as %s (stats every %.0f s)",
             self.cfg.host,
             self.cfg.port,
+            " (TLS)" if self.cfg.tls else "",
             self.topics.base,
             self.cfg.stats_interval_s,
         )
+        self._down_since = time.monotonic()
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         self.client.loop_start()
-        self._timer = threading.Thread(target=self._stats_loop, name="mqtt-stats", daemon=True)
-        self._timer.start()
+        self._worker = threading.Thread(target=self._run, name="mqtt-stats", daemon=True)
+        self._worker.start()
 
     def stop(self, timeout: float = 3.0) -> None:
-        """Final interval, retained `offline`, disconnect; never blocks longer than `timeout`."""
+        """Final interval, retained `offline`, disconnect; returns within about `timeout` s."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
-        if self._timer is not None:
-            self._timer.join(timeout)
+        self._wake.set()
+        if self._worker is not None:
+            self._worker.join(timeout)
         if self.connected:
-            self._enqueue(self._stats_payload())
+            self.queue.put(self._stats_payload())
             self._flush()
+            for info in self.queue.unacked:
+                with contextlib.suppress(RuntimeError, ValueError):
+                    info.wait_for_publish(max(0.0, deadline - time.monotonic()))
             info = self.client.publish(self.topics.available, "offline", qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(timeout)
+                info.wait_for_publish(max(0.1, deadline - time.monotonic()))
         self.client.disconnect()
         self.client.loop_stop()
+
+    @property
+    def queued(self) -> int:
+        """Stats intervals not yet acknowledged by the broker."""
+        return len(self.queue)
+
+    @property
+    def queue_dropped(self) -> int:
+        return self.queue.dropped
 
     # -- callbacks (paho's thread) -------------------------------------------------------
 
@@ -126,26 +160,52 @@ class MqttPublisher:
             if reason.value in AUTH_FAILURES:
                 self.auth_failed = True
                 logger.error(
-                    "MQTT broker %s:%d refused the credentials (%s); not retrying. Fix "
-                    "mqtt.username / the password file and restart the kiosk.",
+                    "MQTT broker %s:%d refused user %r (%s); not retrying. Fix mqtt.username / "
+                    "mqtt.password_file (or the mqtt_password credential) and restart the kiosk.",
                     self.cfg.host,
                     self.cfg.port,
+                    self.cfg.username,
                     reason,
                 )
                 client.disconnect()  # ends paho's reconnect loop
             else:
-                logger.warning("MQTT connect refused: %s; retrying", reason)
+                logger.warning("MQTT broker refused the connection (%s); retrying", reason)
             return
         self.connected = True
         self.connects += 1
-        logger.info("MQTT connected to %s:%d", self.cfg.host, self.cfg.port)
+        self._fail_logged = False
+        down = time.monotonic() - self._down_since if self._down_since is not None else 0.0
+        self._down_since = None
+        logger.info(
+            "MQTT connected to %s:%d after %.1f s; %d stats interval(s) queued",
+            self.cfg.host,
+            self.cfg.port,
+            down,
+            len(self.queue),
+        )
         client.subscribe(self.topics.commands, qos=1)
         client.publish(self.topics.available, "online", qos=1, retain=True)
-        self.publish_state()
+        self._publish_state_now()
         if self.cfg.discovery:
-            for topic, payload in discovery_messages(self.topics, self.cfg.discovery_prefix):
+            expire = math.ceil(3 * self.cfg.stats_interval_s)
+            for topic, payload in discovery_messages(
+                self.topics, self.cfg.discovery_prefix, expire
+            ):
                 client.publish(topic, payload, qos=1, retain=True)
-        self._flush()
+        self._wake.set()  # the worker sends the queued intervals, in order
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # Once per outage at warning level (wrong host, broker down, TLS not trusted), then quiet.
+        level = logging.DEBUG if self._fail_logged else logging.WARNING
+        self._fail_logged = True
+        logger.log(
+            level,
+            "MQTT broker %s:%d unreachable (down, wrong host/port, or TLS not trusted); "
+            "retrying every <= %d s, stats are queued",
+            self.cfg.host,
+            self.cfg.port,
+            RECONNECT_MAX_S,
+        )
 
     def _on_subscribe(
         self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any
@@ -153,7 +213,12 @@ class MqttPublisher:
         if all(not r.is_failure for r in reasons):
             self.ready.set()
         else:
-            logger.error("MQTT broker refused the command subscription (check the ACL)")
+            logger.error(
+                "MQTT broker refused the subscription to %s; the broker ACL must let user %r "
+                "read it (see systemd/mosquitto/bias-mirror.acl)",
+                self.topics.commands,
+                self.cfg.username,
+            )
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
@@ -161,29 +226,24 @@ class MqttPublisher:
         was = self.connected
         self.connected = False
         self.ready.clear()
-        with self._lock:
-            # Unacknowledged intervals go back to the front of the queue.
-            for mid in sorted(self._inflight, reverse=True):
-                self._queue.appendleft(self._inflight.pop(mid))
         if was and not self._stop.is_set():
-            logger.warning("MQTT disconnected (%s); reconnecting with backoff", reason)
-
-    def _on_publish(
-        self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any
-    ) -> None:
-        with self._lock:
-            self._inflight.pop(mid, None)
+            self._down_since = time.monotonic()
+            logger.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         name = self.topics.command_name(msg.topic)
         if name is None:
             return
-        ok, value, message = parse_command(name, bytes(msg.payload))
+        if msg.retain:
+            # A retained command would be replayed on every reconnect; staff must not send them.
+            ok, value, message = False, None, "retained commands are ignored; send without retain"
+        else:
+            ok, value, message = parse_command(name, bytes(msg.payload))
         if ok:
             try:
                 ok, message = self._on_command(name, value)
             except Exception:  # a handler bug must not take the network thread down
-                logger.exception("command %s failed", name)
+                logger.exception("MQTT command %s failed in the kiosk", name)
                 ok, message = False, "internal error"
         if not ok:
             logger.warning("MQTT command %s rejected: %s", name, message)
@@ -195,44 +255,52 @@ class MqttPublisher:
     # -- publishing ----------------------------------------------------------------------
 
     def publish_state(self) -> None:
-        """Retained state; non-blocking, callable from any thread."""
-        if not self.connected:
-            return  # republished on every connect
-        self.client.publish(self.topics.state, json.dumps(self._state()), qos=1, retain=True)
+        """Ask for a retained state update; returns at once, callable from any thread."""
+        self._state_due = True
+        self._wake.set()
+
+    def _publish_state_now(self) -> None:
+        self._state_due = False
+        payload = json.dumps(self._state(), separators=(",", ":"))
+        self.client.publish(self.topics.state, payload, qos=1, retain=True)
 
     def _stats_payload(self) -> str:
         extra = {
             "cpu_temp_c": cpu_temperature_c(),
             "rss_mb": rss_mb(),
-            "queue_dropped": self.queue_dropped,
+            "queue_dropped": self.queue.make_room(),
         }
         return json.dumps(self._agg.snapshot(extra), separators=(",", ":"))
 
-    def _enqueue(self, payload: str) -> None:
-        with self._lock:
-            if len(self._queue) >= self.cfg.queue_max:
-                self._queue.popleft()
-                self.queue_dropped += 1
-            self._queue.append(payload)
-
     def _flush(self) -> None:
+        """Hand pending intervals to paho, oldest first, while connected."""
         while self.connected:
-            with self._lock:
-                if not self._queue:
-                    return
-                payload = self._queue.popleft()
-                info = self.client.publish(self.topics.stats, payload, qos=1)
-                if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                    self._queue.appendleft(payload)
-                    return
-                self._inflight[info.mid] = payload
+            payload = self.queue.peek()
+            if payload is None:
+                return
+            info = self.client.publish(self.topics.stats, payload, qos=1)
+            if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                return  # not taken (paho's queue full); try again on the next wake
+            # Taken, even with NO_CONN (a race with a disconnect): paho keeps QoS 1 messages
+            # and sends them after the reconnect, so re-queuing here would duplicate them.
+            self.queue.handed(info)
 
-    @property
-    def queued(self) -> int:
-        with self._lock:
-            return len(self._queue) + len(self._inflight)
-
-    def _stats_loop(self) -> None:
-        while not self._stop.wait(self.cfg.stats_interval_s):
-            self._enqueue(self._stats_payload())
-            self._flush()
+    def _run(self) -> None:
+        interval = self.cfg.stats_interval_s
+        due = time.monotonic() + interval
+        while True:
+            self._wake.wait(max(0.0, due - time.monotonic()))
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                now = time.monotonic()
+                if now >= due:
+                    self.queue.put(self._stats_payload())
+                    # Skip ticks missed while suspended instead of firing a burst.
+                    due += interval * (1 + math.floor((now - due) / interval))
+                if self._state_due and self.connected:
+                    self._publish_state_now()
+                self._flush()
+            except Exception:  # one bad interval must not end the stats for the day
+                logger.exception("MQTT stats worker")
