@@ -1,166 +1,210 @@
 """`bias-mirror monitor`: a live terminal view of every kiosk on a broker, for staff.
 
-The model (`KioskBoard`) folds `available`, `stats` and `state` messages into one row per kiosk;
-the view renders it with rich. Subscribes read-only; a staff account needs no write rights.
+The model (`installation.monitor_model.KioskBoard`) folds the messages into rows; this module
+connects read-only (a staff account needs no write rights) and renders the rows with rich.
+`--once` prints one snapshot after the retained messages arrived and exits (cron mails, tests).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import logging
+import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
+
+from installation.monitor_model import KioskBoard, KioskRow, local_day
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class KioskRow:
-    installation_id: str
-    online: bool | None = None
-    since: float | None = None  # when `online` last changed (receipt time)
-    last_seen: float = 0.0
-    visitors_today: int = 0
-    visitors_total: int | None = None
-    fps: float | None = None
-    disagreement: float | None = None
-    errors: int = 0
-    language: str | None = None
-    paused: bool | None = None
-    backend: str | None = None
-    seen_intervals: set[str] = field(default_factory=set)
+SETTLE_S = 0.7  # after SUBACK: the broker sends all retained messages right away
+CONNECT_TIMEOUT_S = 8.0
 
 
-class KioskBoard:
-    """Thread-safe state of all kiosks, fed with raw MQTT messages."""
-
-    def __init__(self, prefix: str = "bias-mirror", clock: Any = time.time) -> None:
-        self.prefix = prefix
-        self._clock = clock
-        self._lock = threading.Lock()
-        self.rows: dict[str, KioskRow] = {}
-        self.messages = 0
-        self.bad_messages = 0
-
-    def feed(self, topic: str, payload: bytes) -> None:
-        parts = topic.split("/")
-        if len(parts) != 3 or parts[0] != self.prefix:
-            return
-        _, iid, kind = parts
-        now = self._clock()
-        with self._lock:
-            self.messages += 1
-            row = self.rows.setdefault(iid, KioskRow(iid))
-            row.last_seen = now
-            try:
-                if kind == "available":
-                    online = payload.decode() == "online"
-                    if row.online != online:
-                        row.online, row.since = online, now
-                elif kind == "stats":
-                    self._stats(row, json.loads(payload))
-                elif kind == "state":
-                    st = json.loads(payload)
-                    row.language, row.paused = st.get("language"), st.get("paused")
-                    row.backend = st.get("backend")
-            except (ValueError, UnicodeDecodeError, AttributeError, TypeError):
-                self.bad_messages += 1
-
-    def _stats(self, row: KioskRow, s: dict[str, Any]) -> None:
-        key = f"{s.get('cumulative', {}).get('since')}#{s.get('seq', s['interval']['start'])}"
-        if key in row.seen_intervals:
-            return  # a re-sent interval after a reconnect: count it once
-        row.seen_intervals.add(key)
-        today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
-        if str(s["interval"]["end"]).startswith(today):
-            row.visitors_today += int(s.get("sessions", 0))
-        row.visitors_total = s.get("cumulative", {}).get("sessions", row.visitors_total)
-        row.fps = s.get("fps", {}).get("process")
-        if "disagreement_rate" in s:
-            row.disagreement = s["disagreement_rate"]
-        row.errors += sum(int(v) for v in s.get("errors", {}).values())
-        if row.online is None:
-            row.online = True
-
-    def snapshot(self) -> list[KioskRow]:
-        with self._lock:
-            return sorted(self.rows.values(), key=lambda r: r.installation_id)
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
 
 
-def render_table(board: KioskBoard, stale_s: float) -> Any:
+def row_cells(r: KioskRow, now: float, stale_s: float) -> tuple[str, list[str]]:
+    """(row style, cell texts) of one kiosk; the style flags what needs a look."""
+    if r.online is False:
+        status, style = "offline", "bold red"
+    elif r.stale(now, stale_s):
+        heard = now - (r.last_stats or r.first_seen)
+        status, style = f"stale ({_ago(heard)})", "bold yellow"
+    elif r.paused:
+        status, style = "paused", "cyan"
+    else:
+        status, style = "online", "green"
+    if r.since is None:
+        since = "-"
+    else:
+        clock = time.strftime("%H:%M", time.localtime(r.since))
+        since = clock if r.since_exact else f"before {clock}"
+    visitors, partial = r.visitors_today(local_day(now))
+    errors = str(r.errors_today)
+    if r.last_errors:
+        errors += " (" + ", ".join(f"{k} {v}" for k, v in sorted(r.last_errors.items())) + ")"
+    fps = "-" if r.fps_process is None else f"{r.fps_process:.0f} / {r.fps_render or 0:.0f}"
+    cells = [
+        r.installation_id,
+        status,
+        since,
+        ("≥" if partial and r.day else "") + (str(visitors) if r.day else "-"),
+        fps,
+        "-" if r.disagreement is None else f"{r.disagreement:.0%}",
+        errors,
+        str(r.dropped_today),
+        r.language or "-",
+        r.backend or "-",
+    ]
+    return style, cells
+
+
+COLUMNS = (
+    "kiosk",
+    "status",
+    "since",
+    "visitors today",
+    "fps (judge / draw)",
+    "disagree",
+    "errors today",
+    "dropped",
+    "lang",
+    "backend",
+)
+
+
+def render_table(board: KioskBoard, stale_s: float, now: float | None = None) -> Any:
     from rich.table import Table
 
-    now = time.time()
-    table = Table(title=f"Bias Mirror kiosks ({len(board.rows)})", expand=True)
-    for col in ("kiosk", "status", "since", "visitors today", "fps", "disagree", "errors", "lang"):
-        table.add_column(col)
-    for r in board.snapshot():
-        stale = now - r.last_seen > stale_s
-        status = "offline" if r.online is False else ("stale" if stale else "online")
-        style = {"offline": "bold red", "stale": "yellow", "online": "green"}[status]
-        since = time.strftime("%H:%M:%S", time.localtime(r.since)) if r.since else "-"
-        table.add_row(
-            r.installation_id,
-            f"[{style}]{status}[/]",
-            since,
-            str(r.visitors_today),
-            "-" if r.fps is None else f"{r.fps:.0f}",
-            "-" if r.disagreement is None else f"{r.disagreement:.0%}",
-            f"[red]{r.errors}[/]" if r.errors else "0",
-            r.language or "-",
-        )
+    now = time.time() if now is None else now
+    rows = board.snapshot()
+    n_off = sum(1 for r in rows if r.online is False)
+    n_stale = sum(1 for r in rows if r.online is not False and r.stale(now, stale_s))
+    table = Table(
+        title=f"Bias Mirror: {len(rows)} kiosk(s), {n_off} offline, {n_stale} stale",
+        caption=f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}; "
+        "disagree '-' = withheld (fewer visitors than k)",
+        expand=True,
+    )
+    for col in COLUMNS:
+        table.add_column(col, no_wrap=col in ("kiosk", "status"))
+    for r in rows:
+        style, cells = row_cells(r, now, stale_s)
+        table.add_row(*cells, style=style)
+    if not rows:
+        table.add_row("(no kiosk on this broker yet)", *[""] * (len(COLUMNS) - 1))
     return table
 
 
-def connect_board(args: argparse.Namespace, board: KioskBoard) -> Any:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+class Connection:
+    """A read-only paho client feeding the board; records why a connect failed."""
 
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"bias-mirror-monitor-{time.time_ns()}"
-    )
-    if args.username:
-        pw = args.password_file.read_text().strip() if args.password_file else None
-        client.username_pw_set(args.username, pw)
-    if args.ca_file:
-        client.tls_set(ca_certs=str(args.ca_file))
+    def __init__(self, args: argparse.Namespace, board: KioskBoard) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
 
-    def on_connect(c: Any, u: Any, f: Any, reason: Any, p: Any) -> None:
+        self.subscribed = threading.Event()
+        self.settled = threading.Event()  # subscribed, or the first attempt failed
+        self.refused: str | None = None
+        self.auth_failed = False
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"bias-mirror-monitor-{time.time_ns()}"
+        )
+        if args.username:
+            pw = args.password_file.read_text().strip() if args.password_file else None
+            self.client.username_pw_set(args.username, pw)
+        if args.ca_file:
+            self.client.tls_set(ca_certs=str(args.ca_file))
+        self._prefix = args.prefix
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_connect_fail = self._on_connect_fail
+        self.client.on_message = lambda c, u, m: board.feed(m.topic, bytes(m.payload), m.retain)
+        self.client.reconnect_delay_set(1, 8)
+        self.client.connect_async(args.host, args.port, keepalive=30)
+        self.client.loop_start()
+
+    def _on_subscribe(self, c: Any, u: Any, mid: int, reasons: Any, p: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            self.refused = "subscription refused; the staff account needs read access"
+        else:
+            self.subscribed.set()
+        self.settled.set()
+
+    def _on_connect_fail(self, c: Any, u: Any) -> None:
+        self.refused = self.refused or "unreachable"
+        self.settled.set()
+
+    def _on_connect(self, c: Any, u: Any, f: Any, reason: Any, p: Any) -> None:
         if reason.is_failure:
-            logger.error("broker refused the monitor: %s", reason)
+            self.refused = str(reason)
+            self.settled.set()
+            if reason.value in (134, 135):
+                self.auth_failed = True
+                c.disconnect()  # wrong credentials do not get better by retrying
             return
-        for kind in ("available", "stats", "state"):
-            c.subscribe(f"{args.prefix}/+/{kind}", qos=1)
+        c.subscribe([(f"{self._prefix}/+/{k}", 1) for k in ("available", "stats", "state")])
 
-    client.on_connect = on_connect
-    client.on_message = lambda c, u, m: board.feed(m.topic, bytes(m.payload))
-    client.connect_async(args.host, args.port, keepalive=30)
-    client.loop_start()
-    return client
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _check_args(args: argparse.Namespace) -> str | None:
+    for flag, path in (("--password-file", args.password_file), ("--ca-file", args.ca_file)):
+        if path is not None and not path.is_file():
+            return f"{flag} {path} not found; fix the path"
+    if args.password_file is not None and not args.username:
+        return "--password-file needs --username (the staff account)"
+    if args.stale_s <= 0:
+        return f"--stale-s must be > 0, got {args.stale_s}"
+    return None
 
 
 def monitor_main(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
 
+    problem = _check_args(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     board = KioskBoard(args.prefix)
-    client = connect_board(args, board)
+    conn = Connection(args, board)
     console = Console()
     try:
         if args.once:
-            time.sleep(2.0)  # retained messages arrive first
+            conn.settled.wait(CONNECT_TIMEOUT_S)
+            if not conn.subscribed.is_set():
+                why = conn.refused or "no answer"
+                print(
+                    f"error: cannot read from the broker {args.host}:{args.port} ({why}); "
+                    "check --host/--port, --username/--password-file and --ca-file",
+                    file=sys.stderr,
+                )
+                return 1
+            time.sleep(SETTLE_S)
             console.print(render_table(board, args.stale_s))
             return 0
         with Live(render_table(board, args.stale_s), console=console, refresh_per_second=2) as live:
             while True:
                 time.sleep(0.5)
                 live.update(render_table(board, args.stale_s))
+                if conn.auth_failed:
+                    print(
+                        f"error: broker refused the login ({conn.refused}); "
+                        "check --username/--password-file",
+                        file=sys.stderr,
+                    )
+                    return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        client.loop_stop()
-        client.disconnect()
+        conn.close()

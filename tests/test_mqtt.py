@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -83,7 +84,8 @@ def test_birth_state_discovery_and_stats_schema(broker: Broker, recorder: Record
         state = json.loads(late.on(f"{BASE}/state")[0])
         assert state["language"] == "en" and state["models"]["right"]["sha256"] == "cd" * 32
         assert late.on(f"{BASE}/available") == [b"offline"]
-        assert all(r for t, _, r in late.messages)  # only retained ones, no stats
+        assert all(r for t, _, r in late.messages)  # only retained ones ...
+        assert len(late.on(f"{BASE}/stats")) == 1  # ... among them the newest interval
     finally:
         late.close()
 
@@ -211,3 +213,73 @@ def test_topics() -> None:
     assert t.command_name("bias-mirror/foyer-1/cmd/result") is None
     assert t.command_name("bias-mirror/foyer-2/cmd/pause") is None
     assert eventually(lambda: True)
+
+
+def _no_lists(v: object) -> bool:
+    """Aggregates are scalars; a list would be a per-frame or per-visitor series."""
+    if isinstance(v, list):
+        return False
+    return all(_no_lists(x) for x in v.values()) if isinstance(v, dict) else True
+
+
+def test_every_published_payload_is_anonymous(broker: Broker, recorder: Recorder) -> None:
+    """Scans everything the kiosk sent during a session with visitors, commands and a stop."""
+    pub, agg = make_publisher(broker.port, k=2)
+    pub.start()
+    try:
+        assert pub.ready.wait(10)
+        feed_visitors(agg, 4)
+        agg.on_render(5.0, 30.0)
+        recorder.client.publish(f"{BASE}/cmd/language", b"de", qos=1)
+        assert recorder.wait(lambda: recorder.has_stats(BASE, 4))
+        feed_visitors(agg, 1)
+    finally:
+        pub.stop()
+    sent = [(t, p) for t, p, _ in recorder.messages if "/cmd/" not in t or t.endswith("/result")]
+    assert {t.split("/")[0] for t, _ in sent} == {"bias-mirror", "homeassistant"}
+    assert any("models" in json.loads(p) for t, p in sent if t.endswith("/stats"))
+    for topic, payload in sent:
+        assert len(payload) < 2000, topic  # no image, crop or latent fits in here
+        text = payload.decode("utf-8")  # all text: no binary image data
+        for word in ("latent", "rarity", "region", "frame_index", "t_capture", "crop", "image"):
+            assert word not in text, (topic, word)
+        if text.startswith("{") and not topic.startswith("homeassistant/"):
+            assert _no_lists(json.loads(text)), topic
+        # Timestamps only as whole-second interval boundaries: no fractions of a second.
+        assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d", text), topic
+        assert not re.search(r"\b1[6-9]\d{8}(\.\d+)?\b", text), topic  # no epoch times
+    for p in recorder.on(f"{BASE}/stats"):
+        s = json.loads(p)
+        for key in ("start", "end"):
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", s["interval"][key])
+        if s["sessions"] < 2:
+            assert "models" not in s and "disagreement_rate" not in s
+
+
+def test_publish_state_cost_on_the_render_thread(benchmark, broker: Broker) -> None:  # type: ignore[no-untyped-def]
+    """Target: < 0.5 ms on the render thread; publish_state only flags the worker (~1 us)."""
+    pub, _ = make_publisher(broker.port)
+    pub.start()
+    try:
+        assert eventually(lambda: pub.connected)
+        benchmark(pub.publish_state)
+    finally:
+        pub.stop()
+
+
+def test_stats_publish_cost_while_the_broker_is_down(benchmark) -> None:  # type: ignore[no-untyped-def]
+    """What one stats interval costs the worker thread (snapshot, JSON, queue, flush) and so,
+    through the GIL, at most the render loop; with the broker down (port 1 refuses at once)."""
+    pub, agg = make_publisher(1)
+    pub.start()
+    try:
+        feed_visitors(agg, 3)
+
+        def one_interval() -> None:
+            pub.queue.put(pub._stats_payload())
+            pub._flush()
+
+        benchmark(one_interval)
+        assert not pub.connected and pub.queued >= 1
+    finally:
+        pub.stop(timeout=0.2)

@@ -278,7 +278,8 @@ class MqttPublisher:
             payload = self.queue.peek()
             if payload is None:
                 return
-            info = self.client.publish(self.topics.stats, payload, qos=1)
+            # Retained, so a monitor or dashboard started later sees every kiosk's latest figures.
+            info = self.client.publish(self.topics.stats, payload, qos=1, retain=True)
             if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
                 return  # not taken (paho's queue full); try again on the next wake
             # Taken, even with NO_CONN (a race with a disconnect): paho keeps QoS 1 messages

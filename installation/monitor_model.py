@@ -1,0 +1,170 @@
+"""The staff monitor's model: folds `available`, `stats` and `state` messages into one row per
+kiosk. No MQTT and no terminal here, so it is tested with plain messages.
+
+Visitors today: a kiosk that started today says so exactly in `cumulative.sessions`; for a kiosk
+running since an earlier day the monitor adds up the intervals it saw today, and marks the count
+as partial unless it saw today's first interval (the one across midnight) and no gap since.
+Stats arrive at least once, so intervals are counted once per (cumulative.since, seq).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def local_day(epoch: float) -> dt.date:
+    return dt.datetime.fromtimestamp(epoch).date()
+
+
+def parse_iso(text: str) -> float:
+    """Epoch seconds of the kiosk's `YYYY-MM-DDTHH:MM:SSZ` timestamps."""
+    t = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+    return t.replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+@dataclass
+class _Run:
+    """One kiosk process lifetime (a restart starts a new `cumulative.since`)."""
+
+    started_day: dt.date
+    seqs: set[int] = field(default_factory=set)  # intervals counted today
+    today: int = 0  # sessions in those intervals
+    cumulative: int = 0  # latest cumulative.sessions
+    first_crosses_midnight: bool = False  # today's first interval seen began on an earlier day
+
+
+@dataclass
+class KioskRow:
+    installation_id: str
+    first_seen: float
+    online: bool | None = None
+    since: float | None = None  # when `online` changed; for a retained message: unknown
+    since_exact: bool = False
+    last_stats: float | None = None  # receipt time of the newest stats message
+    day: dt.date | None = None  # the local day the counts below belong to
+    runs: dict[str, _Run] = field(default_factory=dict)
+    fps_process: float | None = None
+    fps_render: float | None = None
+    disagreement: float | None = None  # latest interval; None when withheld (k-anonymity)
+    errors_today: int = 0
+    last_errors: dict[str, int] = field(default_factory=dict)
+    dropped_today: int = 0
+    queue_dropped: int = 0
+    language: str | None = None
+    paused: bool | None = None
+    backend: str | None = None
+
+    def visitors_today(self, today: dt.date) -> tuple[int, bool]:
+        """(count, partial) for the local day `today`."""
+        if self.day != today:
+            return 0, True  # nothing heard today (yet)
+        total, partial = 0, False
+        for run in self.runs.values():
+            if run.started_day == today:
+                total += max(run.cumulative, run.today)
+                continue
+            total += run.today
+            contiguous = not run.seqs or max(run.seqs) - min(run.seqs) + 1 == len(run.seqs)
+            partial |= bool(run.seqs) and not (run.first_crosses_midnight and contiguous)
+        return total, partial
+
+    def stale(self, now: float, stale_s: float) -> bool:
+        """Claims to be online but sent no stats for `stale_s` (hung, or its will got lost)."""
+        return self.online is not False and now - (self.last_stats or self.first_seen) > stale_s
+
+
+class KioskBoard:
+    """Thread-safe state of all kiosks, fed with raw MQTT messages (paho's thread)."""
+
+    def __init__(self, prefix: str = "bias-mirror", clock: Callable[[], float] = time.time) -> None:
+        self.prefix = prefix
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.rows: dict[str, KioskRow] = {}
+        self.messages = 0
+        self.bad_messages = 0
+
+    def feed(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        parts = topic.split("/")
+        if len(parts) != 3 or parts[0] != self.prefix or parts[2] not in _KINDS:
+            return
+        _, iid, kind = parts
+        now = self._clock()
+        with self._lock:
+            self.messages += 1
+            row = self.rows.get(iid)
+            if row is None:
+                row = self.rows[iid] = KioskRow(iid, first_seen=now)
+            try:
+                _KINDS[kind](row, payload, now, retained)
+            except (ValueError, UnicodeDecodeError, AttributeError, TypeError, KeyError) as exc:
+                self.bad_messages += 1
+                logger.debug("ignored a malformed %s message from %s: %s", kind, iid, exc)
+
+    def snapshot(self) -> list[KioskRow]:
+        with self._lock:
+            return [self.rows[k] for k in sorted(self.rows)]
+
+
+def _available(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
+    text = payload.decode("utf-8")
+    if text not in ("online", "offline"):
+        raise ValueError(f"availability {text[:20]!r}")
+    online = text == "online"
+    if row.online != online:
+        row.online, row.since, row.since_exact = online, now, not retained
+
+
+def _state(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
+    st = json.loads(payload)
+    row.language, row.paused, row.backend = st.get("language"), st.get("paused"), st.get("backend")
+
+
+def _stats(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
+    s: dict[str, Any] = json.loads(payload)
+    cumulative = s["cumulative"]
+    since, seq = str(cumulative["since"]), int(s["seq"])
+    start, end = parse_iso(s["interval"]["start"]), parse_iso(s["interval"]["end"])
+    day = local_day(end)
+    # A retained interval may be old (a kiosk long gone): its age counts from its end.
+    row.last_stats = min(now, end) if retained else now
+    if row.online is None:
+        row.online, row.since, row.since_exact = True, now, False
+    if row.day is None or day > row.day:
+        # A new day: yesterday's counts no longer matter (and runs that ended stay behind).
+        row.day, row.errors_today, row.dropped_today, row.runs = day, 0, 0, {}
+    run = row.runs.get(since)
+    if run is None:
+        run = row.runs[since] = _Run(local_day(parse_iso(since)))
+    run.cumulative = max(run.cumulative, int(cumulative.get("sessions", 0)))
+    if day < row.day or seq in run.seqs:
+        return  # an interval of an earlier day, or a repeat after a reconnect: counted already
+    if not run.seqs or seq < min(run.seqs):
+        run.first_crosses_midnight = local_day(start) < day
+    run.seqs.add(seq)
+    run.today += int(s.get("sessions", 0))
+    errors = {str(k): int(v) for k, v in s.get("errors", {}).items()}
+    row.errors_today += sum(errors.values())
+    row.dropped_today += int(s.get("dropped_frames", 0))
+    if seq >= max(run.seqs):  # the newest interval sets the "now" figures
+        fps = s.get("fps", {})
+        row.fps_process, row.fps_render = fps.get("process"), fps.get("render")
+        row.disagreement = s.get("disagreement_rate")
+        row.last_errors = errors
+        row.queue_dropped = int(s.get("queue_dropped", 0))
+
+
+_KINDS: dict[str, Callable[[KioskRow, bytes, float, bool], None]] = {
+    "available": _available,
+    "state": _state,
+    "stats": _stats,
+}

@@ -1,0 +1,168 @@
+"""The staff monitor: its model fed with plain messages, the rich view, and the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from installation.monitor import monitor_main, render_table, row_cells
+from installation.monitor_model import KioskBoard
+
+ROOT = Path(__file__).resolve().parent.parent
+NOON = dt.datetime(2026, 3, 14, 12, 0).timestamp()  # local time, like the monitor's "today"
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def stats(seq: int, end: float, sessions: int, since: float, total: int, **kw: Any) -> bytes:
+    s = {
+        "schema": 1,
+        "seq": seq,
+        "interval": {"start": iso(end - 60), "end": iso(end), "seconds": 60.0},
+        "sessions": sessions,
+        "fps": {"camera": 30.0, "process": 29.5, "render": 60.0},
+        "dropped_frames": 1,
+        "errors": kw.pop("errors", {}),
+        "queue_dropped": 0,
+        "cumulative": {"since": iso(since), "sessions": total},
+        **kw,
+    }
+    return json.dumps(s).encode()
+
+
+def test_visitors_today_for_a_kiosk_that_started_today() -> None:
+    clock = Clock(NOON)
+    board = KioskBoard(clock=clock)
+    started = NOON - 3 * 3600
+    # The monitor joins late: the cumulative count says everything since this morning's start.
+    board.feed("bias-mirror/hall/available", b"online", retained=True)
+    board.feed("bias-mirror/hall/stats", stats(180, NOON, 2, started, 40, disagreement_rate=0.25))
+    board.feed("bias-mirror/hall/stats", stats(180, NOON, 2, started, 40))  # a repeat
+    row = board.rows["hall"]
+    assert row.visitors_today(dt.date(2026, 3, 14)) == (40, False)
+    assert row.online and not row.since_exact  # retained: online since before we looked
+    assert row.disagreement == 0.25 and row.fps_process == 29.5
+    # The kiosk restarts at noon: its new run adds to the old one's 40.
+    board.feed("bias-mirror/hall/stats", stats(1, NOON + 60, 3, NOON, 3))
+    assert row.visitors_today(dt.date(2026, 3, 14)) == (43, False)
+    assert row.disagreement is None  # withheld in the newest interval: not the old value
+
+
+def test_visitors_today_for_a_kiosk_running_since_yesterday() -> None:
+    clock = Clock(NOON)
+    board = KioskBoard(clock=clock)
+    since = NOON - 30 * 3600
+    midnight = dt.datetime(2026, 3, 14, 0, 0).timestamp()
+    board.feed("bias-mirror/a/stats", stats(50, NOON - 120, 4, since, 99))
+    board.feed("bias-mirror/a/stats", stats(51, NOON - 60, 1, since, 100))
+    row = board.rows["a"]
+    assert row.visitors_today(dt.date(2026, 3, 14)) == (5, True)  # only what it saw: partial
+    # Another monitor that watched since before midnight sees the whole day.
+    full = KioskBoard(clock=clock)
+    full.feed("bias-mirror/a/stats", stats(10, midnight - 30, 9, since, 60))  # yesterday
+    full.feed("bias-mirror/a/stats", stats(11, midnight + 30, 2, since, 62))  # across midnight
+    full.feed("bias-mirror/a/stats", stats(12, midnight + 90, 1, since, 63))
+    assert full.rows["a"].visitors_today(dt.date(2026, 3, 14)) == (3, False)
+    full.feed("bias-mirror/a/stats", stats(14, midnight + 210, 1, since, 65))  # 13 was lost
+    assert full.rows["a"].visitors_today(dt.date(2026, 3, 14)) == (4, True)
+    # The next day starts from zero.
+    assert full.rows["a"].visitors_today(dt.date(2026, 3, 15)) == (0, True)
+
+
+def test_status_since_stale_and_errors() -> None:
+    clock = Clock(NOON)
+    board = KioskBoard(clock=clock)
+    board.feed("bias-mirror/ok/available", b"online")
+    board.feed("bias-mirror/ok/stats", stats(1, NOON, 0, NOON - 60, 0, errors={"camera_lost": 2}))
+    board.feed("bias-mirror/ok/state", b'{"language": "de", "paused": false, "backend": "cpu"}')
+    board.feed("bias-mirror/hung/available", b"online", retained=True)
+    board.feed("bias-mirror/gone/available", b"offline")
+    clock.t = NOON + 200  # > stale_s for "hung", which never sent stats
+    board.feed("bias-mirror/ok/stats", stats(2, NOON + 180, 0, NOON - 60, 0))
+    rows = {r.installation_id: r for r in board.snapshot()}
+    assert [r.installation_id for r in board.snapshot()] == ["gone", "hung", "ok"]
+    style, cells = row_cells(rows["ok"], clock.t, stale_s=180)
+    assert style == "green" and cells[1] == "online" and cells[8] == "de"
+    assert cells[6] == "2" and rows["ok"].errors_today == 2 and rows["ok"].dropped_today == 2
+    assert "before" not in cells[2]  # a live `online`: since is exact
+    style, cells = row_cells(rows["hung"], clock.t, stale_s=180)
+    assert style == "bold yellow" and cells[1].startswith("stale") and cells[2].startswith("before")
+    style, cells = row_cells(rows["gone"], clock.t, stale_s=180)
+    assert style == "bold red" and cells[1] == "offline"
+    # The rendered table names every kiosk and counts the problems.
+    console = Console(file=io.StringIO(), width=160, record=True)
+    console.print(render_table(board, stale_s=180, now=clock.t))
+    text = console.export_text()
+    assert "3 kiosk(s), 1 offline, 1 stale" in text and "hung" in text
+
+
+def test_malformed_messages_are_counted_not_fatal() -> None:
+    board = KioskBoard()
+    for topic, payload in [
+        ("bias-mirror/x/stats", b"\xff\xfe"),
+        ("bias-mirror/x/stats", b"[1, 2]"),
+        ("bias-mirror/x/stats", b'{"seq": "one"}'),
+        ("bias-mirror/x/state", b"{not json"),
+        ("bias-mirror/x/available", b"maybe"),
+    ]:
+        board.feed(topic, payload)
+    board.feed("bias-mirror/x/cmd/result", b"{}")  # not ours to show
+    board.feed("other/x/stats", b"{}")
+    assert board.bad_messages == 5 and board.messages == 5
+    assert board.rows["x"].online is None
+
+
+def args(**kw: Any) -> argparse.Namespace:
+    base = {
+        "host": "127.0.0.1",
+        "port": 1,
+        "username": None,
+        "password_file": None,
+        "ca_file": None,
+        "prefix": "bias-mirror",
+        "stale_s": 180.0,
+        "once": True,
+    }
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_bad_arguments_get_one_clear_error(tmp_path: Path, capsys: Any) -> None:
+    assert monitor_main(args(password_file=tmp_path / "nope", username="staff")) == 2
+    assert "--password-file" in capsys.readouterr().err
+    assert monitor_main(args(ca_file=tmp_path / "ca.crt")) == 2
+    assert "--ca-file" in capsys.readouterr().err
+    (tmp_path / "pw").write_text("x")
+    assert monitor_main(args(password_file=tmp_path / "pw")) == 2
+    assert "needs --username" in capsys.readouterr().err
+
+
+def test_once_against_no_broker_fails_clearly() -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "installation", "monitor", "--port", "1", "--once"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert res.returncode == 1
+    assert "cannot read from the broker 127.0.0.1:1" in res.stderr
