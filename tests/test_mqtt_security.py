@@ -103,10 +103,14 @@ def test_sample_acl_confines_each_kiosk(tmp_path: Path) -> None:
     folder = tmp_path / "acl"
     folder.mkdir()
     pw = password_file(folder, {"foyer-1": "pw", "staff": "pw", "staff-admin": "pw"})
-    acl = (ROOT / "systemd" / "mosquitto" / "bias-mirror.acl").read_text()
-    (folder / "acl").write_text(acl)
-    extra = f"allow_anonymous false\npassword_file {pw}\nacl_file {folder / 'acl'}"
-    with run_broker(folder, extra) as broker:
+    sample = ROOT / "systemd" / "mosquitto"
+    (folder / "acl").write_text((sample / "bias-mirror.acl").read_text())
+    # The shipped broker config, with this test's paths and a loopback port instead of 1883.
+    conf = (sample / "bias-mirror.conf").read_text()
+    conf = conf.replace("/etc/mosquitto/bias-mirror.passwd", str(pw))
+    conf = conf.replace("/etc/mosquitto/bias-mirror.acl", str(folder / "acl"))
+    conf = conf.replace("persistence true", "").replace("listener 1883\n", "")
+    with run_broker(folder, conf) as broker:
         staff = Recorder(broker.port, username="staff", password="pw")
         secret = tmp_path / "secret"
         secret.write_text("pw")
@@ -141,6 +145,11 @@ def test_sample_acl_confines_each_kiosk(tmp_path: Path) -> None:
             assert "bias-mirror/other/stats" not in topics
             assert "homeassistant/sensor/other/x/config" not in topics
             assert "bias-mirror/foyer-1/cmd/pause" not in topics
+            # No anonymous access at all.
+            anon, _ = make_publisher(broker.port, iid="anon")
+            anon.start()
+            assert eventually(lambda: anon.auth_failed, 5)
+            anon.stop()
         finally:
             pub.stop()
             for c in (admin, rogue):

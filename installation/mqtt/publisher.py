@@ -53,9 +53,13 @@ class MqttPublisher:
         privacy: PrivacyConfig,
     ) -> None:
         if privacy.k_min_sessions != aggregator.k_min:
-            raise ValueError(
-                f"privacy.k_min_sessions ({privacy.k_min_sessions}) differs from the "
-                f"aggregator's ({aggregator.k_min}); build both from the same config"
+            # The aggregator enforces k; a mismatch means the two were built from different
+            # settings, and the aggregator's (the one that decides) wins.
+            logger.warning(
+                "privacy.k_min_sessions is %d but the stats aggregator uses %d; using %d",
+                privacy.k_min_sessions,
+                aggregator.k_min,
+                aggregator.k_min,
             )
         self.cfg = cfg
         self.topics = Topics(cfg.topic_prefix, installation_id)
