@@ -1,7 +1,10 @@
 """`bias-mirror-export`: train, evaluate and export the two models.
 
-bias-mirror-export all --data DIR --out assets/models [--epochs N] [--seed S]
+bias-mirror-export train --data DIR --method baseline|dbvae|balanced [--seeds S..] [--work DIR]
+bias-mirror-export export --data DIR --method M --seed S --out BUNDLE_DIR [--work DIR]
+bias-mirror-export all --data DIR --out assets/models [--seeds 0 1 2] [--epochs N]
 bias-mirror-export evaluate --models DIR --data DIR [--json]
+bias-mirror-export report --runs RUN.. --data DIR --out DIR
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -20,83 +22,65 @@ from model_export.data import DataError
 logger = logging.getLogger(__name__)
 
 
-def _train_seed(args: argparse.Namespace, data: Any, seed: int, out: Path) -> None:
-    from model_export.latent_stats import compute_latent_stats
-    from model_export.train import (
-        TrainConfig,
-        latent_means,
-        train_balanced,
-        train_baseline,
-        train_dbvae,
-    )
-    from model_export.workflow import export_model
+def _data(args: argparse.Namespace, *, with_train: bool = True) -> Any:
+    from model_export.recipe import load_recipe
+    from model_export.workflow import prepare
 
-    x, y = data.train.x, data.train.y
-    base_cfg = TrainConfig(epochs=args.epochs, seed=seed)
-    model, log = train_baseline(x, y, base_cfg, args.work / f"baseline-s{seed}")
-    export_model(
-        "baseline",
-        model,
-        model,
-        data,
-        out=out / "baseline",
-        train_log=log,
-        train_settings=vars(base_cfg),
-        fpr=args.fpr,
-    )
-    db_cfg = TrainConfig(
-        epochs=args.dbvae_epochs or args.epochs,
-        seed=seed,
-        rule=args.rule,
-        alpha=args.alpha,
-        latent_dim=args.latent_dim,
-        cap=args.cap,
-        temperature=args.temperature,
-    )
-    groups = data.train.attr(data.recipe.group_by)
-    if args.method == "balanced":
-        bal, blog = train_balanced(x, y, groups, base_cfg, args.work / f"balanced-s{seed}")
-        export_model(
-            "balanced",
-            bal,
-            bal,
-            data,
-            out=out / "debiased",
-            train_log=blog,
-            train_settings=vars(base_cfg),
-            fpr=args.fpr,
+    recipe = load_recipe(args.recipe) if getattr(args, "recipe", None) else load_recipe()
+    return prepare(args.data, recipe, with_train=with_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from model_export.steps import set_precision, train_config, train_method
+
+    set_precision(args.mixed_precision)
+    cfgs = [train_config(args, args.method, seed) for seed in args.seeds]  # bad options fail fast
+    data = _data(args)
+    for cfg in cfgs:
+        _, log = train_method(args.method, data, cfg, args.work)
+        last = log[-1]["loss"] if log else None
+        logger.info(
+            "%s seed %d: %d epochs done, last loss %s", args.method, cfg.seed, len(log), last
         )
-        return
-    dbvae, dlog = train_dbvae(x, y, groups, db_cfg, args.work / f"dbvae-s{seed}")
-    stats = compute_latent_stats(
-        latent_means(dbvae, x[y == 1]), bins=db_cfg.bins, alpha=db_cfg.alpha
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from model_export.steps import (
+        checkpoint_dir,
+        export_method,
+        finished_epochs,
+        train_config,
+        train_method,
     )
-    export_model(
-        "dbvae",
-        dbvae,
-        dbvae.serving_model(),
-        data,
-        out=out / "debiased",
-        train_log=dlog,
-        train_settings=vars(db_cfg),
-        fpr=args.fpr,
-        latent_stats=stats,
-    )
+
+    cfg = train_config(args, args.method, args.seed)
+    done = finished_epochs(args.work, args.method, args.seed)
+    if done < cfg.epochs:
+        raise DataError(
+            f"{checkpoint_dir(args.work, args.method, args.seed)}: {done} of {cfg.epochs} epochs "
+            "trained; run `bias-mirror-export train` with the same options first"
+        )
+    data = _data(args)
+    # All epochs are done, so this only reloads the checkpoint and its log.
+    model, log = train_method(args.method, data, cfg, args.work)
+    path = export_method(args.method, model, log, cfg, data, out=args.out, fpr=args.fpr)
+    print(path)
+    return 0
 
 
 def _all(args: argparse.Namespace) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from model_export.recipe import load_recipe
     from model_export.report import build_report
-    from model_export.workflow import prepare, ship
+    from model_export.steps import train_and_export
+    from model_export.workflow import ship
 
     t0 = time.perf_counter()
-    recipe = load_recipe(args.recipe) if args.recipe else load_recipe()
-    data = prepare(args.data, recipe)
+    data = _data(args)
     runs = []
     for seed in args.seeds:
         run = args.work / "runs" / f"s{seed}"
-        _train_seed(args, data, seed, run)
+        for method in ("baseline", args.method):
+            train_and_export(args, data, method, seed, run)
         runs.append(run)
         logger.info("seed %d done after %.0f s", seed, time.perf_counter() - t0)
     report = build_report(runs, [args.work] * len(runs), data, args.out / "report", args.fpr)
@@ -106,11 +90,9 @@ def _all(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from model_export.recipe import load_recipe
     from model_export.report import build_report
-    from model_export.workflow import prepare
 
-    data = prepare(args.data, load_recipe())
+    data = _data(args)
     works = args.works or [r.parent for r in args.runs]
     rep = build_report(args.runs, works, data, args.out, args.fpr)
     print(json.dumps(rep["targets"], indent=2))
@@ -118,18 +100,34 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from model_export.recipe import load_recipe
-    from model_export.workflow import int8_metrics, prepare
+    from installation.inference.card import load_card
+    from model_export.workflow import int8_metrics
 
-    data = prepare(args.data, load_recipe())
-    result: dict[str, Any] = {}
-    for bundle in sorted(p for p in args.models.iterdir() if (p / "card.json").is_file()):
+    if not args.models.is_dir():
+        raise DataError(f"{args.models}: not a folder; --models must hold bundle folders")
+    bundles = sorted(p for p in args.models.iterdir() if (p / "card.json").is_file())
+    if not bundles:
+        raise DataError(
+            f"{args.models}: no bundle (a folder with card.json and model.tflite) inside; "
+            "point --models at e.g. assets/models"
+        )
+    data = _data(args, with_train=False)
+    result: dict[str, Any] = {"schema": 1, "fpr_target": args.fpr, "models": {}}
+    for bundle in bundles:
+        card = load_card(bundle / "card.json")
         thr, metrics = int8_metrics(bundle, data, args.fpr)
-        result[bundle.name] = {"threshold": thr, "int8": metrics}
+        result["models"][bundle.name] = {
+            "name": card.name,
+            "kind": card.kind,
+            "method": card.method,
+            "threshold": thr,
+            "card_threshold": card.threshold,
+            "int8": metrics,
+        }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        for name, res in result.items():
+        for name, res in result["models"].items():
             for set_name, m in res["int8"].items():
                 worst = f"worst {m['worst_group']} gap {m['gap']}"
                 print(f"{name:10s} {set_name:10s} recall {m['recall']:.3f} {worst}")
@@ -137,43 +135,63 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from model_export.steps import METHOD_IDS, add_training_args
+
     parser = argparse.ArgumentParser(prog="bias-mirror-export", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("all", help="train both models, evaluate, export the bundles")
-    p.add_argument("--data", type=Path, required=True, help="faces64 folder")
+
+    def data_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", type=Path, required=True, help="faces64 folder")
+        p.add_argument("--recipe", type=Path, default=None, help="training recipe YAML")
+        p.add_argument("--fpr", type=float, default=0.02, help="false-positive rate of thresholds")
+
+    def work_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--work", type=Path, default=Path("checkpoints"), help="checkpoints")
+
+    p = sub.add_parser("train", help="train one method (resumable checkpoints in --work)")
+    data_args(p)
+    work_arg(p)
+    p.add_argument("--method", choices=METHOD_IDS, required=True)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    add_training_args(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("export", help="export a trained checkpoint as an int8 bundle")
+    data_args(p)
+    work_arg(p)
+    p.add_argument("--method", choices=METHOD_IDS, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="bundle folder to (re)write")
+    add_training_args(p)
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("all", help="train both models, evaluate, export the bundles and report")
+    data_args(p)
+    work_arg(p)
     p.add_argument("--out", type=Path, default=Path("assets/models"))
-    p.add_argument("--work", type=Path, default=Path("checkpoints"), help="checkpoints (resume)")
-    p.add_argument("--recipe", type=Path, default=None, help="training recipe YAML")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--dbvae-epochs", type=int, default=None)
     p.add_argument(
         "--seeds", type=int, nargs="+", default=[0], help="training seeds (>= 3 for the report)"
     )
-    p.add_argument("--fpr", type=float, default=0.02, help="false-positive rate for thresholds")
     p.add_argument(
         "--method",
         choices=["dbvae", "balanced"],
         default="dbvae",
         help="right-hand model: DB-VAE (no labels) or group-balanced resampling (uses labels)",
     )
-    p.add_argument("--rule", choices=["max", "product", "mean_log"], default="max")
-    p.add_argument("--alpha", type=float, default=0.001)
-    p.add_argument("--latent-dim", type=int, default=100)
-    p.add_argument("--cap", type=float, default=None)
-    p.add_argument("--temperature", type=float, default=1.0)
+    add_training_args(p)
     p.set_defaults(func=_all)
+
     p = sub.add_parser("report", help="multi-seed report over run folders")
+    data_args(p)
     p.add_argument("--runs", type=Path, nargs="+", required=True, help="folders with both bundles")
     p.add_argument("--works", type=Path, nargs="+", default=None, help="their checkpoint folders")
-    p.add_argument("--data", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--fpr", type=float, default=0.02)
     p.set_defaults(func=_report)
-    p = sub.add_parser("evaluate", help="evaluate every bundle in --models on --data")
+
+    p = sub.add_parser("evaluate", help="evaluate every bundle in --models on --data (int8)")
+    data_args(p)
     p.add_argument("--models", type=Path, required=True)
-    p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--fpr", type=float, default=0.02)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=_evaluate)
     return parser
 

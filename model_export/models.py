@@ -25,7 +25,8 @@ def encoder(n_outputs: int, name: str = "encoder") -> keras.Model:
         x = layers.BatchNormalization()(x)
     x = layers.Flatten()(x)  # [B, 4 * 4 * 72]
     x = layers.Dense(512, activation="relu")(x)
-    return keras.Model(inp, layers.Dense(n_outputs)(x), name=name)
+    # float32 outputs even under a mixed_float16 policy: logits and log-variances need the range.
+    return keras.Model(inp, layers.Dense(n_outputs, dtype="float32")(x), name=name)
 
 
 def baseline_cnn(seed: int) -> keras.Model:
@@ -42,7 +43,9 @@ def decoder(latent_dim: int) -> keras.Model:
         x = layers.Conv2DTranspose(
             N_FILTERS * mult, k, strides=2, padding="same", activation="relu"
         )(x)
-    x = layers.Conv2DTranspose(3, 5, strides=2, padding="same", activation="sigmoid")(x)
+    x = layers.Conv2DTranspose(
+        3, 5, strides=2, padding="same", activation="sigmoid", dtype="float32"
+    )(x)
     return keras.Model(z, x, name="decoder")
 
 
@@ -88,6 +91,7 @@ class DBVAE(keras.Model):
         training: bool = True,
     ) -> Any:
         y = ops.reshape(ops.cast(y, "float32"), (-1, 1))
+        x = ops.cast(x, "float32")
         bce = keras.losses.binary_crossentropy(y, y_pred["logit"], from_logits=True)  # [B]
         mean, logvar = y_pred["mean"], y_pred["logvar"]
         kl = 0.5 * ops.sum(ops.exp(logvar) + ops.square(mean) - 1.0 - logvar, axis=-1)  # [B]

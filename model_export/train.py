@@ -79,16 +79,18 @@ def latent_means(model: DBVAE, x: np.ndarray, batch: int = 256) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _resume(model: keras.Model, work: Path) -> int:
+def _resume(model: keras.Model, work: Path) -> tuple[int, list[dict[str, Any]]]:
+    """(epochs done, their log) from the checkpoint in `work`, or (0, []) for a fresh start."""
     state = work / "state.json"
     if state.is_file() and (work / "last.weights.h5").is_file():
-        done = int(json.loads(state.read_text())["epochs_done"])
+        saved = json.loads(state.read_text())
+        done = int(saved["epochs_done"])
         # Build the optimizer first, so its moments are restored too (not only the weights).
         model.optimizer.build(model.trainable_variables)
         model.load_weights(work / "last.weights.h5")
         logger.info("%s: resuming after epoch %d", work, done)
-        return done
-    return 0
+        return done, list(saved.get("log", []))
+    return 0, []
 
 
 def _checkpoint(
@@ -100,7 +102,9 @@ def _checkpoint(
     (work / "state.json").write_text(json.dumps({"epochs_done": epochs_done, "log": log}))
 
 
-def _compiled_cnn(cfg: TrainConfig, work: Path) -> tuple[keras.Model, int]:
+def _compiled_cnn(
+    cfg: TrainConfig, work: Path
+) -> tuple[keras.Model, int, list[dict[str, Any]]]:
     """The lab CNN with its optimizer and loss, resumed from `work` if a checkpoint exists."""
     work.mkdir(parents=True, exist_ok=True)
     model = baseline_cnn(cfg.seed)
@@ -109,14 +113,13 @@ def _compiled_cnn(cfg: TrainConfig, work: Path) -> tuple[keras.Model, int]:
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
     )
     model.build((None, 64, 64, 3))
-    return model, _resume(model, work)
+    return (model, *_resume(model, work))
 
 
 def train_baseline(
     x: np.ndarray, y: np.ndarray, cfg: TrainConfig, work: Path
 ) -> tuple[keras.Model, list[dict[str, Any]]]:
-    model, done = _compiled_cnn(cfg, work)
-    log: list[dict[str, Any]] = []
+    model, done, log = _compiled_cnn(cfg, work)
     data = Batches(x, y, cfg.batch_size, cfg.seed)
     for epoch in range(done, cfg.epochs):
         hist = model.fit(data, epochs=1, verbose=2)
@@ -133,11 +136,10 @@ def train_dbvae(
     model = DBVAE(cfg.latent_dim, cfg.kl_weight, cfg.seed)
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     model(np.zeros((1, 64, 64, 3), np.float32))
-    done = _resume(model, work)
+    done, log = _resume(model, work)
     rng = np.random.default_rng(cfg.seed)
     faces = np.flatnonzero(y == 1)
     nonfaces = np.flatnonzero(y == 0)
-    log: list[dict[str, Any]] = []
     for epoch in range(done, cfg.epochs):
         w = face_weights(
             latent_means(model, x[faces]),
@@ -171,7 +173,7 @@ def train_balanced(
 ) -> tuple[keras.Model, list[dict[str, Any]]]:
     """The baseline CNN, but each epoch draws faces with probability 1 / (size of their group):
     a supervised comparison method that uses the group labels (the DB-VAE does not)."""
-    model, done = _compiled_cnn(cfg, work)
+    model, done, log = _compiled_cnn(cfg, work)
     rng = np.random.default_rng(cfg.seed)
     faces = np.flatnonzero(y == 1)
     nonfaces = np.flatnonzero(y == 0)
@@ -180,7 +182,6 @@ def train_balanced(
     size = dict(zip(values.tolist(), counts.tolist(), strict=True))
     w = np.array([1.0 / size[g] for g in fg.tolist()])
     w /= w.sum()
-    log: list[dict[str, Any]] = []
     for epoch in range(done, cfg.epochs):
         drawn = faces[rng.choice(len(faces), len(faces), replace=True, p=w)]
         data = Batches(

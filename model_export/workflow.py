@@ -16,7 +16,7 @@ import numpy as np
 
 from model_export.augment import DEFAULT as AUGMENT
 from model_export.camera_shift import make_camera_shift
-from model_export.data import Images, load_images, read_labels, split_train_val
+from model_export.data import DataError, Images, load_images, read_labels, split_train_val
 from model_export.evaluate import all_combinations, set_metrics, threshold_at_fpr
 from model_export.recipe import Recipe, draw
 
@@ -59,10 +59,29 @@ class Prepared:
     counts: dict[str, Any]
 
 
-def prepare(root: Path, recipe: Recipe, val_fraction: float = 0.1) -> Prepared:
+def check_memory(n_images: int, what: str) -> None:
+    """Refuse a draw that cannot fit in RAM: decoded images are uint8 [N, 64, 64, 3] and training
+    keeps about 3 copies (the set, a resampled epoch, float batches in flight)."""
+    import psutil
+
+    need = n_images * 64 * 64 * 3 * 3
+    have = psutil.virtual_memory().available
+    if need > have:
+        raise DataError(
+            f"{what}: {n_images} images need about {need / 2**30:.1f} GiB of RAM, only "
+            f"{have / 2**30:.1f} GiB is free; lower the face/non-face counts in the recipe"
+        )
+
+
+def prepare(
+    root: Path, recipe: Recipe, val_fraction: float = 0.1, *, with_train: bool = True
+) -> Prepared:
+    """Decode the recipe's training draw (skipped for evaluation only), the validation non-faces
+    (threshold calibration) and the evaluation sets, and build the camera-shift set."""
     rows = read_labels(root)
     train_rows, val_rows = split_train_val(rows, val_fraction)
-    drawn = draw(train_rows, recipe)
+    drawn = draw(train_rows, recipe) if with_train else []
+    check_memory(len(drawn), f"recipe {recipe.name}")
     t0 = time.perf_counter()
     train = load_images(root, drawn)
     val_nonfaces = load_images(root, [r for r in val_rows if not r.is_face])
@@ -71,6 +90,18 @@ def prepare(root: Path, recipe: Recipe, val_fraction: float = 0.1) -> Prepared:
         for name, (pre, _) in EVAL_SETS.items()
         if pre
     }
+    labels = root / "labels.csv"
+    if not val_nonfaces.rows:
+        raise DataError(
+            f"{labels}: no readable non-faces (is_face=0, split=train) fall into the validation "
+            "split, so no threshold can be set; add non-face rows"
+        )
+    for name, images in evals.items():
+        if not images.rows:
+            raise DataError(
+                f"{labels}: evaluation set {name} is empty (no readable split=eval rows under "
+                f"{EVAL_SETS[name][0]}); add them, see DESIGN 'Dataset format'"
+            )
     evals["camera_shift"] = make_camera_shift(evals["utkface"], val_nonfaces.x)
     logger.info("decoded %d images in %.1f s", len(train.rows), time.perf_counter() - t0)
     faces_by_group: dict[str, int] = {}

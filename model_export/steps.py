@@ -1,0 +1,158 @@
+"""One method, one seed: train (resumable) and export, shared by the `train`, `export` and `all`
+subcommands of `bias-mirror-export`.
+
+Checkpoints live in `<work>/<method>-s<seed>/`; `export` reloads the finished checkpoint, so a
+model trained once can be exported (and re-evaluated) again without training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from model_export.data import DataError
+from model_export.workflow import Prepared, export_model
+
+logger = logging.getLogger(__name__)
+
+METHOD_IDS = ("baseline", "dbvae", "balanced")
+# Bundle folder each method ships in: the right-hand ("debiased") panel is dbvae or balanced.
+FOLDER = {"baseline": "baseline", "dbvae": "debiased", "balanced": "debiased"}
+
+
+def add_training_args(p: argparse.ArgumentParser) -> None:
+    """Options that change training; every one is written into the card's settings."""
+    p.add_argument("--epochs", type=int, default=5, help="epochs of the CNNs (baseline, balanced)")
+    p.add_argument(
+        "--dbvae-epochs", type=int, default=None, help="DB-VAE epochs (default: --epochs)"
+    )
+    p.add_argument("--batch-size", type=int, default=32, help="32 on a CPU; 256 on a GPU")
+    p.add_argument("--rule", choices=["max", "product", "mean_log"], default="max")
+    p.add_argument("--alpha", type=float, default=0.001, help="histogram smoothing")
+    p.add_argument("--bins", type=int, default=10, help="histogram bins per latent dimension")
+    p.add_argument("--latent-dim", type=int, default=100)
+    p.add_argument("--kl-weight", type=float, default=0.0005)
+    p.add_argument("--cap", type=float, default=None, help="largest weight / mean weight")
+    p.add_argument("--temperature", type=float, default=1.0, help="< 1 sharpens the weights")
+    p.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="float16 compute (GPU only; weights and the loss stay float32)",
+    )
+
+
+def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
+    from model_export.train import TrainConfig
+
+    epochs = (args.dbvae_epochs or args.epochs) if method == "dbvae" else args.epochs
+    if epochs < 1 or args.batch_size < 1:
+        raise DataError(f"--epochs and --batch-size must be >= 1, got {epochs}/{args.batch_size}")
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=args.batch_size,
+        seed=seed,
+        latent_dim=args.latent_dim,
+        kl_weight=args.kl_weight,
+        bins=args.bins,
+        alpha=args.alpha,
+        rule=args.rule,
+        cap=args.cap,
+        temperature=args.temperature,
+    )
+
+
+def set_precision(mixed: bool) -> None:
+    import keras
+
+    # mixed_float16 keeps variables float32; the logit Dense and the loss are cast back to
+    # float32 by Keras' loss scaling, so the exported (float32 -> int8) model is unchanged.
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+
+
+def checkpoint_dir(work: Path, method: str, seed: int) -> Path:
+    return work / f"{method}-s{seed}"
+
+
+def train_method(
+    method: str, data: Prepared, cfg: Any, work: Path
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Train (or resume, or just reload when all epochs are done) one method for one seed."""
+    from model_export.train import train_balanced, train_baseline, train_dbvae
+
+    x, y = data.train.x, data.train.y
+    ckpt = checkpoint_dir(work, method, cfg.seed)
+    if method == "baseline":
+        return train_baseline(x, y, cfg, ckpt)
+    # Group labels: for the DB-VAE only to log the drawn shares; `balanced` trains with them.
+    groups = data.train.attr(data.recipe.group_by)
+    if method == "balanced":
+        return train_balanced(x, y, groups, cfg, ckpt)
+    if method == "dbvae":
+        return train_dbvae(x, y, groups, cfg, ckpt)
+    raise DataError(f"unknown method {method!r}; use one of {', '.join(METHOD_IDS)}")
+
+
+def finished_epochs(work: Path, method: str, seed: int) -> int:
+    state = checkpoint_dir(work, method, seed) / "state.json"
+    if not state.is_file():
+        return 0
+    return int(json.loads(state.read_text())["epochs_done"])
+
+
+def export_method(
+    method: str,
+    model: Any,
+    log: list[dict[str, Any]],
+    cfg: Any,
+    data: Prepared,
+    *,
+    out: Path,
+    fpr: float,
+) -> Path:
+    """Evaluate float, export int8, re-evaluate int8, write the bundle to `out` (atomically)."""
+    import dataclasses
+
+    settings = dataclasses.asdict(cfg)
+    if method != "dbvae":
+        return export_model(
+            method,
+            model,
+            model,
+            data,
+            out=out,
+            train_log=log,
+            train_settings=settings,
+            fpr=fpr,
+        )
+    from model_export.latent_stats import compute_latent_stats
+    from model_export.train import latent_means
+
+    x, y = data.train.x, data.train.y
+    stats = compute_latent_stats(latent_means(model, x[y == 1]), bins=cfg.bins, alpha=cfg.alpha)
+    return export_model(
+        "dbvae",
+        model,
+        model.serving_model(),
+        data,
+        out=out,
+        train_log=log,
+        train_settings=settings,
+        fpr=fpr,
+        latent_stats=stats,
+    )
+
+
+def train_and_export(
+    args: argparse.Namespace, data: Prepared, method: str, seed: int, run: Path
+) -> Path:
+    cfg = train_config(args, method, seed)
+    set_precision(args.mixed_precision)
+    model, log = train_method(method, data, cfg, args.work)
+    if args.mixed_precision:
+        # Export from a float32 copy: the int8 converter must not see float16 compute.
+        set_precision(False)
+        model, log = train_method(method, data, cfg, args.work)  # all epochs done: reload only
+    return export_method(method, model, log, cfg, data, out=run / FOLDER[method], fpr=args.fpr)

@@ -1,0 +1,51 @@
+"""`bias-mirror-export train` then `export` from the checkpoint; memory and option errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from installation.inference import load_classifier
+from model_export.cli import main as export_main
+from model_export.data import DataError
+from model_export.workflow import check_memory
+from tests.model_fixtures import write_faces64, write_recipe
+
+
+def test_train_then_export_from_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_faces64(tmp_path / "faces64")
+    recipe = write_recipe(tmp_path / "recipe.yaml")
+    common = ["--data", str(data), "--recipe", str(recipe), "--work", str(tmp_path / "ck")]
+    common += ["--method", "balanced", "--epochs", "1", "--batch-size", "16"]
+    out = tmp_path / "bundle"
+    # Export before training: a clear error that says what to run.
+    assert export_main(["export", *common, "--seed", "4", "--out", str(out)]) == 1
+    assert "0 of 1 epochs" in capsys.readouterr().err
+    assert export_main(["train", *common, "--seeds", "4"]) == 0
+    state = json.loads((tmp_path / "ck" / "balanced-s4" / "state.json").read_text())
+    assert state["epochs_done"] == 1
+    assert export_main(["export", *common, "--seed", "4", "--out", str(out)]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["method_id"] == "balanced"
+    assert card["training"]["settings"]["seed"] == 4
+    assert card["training"]["settings"]["batch_size"] == 16
+    assert card["training"]["log"] == state["log"]  # the checkpoint's log, not a retrain
+    assert card["training_data"]["augmentation"]["p_jpeg"] > 0
+    assert load_classifier(out, accelerator="cpu").card.threshold == card["threshold"]
+
+
+def test_bad_training_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_faces64(tmp_path / "faces64", faces_per_race=1, nonfaces=20)
+    args = ["train", "--data", str(data), "--method", "baseline", "--epochs", "0"]
+    assert export_main([*args, "--work", str(tmp_path / "ck")]) == 1
+    assert "--epochs" in capsys.readouterr().err
+
+
+def test_a_draw_that_cannot_fit_in_memory_is_refused() -> None:
+    with pytest.raises(DataError, match=r"recipe huge: .* lower the face/non-face counts"):
+        check_memory(10**9, "recipe huge")  # ~34 TiB of decoded images
+    check_memory(1000, "recipe small")  # ~35 MiB: fine
