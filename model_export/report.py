@@ -128,7 +128,9 @@ def targets(agg: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
-def write_markdown(agg: dict[str, Any], tg: dict[str, Any], n_seeds: int, path: Path) -> None:
+def write_markdown(
+    agg: dict[str, Any], tg: dict[str, Any], n_seeds: int, path: Path, names: dict[str, str]
+) -> None:
     lines = [
         "# Fairness report",
         "",
@@ -137,7 +139,8 @@ def write_markdown(agg: dict[str, Any], tg: dict[str, Any], n_seeds: int, path: 
         "",
     ]
     for name in EVAL_SETS:
-        lines += [f"## {name}", "", "| group | n | baseline | debiased |", "|---|---|---|---|"]
+        head = f"| group | n | {names['baseline']} | {names['debiased']} |"
+        lines += [f"## {name}", "", head, "|---|---|---|---|"]
         b, d = agg["baseline"]["int8"][name], agg["debiased"]["int8"][name]
         for key, g in b["groups"].items():
             dg = d["groups"][key]
@@ -163,7 +166,7 @@ def write_markdown(agg: dict[str, Any], tg: dict[str, Any], n_seeds: int, path: 
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
-def plot(agg: dict[str, Any], path: Path) -> None:
+def plot(agg: dict[str, Any], path: Path, names: dict[str, str]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -182,7 +185,7 @@ def plot(agg: dict[str, Any], path: Path) -> None:
             0.4,
             yerr=[b[k]["std"] for k in keys],
             color="#E69F00",
-            label="Baseline CNN",
+            label=names["baseline"],
             capsize=3,
         )
         ax.bar(
@@ -191,7 +194,7 @@ def plot(agg: dict[str, Any], path: Path) -> None:
             0.4,
             yerr=[d[k]["std"] for k in keys],
             color="#56B4E9",
-            label="Debiased (DB-VAE)",
+            label=names["debiased"],
             capsize=3,
         )
         ax.set_xticks(x, [b[k]["label"] for k in keys], rotation=30, ha="right")
@@ -213,6 +216,8 @@ def build_report(
     out.mkdir(parents=True, exist_ok=True)
     report = {"runs": [str(r) for r in runs], "per_run": results, "aggregate": agg, "targets": tg}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    write_markdown(agg, tg, len(runs), out / "report.md")
-    plot(agg, out / "recall_by_group.png")
+    # Screen names from the cards, so a balanced-resampling run is never labelled DB-VAE.
+    names = {folder: str(results[0][folder]["name"]) for folder in FOLDERS}
+    write_markdown(agg, tg, len(runs), out / "report.md", names)
+    plot(agg, out / "recall_by_group.png", names)
     return report

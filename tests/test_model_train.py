@@ -173,3 +173,5 @@ def test_balanced_method_is_named_truthfully(tmp_path: Path) -> None:
     assert "group labels" in card["method"] and "DB-VAE" not in card["name"]
     shares = card["training"]["log"][0]["drawn_shares"]
     assert max(shares.values()) - min(shares.values()) < 0.01  # each race equally often
+    report = (out / "report" / "report.md").read_text()
+    assert "Debiased (balanced)" in report and "DB-VAE" not in report
