@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,11 @@ class TrainConfig:
     temperature: float = 1.0
     cap: float | None = None
     seed: int = 0
+
+
+def _verbose() -> int:
+    """A live progress bar on a terminal; one line per epoch in a log file."""
+    return 1 if sys.stderr.isatty() else 2
 
 
 def predict_logits(model: keras.Model, x: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -122,7 +128,7 @@ def train_baseline(
     model, done, log = _compiled_cnn(cfg, work)
     data = Batches(x, y, cfg.batch_size, cfg.seed)
     for epoch in range(done, cfg.epochs):
-        hist = model.fit(data, epochs=1, verbose=2)
+        hist = model.fit(data, epochs=1, verbose=_verbose())
         log.append({"epoch": epoch + 1, "loss": float(hist.history["loss"][-1])})
         _checkpoint(model, work, epoch + 1, log)
     return model, log
@@ -154,7 +160,7 @@ def train_dbvae(
         logger.info("epoch %d: expected group shares of drawn faces %s", epoch + 1, shares)
         idx = np.concatenate([drawn, nonfaces])
         data = Batches(x[idx], y[idx], cfg.batch_size, cfg.seed + epoch)
-        hist = model.fit(data, epochs=1, verbose=2)
+        hist = model.fit(data, epochs=1, verbose=_verbose())
         log.append(
             {
                 "epoch": epoch + 1,
@@ -190,7 +196,7 @@ def train_balanced(
             cfg.batch_size,
             cfg.seed + epoch,
         )
-        hist = model.fit(data, epochs=1, verbose=2)
+        hist = model.fit(data, epochs=1, verbose=_verbose())
         log.append(
             {
                 "epoch": epoch + 1,
