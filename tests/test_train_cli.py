@@ -49,3 +49,25 @@ def test_a_draw_that_cannot_fit_in_memory_is_refused() -> None:
     with pytest.raises(DataError, match=r"recipe huge: .* lower the face/non-face counts"):
         check_memory(10**9, "recipe huge")  # ~34 TiB of decoded images
     check_memory(1000, "recipe small")  # ~35 MiB: fine
+
+
+def test_mixed_precision_training_exports_a_float32_graph(tmp_path: Path) -> None:
+    """float16 compute while training (a GPU option; also runs on a CPU), int8 export from a
+    float32 rebuild of the same weights."""
+    import keras
+
+    from model_export.steps import set_precision
+
+    data = write_faces64(tmp_path / "faces64")
+    recipe = write_recipe(tmp_path / "recipe.yaml")
+    common = ["--data", str(data), "--recipe", str(recipe), "--work", str(tmp_path / "ck")]
+    common += ["--method", "baseline", "--epochs", "1", "--batch-size", "16"]
+    try:
+        assert export_main(["train", *common, "--mixed-precision"]) == 0
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+        set_precision(False)
+        out = tmp_path / "bundle"
+        assert export_main(["export", *common, "--out", str(out)]) == 0
+    finally:
+        set_precision(False)  # the policy is process-global: leave it as other tests expect
+    assert load_classifier(out, accelerator="cpu").card.kind == "baseline"
