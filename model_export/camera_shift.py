@@ -49,15 +49,24 @@ def shift_one(face: np.ndarray, background: np.ndarray, rng: np.random.Generator
     return np.ascontiguousarray(decoded[..., ::-1])
 
 
-def make_camera_shift(faces: Images, backgrounds: np.ndarray, seed: int = 6193) -> Images:
-    """One camera-like variant per face; deterministic for a given seed and inputs."""
+def make_camera_shift(
+    faces: Images, backgrounds: np.ndarray, seed: int = 6193, variants: int = 3
+) -> Images:
+    """`variants` camera-like versions of each face ([variants * N, 64, 64, 3]); deterministic
+    for a given seed and inputs. Several variants per face shrink the sampling noise of per-group
+    recall (100 faces per group alone give a best-worst gap of ~0.15 with no bias at all)."""
     if len(backgrounds) == 0:
         raise ValueError("camera-shift set needs non-face backgrounds from the validation split")
+    if variants < 1:
+        raise ValueError(f"variants must be >= 1, got {variants}")
     rng = np.random.default_rng(seed)
-    x = np.empty_like(faces.x)
+    x = np.empty((variants * len(faces.x), *faces.x.shape[1:]), faces.x.dtype)
     rows: list[Row] = []
-    for i, (img, row) in enumerate(zip(faces.x, faces.rows, strict=True)):
-        bg = backgrounds[int(rng.integers(0, len(backgrounds)))]
-        x[i] = shift_one(img, bg, rng)
-        rows.append(Row(f"camera_shift/{row.path}", True, "eval", dict(row.attrs), row.source))
+    for k in range(variants):
+        for i, (img, row) in enumerate(zip(faces.x, faces.rows, strict=True)):
+            bg = backgrounds[int(rng.integers(0, len(backgrounds)))]
+            x[k * len(faces.x) + i] = shift_one(img, bg, rng)
+            rows.append(
+                Row(f"camera_shift/{k}/{row.path}", True, "eval", dict(row.attrs), row.source)
+            )
     return Images(x, rows)

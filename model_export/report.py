@@ -65,6 +65,19 @@ def _finest(m: dict[str, Any]) -> list[dict[str, Any]]:
     return [g for g in m["groups"] if len(g["attrs"]) == 2]
 
 
+def gap_noise_floor(
+    recall: float, counts: list[int], n_sim: int = 4000, seed: int = 0
+) -> tuple[float, float]:
+    """(mean, 95th percentile) of best-minus-worst group recall when every group has the same
+    true recall: the gap that sampling noise alone produces with these group sizes. A measured
+    gap near it says little about bias."""
+    rng = np.random.default_rng(seed)
+    n = np.asarray(counts)
+    sims = rng.binomial(n, recall, size=(n_sim, len(n))) / n  # [n_sim, groups]
+    gaps = sims.max(axis=1) - sims.min(axis=1)
+    return round(float(gaps.mean()), 4), round(float(np.quantile(gaps, 0.95)), 4)
+
+
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """model -> variant -> set -> {recall, worst, gap, groups: key -> {mean, std, label}}."""
     agg: dict[str, Any] = {}
@@ -95,6 +108,10 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
                     "worst_mean": round(float(np.mean(worst)), 4),
                     "worst_std": round(float(np.std(worst)), 4),
                     "gap_mean": round(float(np.mean(gaps)), 4),
+                    "gap_noise_floor": gap_noise_floor(
+                        float(np.mean([m["recall"] for m in ms])),
+                        [g["count"] for g in groups.values()],
+                    ),
                     "fpr_mean": round(float(np.mean([m["fpr"] for m in ms])), 4),
                     "groups": groups,
                 }
@@ -154,6 +171,11 @@ def write_markdown(
         )
         lines.append(f"| **worst group** | | {b['worst_mean']:.3f} | {d['worst_mean']:.3f} |")
         lines.append(f"| **gap** | | {b['gap_mean']:.3f} | {d['gap_mean']:.3f} |")
+        (bn, bp), (dn, dp) = b["gap_noise_floor"], d["gap_noise_floor"]
+        lines.append(
+            f"| gap from sampling noise alone (mean / 95 %) | | {bn:.3f} / {bp:.3f} | "
+            f"{dn:.3f} / {dp:.3f} |"
+        )
         lines.append("")
     lines += [
         "## Targets (out-of-distribution sets, int8 means)",

@@ -143,8 +143,14 @@ def test_camera_shift_set_is_deterministic_and_keeps_labels(faces64: Path) -> No
     a = make_camera_shift(faces, bgs, seed=1)
     b = make_camera_shift(faces, bgs, seed=1)
     assert np.array_equal(a.x, b.x)
-    assert [r.attrs for r in a.rows] == [r.attrs for r in faces.rows]
-    assert a.x.shape == faces.x.shape
-    assert not np.array_equal(a.x, faces.x)
+    n = len(faces.rows)
+    assert [r.attrs for r in a.rows] == [r.attrs for r in faces.rows] * 3  # 3 variants each
+    assert a.x.shape == (3 * n, *faces.x.shape[1:])
+    assert len({r.path for r in a.rows}) == 3 * n
+    assert not np.array_equal(a.x[:n], a.x[n : 2 * n])  # variants differ
+    one = make_camera_shift(faces, bgs, seed=1, variants=1)
+    assert np.array_equal(one.x, a.x[:n])
     # The face shrinks into a real background: the corners come from the backgrounds.
-    assert np.abs(a.x[:, :4, :4].astype(int) - faces.x[:, :4, :4].astype(int)).mean() > 10
+    assert np.abs(one.x[:, :4, :4].astype(int) - faces.x[:, :4, :4].astype(int)).mean() > 10
+    with pytest.raises(ValueError, match="variants"):
+        make_camera_shift(faces, bgs, variants=0)
