@@ -71,7 +71,13 @@ def _cap(w: np.ndarray, cap: float) -> np.ndarray:
     for _ in range(n):
         free = ~capped
         remaining = 1.0 - limit * capped.sum()
-        scaled = w[free] / w[free].sum() * remaining
+        total = w[free].sum()
+        # Weights far below the largest underflow to 0 (sharp rules): share the rest evenly.
+        scaled = (
+            w[free] / total * remaining
+            if total > 0
+            else np.full(free.sum(), remaining / free.sum())
+        )
         over = scaled > limit
         if not over.any():
             out[free] = scaled

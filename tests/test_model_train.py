@@ -45,6 +45,12 @@ def test_temperature_and_cap_flatten() -> None:
     capped = face_weights(lat, rule="product", cap=5.0)
     assert capped.max() * len(capped) <= 5.0 + 1e-6
     assert capped.sum() == pytest.approx(1.0)
+    # So sharp that all but one weight underflow to 0: the cap still gives a valid distribution.
+    rng = np.random.default_rng(1)
+    wide = rng.normal(0, 1, size=(400, 100))
+    extreme = face_weights(wide, rule="product", temperature=0.01, cap=20.0)
+    assert np.isfinite(extreme).all() and extreme.sum() == pytest.approx(1.0)
+    assert extreme.max() * len(extreme) == pytest.approx(20.0)
 
 
 def test_effective_shares() -> None:
