@@ -105,7 +105,10 @@ def _checkpoint(
     tmp = work / "tmp.weights.h5"
     model.save_weights(tmp)
     tmp.replace(work / "last.weights.h5")
-    (work / "state.json").write_text(json.dumps({"epochs_done": epochs_done, "log": log}))
+    # Atomic too: Ctrl-C between the two files leaves the previous, consistent state.json.
+    tmp_state = work / "state.json.tmp"
+    tmp_state.write_text(json.dumps({"epochs_done": epochs_done, "log": log}))
+    tmp_state.replace(work / "state.json")
 
 
 def _compiled_cnn(
