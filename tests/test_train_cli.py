@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,36 @@ def test_mixed_precision_training_exports_a_float32_graph(tmp_path: Path) -> Non
     finally:
         set_precision(False)  # the policy is process-global: leave it as other tests expect
     assert load_classifier(out, accelerator="cpu").card.kind == "baseline"
+
+
+def test_ctrl_c_leaves_a_resumable_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from model_export import train as train_mod
+
+    data = write_faces64(tmp_path / "faces64")
+    recipe = write_recipe(tmp_path / "recipe.yaml")
+    args = ["train", "--data", str(data), "--recipe", str(recipe), "--work", str(tmp_path / "ck")]
+    args += ["--method", "baseline", "--batch-size", "16"]
+    assert export_main([*args, "--epochs", "1"]) == 0
+    state_file = tmp_path / "ck" / "baseline-s0" / "state.json"
+    first = json.loads(state_file.read_text())
+
+    original = train_mod.Batches.__getitem__
+    calls = {"n": 0}
+
+    def interrupted(self: train_mod.Batches, i: int) -> tuple[object, object]:
+        calls["n"] += 1
+        if calls["n"] == 3:  # fault injection: the operator presses Ctrl-C mid-epoch (a real
+            os.kill(os.getpid(), signal.SIGINT)  # SIGINT; Python raises it in the main thread)
+        return original(self, i)
+
+    monkeypatch.setattr(train_mod.Batches, "__getitem__", interrupted)
+    assert export_main([*args, "--epochs", "3"]) == 130
+    assert "resume" in capsys.readouterr().err
+    assert json.loads(state_file.read_text()) == first  # epoch 1 intact, nothing half-written
+    assert not (tmp_path / "ck" / "baseline-s0" / "tmp.weights.h5").exists()
+    monkeypatch.setattr(train_mod.Batches, "__getitem__", original)
+    assert export_main([*args, "--epochs", "3"]) == 0
+    log = json.loads(state_file.read_text())["log"]
+    assert [e["epoch"] for e in log] == [1, 2, 3] and log[0] == first["log"][0]
