@@ -91,10 +91,18 @@ def _all(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from model_export.report import build_report
+    from model_export.workflow import ship
 
-    data = _data(args)
+    missing = [
+        str(r / f) for r in args.runs for f in ("baseline", "debiased") if not (r / f).is_dir()
+    ]
+    if missing:
+        raise DataError(f"run folder(s) without a bundle: {missing}; pass folders made by `all`")
+    data = _data(args, with_train=False)
     works = args.works or [r.parent for r in args.runs]
     rep = build_report(args.runs, works, data, args.out, args.fpr)
+    if args.ship_to:
+        ship(args.runs[0], args.ship_to, rep)
     print(json.dumps(rep["targets"], indent=2))
     return 0
 
@@ -186,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=Path, nargs="+", required=True, help="folders with both bundles")
     p.add_argument("--works", type=Path, nargs="+", default=None, help="their checkpoint folders")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--ship-to", type=Path, default=None, help="also ship the first run's bundles there"
+    )
     p.set_defaults(func=_report)
 
     p = sub.add_parser("evaluate", help="evaluate every bundle in --models on --data (int8)")

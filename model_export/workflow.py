@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import json
@@ -241,6 +242,12 @@ def ship(run: Path, out: Path, report: dict[str, Any]) -> None:
             shutil.rmtree(tmp)
         shutil.copytree(run / folder, tmp)
         card = json.loads((tmp / "card.json").read_text())
+        # The report re-evaluated this very bundle (and its checkpoint) on the current evaluation
+        # sets: the card carries those numbers, so card and report always agree.
+        first = report["per_run"][0][folder]
+        for variant in ("float", "int8"):
+            if variant in first:
+                card["metrics"][variant] = copy.deepcopy(first[variant])
         for set_name, m in card["metrics"]["int8"].items():
             groups = agg[folder]["int8"].get(set_name, {}).get("groups", {})
             for g in m["groups"]:

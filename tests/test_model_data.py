@@ -33,7 +33,9 @@ def test_unreadable_images_are_skipped_and_counted(faces64: Path, tmp_path: Path
     broken = tmp_path / "broken"
     for r in rows:
         (broken / r.path).parent.mkdir(parents=True, exist_ok=True)
-        (broken / r.path).write_bytes(cv2.imencode(".jpg", np.zeros((64, 64, 3), np.uint8))[1])
+        (broken / r.path).write_bytes(
+            cv2.imencode(".jpg", np.zeros((64, 64, 3), np.uint8))[1].tobytes()
+        )
     (broken / rows[2].path).write_bytes(b"not a jpeg")
     imgs = load_images(broken, rows)
     assert len(imgs.rows) == 4 and imgs.skipped == [rows[2].path]

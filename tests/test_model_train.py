@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from installation.inference import load_classifier
 from installation.inference.card import Card
 from model_export.cli import main as export_main
 from model_export.evaluate import all_combinations, set_metrics, threshold_at_fpr
-from model_export.resampling import effective_shares, face_weights
+from model_export.resampling import Rule, effective_shares, face_weights
 from model_export.train import TrainConfig, train_baseline, train_dbvae
 from tests.model_fixtures import write_faces64, write_recipe
 
@@ -33,7 +34,8 @@ def test_rare_faces_get_more_weight(rule: str) -> None:
 
 def test_product_concentrates_more_than_max() -> None:
     lat = _latents()
-    top = {r: np.sort(face_weights(lat, rule=r))[-10:].sum() for r in ("max", "product")}  # type: ignore[arg-type]
+    rules: tuple[Rule, ...] = ("max", "product")
+    top = {r: np.sort(face_weights(lat, rule=r))[-10:].sum() for r in rules}
     assert top["product"] > top["max"]
 
 
@@ -158,6 +160,27 @@ def test_all_end_to_end_on_tiny_data(tmp_path: Path) -> None:
     assert card["seed_statistics"]["seeds"] == 2
     finest = [g for g in card["metrics"]["int8"]["mit6s191"]["groups"] if len(g["attrs"]) == 2]
     assert finest and all("recall_std" in g for g in finest)
+    # The shipped card carries exactly the numbers of the report (seed 0's re-evaluation).
+    assert _strip_std(card["metrics"]["int8"]) == report["per_run"][0]["debiased"]["int8"]
+    # `report --ship-to` rebuilds the same report and bundles from the run folders.
+    runs = [str(tmp_path / "ck" / "runs" / f"s{s}") for s in (0, 1)]
+    rep_args = ["--out", str(tmp_path / "rep"), "--ship-to", str(tmp_path / "shipped")]
+    rc = export_main(["report", "--runs", *runs, "--data", str(data), *rep_args])
+    assert rc == 0
+    again = json.loads((tmp_path / "shipped" / "debiased" / "card.json").read_text())
+    assert again["metrics"] == card["metrics"]
+    assert export_main(["report", "--runs", str(tmp_path), "--data", str(data), "--out", "x"]) == 1
+
+
+def _strip_std(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The card adds the seed spread (`recall_std`) to each group; the per-run report has none."""
+    return {
+        name: {
+            **m,
+            "groups": [{k: v for k, v in g.items() if k != "recall_std"} for g in m["groups"]],
+        }
+        for name, m in metrics.items()
+    }
 
 
 def test_all_with_missing_data_is_a_clear_error(
