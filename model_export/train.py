@@ -111,9 +111,7 @@ def _checkpoint(
     tmp_state.replace(work / "state.json")
 
 
-def _compiled_cnn(
-    cfg: TrainConfig, work: Path
-) -> tuple[keras.Model, int, list[dict[str, Any]]]:
+def _compiled_cnn(cfg: TrainConfig, work: Path) -> tuple[keras.Model, int, list[dict[str, Any]]]:
     """The lab CNN with its optimizer and loss, resumed from `work` if a checkpoint exists."""
     work.mkdir(parents=True, exist_ok=True)
     model = baseline_cnn(cfg.seed)
