@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from model_export.augment import augment
+from model_export.data import DataError
 from model_export.models import DBVAE, baseline_cnn
 from model_export.resampling import Rule, effective_shares, face_weights
 
@@ -85,11 +86,33 @@ def latent_means(model: DBVAE, x: np.ndarray, batch: int = 256) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _resume(model: keras.Model, work: Path) -> tuple[int, list[dict[str, Any]]]:
-    """(epochs done, their log) from the checkpoint in `work`, or (0, []) for a fresh start."""
+# Settings that shape what a checkpoint has learned; `epochs` is not one (more epochs resume).
+_CNN_KEYS = ("batch_size", "learning_rate", "seed")
+_DBVAE_KEYS = (*_CNN_KEYS, "latent_dim", "kl_weight", "bins", "alpha", "rule", "temperature", "cap")
+
+
+def _settings(cfg: TrainConfig, keys: tuple[str, ...]) -> dict[str, Any]:
+    full = asdict(cfg)
+    return {k: full[k] for k in keys}
+
+
+def _resume(
+    model: keras.Model, work: Path, settings: dict[str, Any]
+) -> tuple[int, list[dict[str, Any]]]:
+    """(epochs done, their log) from the checkpoint in `work`, or (0, []) for a fresh start.
+
+    A checkpoint trained with other settings is refused, never silently continued: the bundle's
+    card would otherwise describe settings its weights were not trained with."""
     state = work / "state.json"
     if state.is_file() and (work / "last.weights.h5").is_file():
         saved = json.loads(state.read_text())
+        old = saved.get("settings")
+        if old is not None and old != settings:
+            diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
+            raise DataError(
+                f"{work}: checkpoint was trained with other settings (saved, now): {diff}; "
+                "use another --work folder, or delete this one to start over"
+            )
         done = int(saved["epochs_done"])
         # Build the optimizer first, so its moments are restored too (not only the weights).
         model.optimizer.build(model.trainable_variables)
@@ -100,14 +123,19 @@ def _resume(model: keras.Model, work: Path) -> tuple[int, list[dict[str, Any]]]:
 
 
 def _checkpoint(
-    model: keras.Model, work: Path, epochs_done: int, log: list[dict[str, Any]]
+    model: keras.Model,
+    work: Path,
+    epochs_done: int,
+    log: list[dict[str, Any]],
+    settings: dict[str, Any],
 ) -> None:
     tmp = work / "tmp.weights.h5"
     model.save_weights(tmp)
     tmp.replace(work / "last.weights.h5")
     # Atomic too: Ctrl-C between the two files leaves the previous, consistent state.json.
     tmp_state = work / "state.json.tmp"
-    tmp_state.write_text(json.dumps({"epochs_done": epochs_done, "log": log}))
+    state = {"epochs_done": epochs_done, "log": log, "settings": settings}
+    tmp_state.write_text(json.dumps(state))
     tmp_state.replace(work / "state.json")
 
 
@@ -120,7 +148,7 @@ def _compiled_cnn(cfg: TrainConfig, work: Path) -> tuple[keras.Model, int, list[
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
     )
     model.build((None, 64, 64, 3))
-    return (model, *_resume(model, work))
+    return (model, *_resume(model, work, _settings(cfg, _CNN_KEYS)))
 
 
 def train_baseline(
@@ -131,7 +159,7 @@ def train_baseline(
     for epoch in range(done, cfg.epochs):
         hist = model.fit(data, epochs=1, verbose=_verbose())
         log.append({"epoch": epoch + 1, "loss": float(hist.history["loss"][-1])})
-        _checkpoint(model, work, epoch + 1, log)
+        _checkpoint(model, work, epoch + 1, log, _settings(cfg, _CNN_KEYS))
     return model, log
 
 
@@ -143,7 +171,8 @@ def train_dbvae(
     model = DBVAE(cfg.latent_dim, cfg.kl_weight, cfg.seed)
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     model(np.zeros((1, 64, 64, 3), np.float32))
-    done, log = _resume(model, work)
+    settings = _settings(cfg, _DBVAE_KEYS)
+    done, log = _resume(model, work, settings)
     rng = np.random.default_rng(cfg.seed)
     faces = np.flatnonzero(y == 1)
     nonfaces = np.flatnonzero(y == 0)
@@ -171,7 +200,7 @@ def train_dbvae(
                 "unique_drawn": len(np.unique(drawn)),
             }
         )
-        _checkpoint(model, work, epoch + 1, log)
+        _checkpoint(model, work, epoch + 1, log, settings)
     return model, log
 
 
@@ -205,5 +234,5 @@ def train_balanced(
                 "drawn_shares": effective_shares(w, fg),
             }
         )
-        _checkpoint(model, work, epoch + 1, log)
+        _checkpoint(model, work, epoch + 1, log, _settings(cfg, _CNN_KEYS))
     return model, log

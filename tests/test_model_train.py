@@ -12,6 +12,7 @@ import pytest
 from installation.inference import load_classifier
 from installation.inference.card import Card
 from model_export.cli import main as export_main
+from model_export.data import DataError
 from model_export.evaluate import all_combinations, set_metrics, threshold_at_fpr
 from model_export.resampling import Rule, effective_shares, face_weights
 from model_export.train import TrainConfig, train_baseline, train_dbvae
@@ -112,6 +113,26 @@ def test_training_checkpoints_and_resumes(tmp_path: Path) -> None:
     _, dlog = train_dbvae(x, y, groups, dcfg, tmp_path / "d")
     assert set(dlog[0]["drawn_shares"]) == {"a", "b"}
     assert dlog[0]["unique_drawn"] > 0
+
+
+def test_resume_refuses_a_checkpoint_trained_with_other_settings(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 255, size=(32, 64, 64, 3), dtype=np.uint8)
+    y = (np.arange(32) % 2).astype(np.float32)
+    groups = np.array(["a", "b"] * 16)
+    cfg = TrainConfig(epochs=1, batch_size=16, seed=3, latent_dim=4, temperature=1.0)
+    train_dbvae(x, y, groups, cfg, tmp_path / "d")
+    before = (tmp_path / "d" / "state.json").read_text()
+    sharper = TrainConfig(epochs=2, batch_size=16, seed=3, latent_dim=4, temperature=0.25)
+    with pytest.raises(DataError, match=r"temperature.*another --work"):
+        train_dbvae(x, y, groups, sharper, tmp_path / "d")
+    assert (tmp_path / "d" / "state.json").read_text() == before  # nothing overwritten
+    # DB-VAE-only settings do not concern a CNN checkpoint: the baseline resumes with them.
+    train_baseline(x, y, TrainConfig(epochs=1, batch_size=16, seed=3), tmp_path / "b")
+    _, log = train_baseline(
+        x, y, TrainConfig(epochs=2, batch_size=16, seed=3, cap=20.0), tmp_path / "b"
+    )
+    assert [e["epoch"] for e in log] == [1, 2]
 
 
 def test_all_end_to_end_on_tiny_data(tmp_path: Path) -> None:
