@@ -150,6 +150,31 @@ def targets(agg: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
+def status_line(tg: dict[str, Any], n_seeds: int) -> str:
+    """One factual sentence per out-of-distribution set for the shipped cards: the seed shipped
+    and each model-export target, met or not, from the report's own numbers."""
+
+    def ok(flag: bool) -> str:
+        return "met" if flag else "NOT met"
+
+    parts = [f"seed 0 of {n_seeds} shipped; targets on {n_seeds}-seed int8 means:"]
+    for name in OOD_SETS:
+        t = tg[name]
+        parts.append(
+            f"{name}: worst group {t['worst_group_gain'] * 100:+.1f} points "
+            f"(+5: {ok(t['worst_group_gain_ok'])}), gap {-t['gap_reduction'] * 100:+.0f} % "
+            f"(-30 %: {ok(t['gap_reduction_ok'])}), overall not lower "
+            f"({ok(t['overall_not_lower'])});"
+        )
+    drift = tg.get("int8_max_drift")
+    if drift is not None:
+        parts.append(
+            f"int8 vs float per group: largest difference {drift * 100:.1f} points "
+            f"(1.5: {ok(tg['int8_within_1_5_points'])}). See report/."
+        )
+    return " ".join(parts)
+
+
 def write_markdown(
     agg: dict[str, Any], tg: dict[str, Any], n_seeds: int, path: Path, names: dict[str, str]
 ) -> None:
@@ -241,7 +266,13 @@ def build_report(
     agg = aggregate(results)
     tg = targets(agg)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"runs": [str(r) for r in runs], "per_run": results, "aggregate": agg, "targets": tg}
+    report = {
+        "runs": [str(r) for r in runs],
+        "per_run": results,
+        "aggregate": agg,
+        "targets": tg,
+        "status": status_line(tg, len(runs)),
+    }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     # Screen names from the cards, so a balanced-resampling run is never labelled DB-VAE.
     names = {folder: str(results[0][folder]["name"]) for folder in FOLDERS}

@@ -261,6 +261,8 @@ def ship(run: Path, out: Path, report: dict[str, Any]) -> None:
             },
             "targets": report["targets"],
         }
+        # Replaces any older status: the card says what this report measured, met or not.
+        card["status"] = report["status"]
         (tmp / "card.json").write_text(json.dumps(card, indent=2) + "\n")
         final = out / folder
         old = out / f".{folder}.old"

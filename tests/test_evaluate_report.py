@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model_export.report import gap_noise_floor
+from model_export.report import gap_noise_floor, status_line
 
 
 def test_gap_noise_floor_matches_the_range_of_normals() -> None:
@@ -17,3 +17,30 @@ def test_gap_noise_floor_matches_the_range_of_normals() -> None:
     assert gap_noise_floor(0.5, [400] * 10)[0] == pytest.approx(mean / 2, rel=0.1)
     # A perfect or hopeless model has no noise.
     assert gap_noise_floor(1.0, [15] * 4) == (0.0, 0.0)
+
+
+def test_status_line_says_met_and_not_met_from_the_numbers() -> None:
+    tg = {
+        "mit6s191": {
+            "worst_group_gain": 0.0444,
+            "worst_group_gain_ok": False,
+            "gap_reduction": 0.1765,
+            "gap_reduction_ok": False,
+            "overall_not_lower": True,
+        },
+        "camera_shift": {
+            "worst_group_gain": 0.0611,
+            "worst_group_gain_ok": True,
+            "gap_reduction": 0.35,
+            "gap_reduction_ok": True,
+            "overall_not_lower": False,
+        },
+        "int8_max_drift": 0.0667,
+        "int8_within_1_5_points": False,
+    }
+    line = status_line(tg, 3)
+    assert line.startswith("seed 0 of 3 shipped")
+    assert "mit6s191: worst group +4.4 points (+5: NOT met), gap -18 % (-30 %: NOT met)" in line
+    assert "camera_shift: worst group +6.1 points (+5: met), gap -35 % (-30 %: met)" in line
+    assert "overall not lower (NOT met)" in line
+    assert "largest difference 6.7 points (1.5: NOT met)" in line

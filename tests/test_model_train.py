@@ -179,6 +179,8 @@ def test_all_end_to_end_on_tiny_data(tmp_path: Path) -> None:
     assert "± " in (out / "report" / "report.md").read_text()
     card = json.loads((out / "debiased" / "card.json").read_text())
     assert card["seed_statistics"]["seeds"] == 2
+    # The card's status line is the report's, not a hand-written or stale one.
+    assert card["status"] == report["status"] and "seed 0 of 2 shipped" in card["status"]
     finest = [g for g in card["metrics"]["int8"]["mit6s191"]["groups"] if len(g["attrs"]) == 2]
     assert finest and all("recall_std" in g for g in finest)
     # The shipped card carries exactly the numbers of the report (seed 0's re-evaluation).
