@@ -44,6 +44,8 @@ def test_shipped_bundle_contract(folder: str) -> None:
     assert card.display is not None and card.display.eval_set in card.metrics["int8"]
     assert set(card.metrics) == {"float", "int8"}
     assert raw["seed_statistics"]["seeds"] >= 3
+    # The status line comes from the report that produced these numbers, for this seed count.
+    assert raw["status"].startswith(f"seed 0 of {raw['seed_statistics']['seeds']} shipped")
 
 
 def test_shipped_models_run_and_agree_with_their_threshold() -> None:
