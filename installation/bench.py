@@ -116,9 +116,9 @@ def bench_broker_down(rt: Runtime, clip: Path, max_frames: int | None) -> dict[s
     """Replay throughput with stats + an MQTT publisher whose broker is down, vs. without."""
     from installation.config import MqttConfig
     from installation.mqtt import MqttPublisher
+    from installation.replay import run_replay
     from installation.stats import StatsAggregator
 
-    base = bench_replay(rt, clip, "guide_box", max_frames, repeats=3)["fps"]
     agg = StatsAggregator(k_min_sessions=5, presence_min_s=0.4, presence_gap_s=2.0)
     # Port 1 on loopback: connection refused at once, so the client keeps retrying throughout.
     pub = MqttPublisher(
@@ -129,27 +129,32 @@ def bench_broker_down(rt: Runtime, clip: Path, max_frames: int | None) -> dict[s
         on_command=lambda name, value: (False, "bench"),
         privacy=rt.config.privacy,
     )
-    pipeline = Pipeline(RegionFinder(rt.config.region), rt.classifiers)
-    pipeline.subscribe(agg.on_result)
+    with_mqtt = Pipeline(RegionFinder(rt.config.region), rt.classifiers)
+    with_mqtt.subscribe(agg.on_result)
+    names = {s: c.card.name for s, c in rt.classifiers.items()}
+
+    def fps(pipeline: Pipeline) -> float:
+        src = open_source(str(clip), loop=False)
+        try:
+            st = run_replay(pipeline, src, io.StringIO(), names, max_frames)
+        finally:
+            src.close()
+        return st.frames / st.seconds if st.seconds else 0.0
+
+    without = Pipeline(RegionFinder(rt.config.region), rt.classifiers)
+    fps(without)  # warm-up: caches, the interpreters' first invocations
+    base = best = 0.0
     pub.start()
     try:
-        from installation.replay import run_replay
-
-        names = {s: c.card.name for s, c in rt.classifiers.items()}
-        best = 0.0
-        for _ in range(3):
-            src = open_source(str(clip), loop=False)
-            try:
-                st = run_replay(pipeline, src, io.StringIO(), names, max_frames)
-            finally:
-                src.close()
-            best = max(best, st.frames / st.seconds if st.seconds else 0.0)
+        # Interleaved, best of each: a load spike from elsewhere on the machine hits both sides
+        # alike instead of deciding the comparison.
+        for _ in range(4):
+            base = max(base, fps(without))
+            best = max(best, fps(with_mqtt))
     finally:
         pub.stop(timeout=0.5)
-    # Measure the reference again afterwards: the first runs also pay for warm-up.
-    base = max(base, bench_replay(rt, clip, "guide_box", max_frames, repeats=3)["fps"])
     return {
-        "fps_without_mqtt": base,
+        "fps_without_mqtt": round(base, 1),
         "fps_broker_down": round(best, 1),
         "drop_percent": round(100 * (1 - best / base), 1) if base else None,
     }

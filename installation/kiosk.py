@@ -66,14 +66,24 @@ class KioskControl:
                 return items
 
 
-def _install_signal_handlers(stop: threading.Event) -> None:
+def _install_signal_handlers(stop: threading.Event) -> dict[int, Any]:
+    """SIGTERM (systemd stop) and SIGINT (Ctrl-C) set `stop`: the kiosk then shuts down in
+    order. Returns the handlers they replace, for `_restore_signal_handlers`."""
+
     def handler(signum: int, _frame: FrameType | None) -> None:
         logger.info("signal %d: stopping", signum)
         stop.set()
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # signal.signal only works in the main thread
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+    # The kiosk can run inside another program (tests, a launcher): once it has stopped,
+    # Ctrl-C must again do what it did before, not set a stop event nobody waits on.
+    for sig, old in previous.items():
+        signal.signal(sig, old)
 
 
 def _state(rt: Runtime, control: KioskControl) -> dict[str, Any]:
@@ -180,21 +190,25 @@ def run_with_runtime(
 
 def run_kiosk(config_path: Path | None) -> int:
     stop = threading.Event()
-    _install_signal_handlers(stop)
+    previous = _install_signal_handlers(stop)
     try:
-        rt = build_runtime(config_path, keep_frame=True)
-    except USER_ERRORS as exc:
-        return report_user_error(exc)
-    reason = display_available()
-    if reason is not None:
-        print(
-            f"error: no display ({reason}). Fix: run on the kiosk's console (KMS/DRM) or in an X "
-            "session (DISPLAY=:0); to judge a recording without a screen use `bias-mirror replay`.",
-            file=sys.stderr,
-        )
-        return 1
-    run_with_runtime(rt, stop)
-    return 0
+        try:
+            rt = build_runtime(config_path, keep_frame=True)
+        except USER_ERRORS as exc:
+            return report_user_error(exc)
+        reason = display_available()
+        if reason is not None:
+            print(
+                f"error: no display ({reason}). Fix: run on the kiosk's console (KMS/DRM) or in "
+                "an X session (DISPLAY=:0); to judge a recording without a screen use "
+                "`bias-mirror replay`.",
+                file=sys.stderr,
+            )
+            return 1
+        run_with_runtime(rt, stop)
+        return 0
+    finally:
+        _restore_signal_handlers(previous)
 
 
 def display_available() -> str | None:

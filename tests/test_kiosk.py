@@ -91,3 +91,22 @@ def test_run_with_bad_config_exits_with_the_problem(tmp_path: Path) -> None:
     )
     assert res.returncode == 1
     assert f"{bad}:1: display.fps = 0" in res.stderr
+
+
+def test_kiosk_gives_ctrl_c_back_when_it_returns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # While the kiosk runs, SIGINT/SIGTERM set its stop event; once it has returned (here on a
+    # config error), Ctrl-C in the program that called it must raise KeyboardInterrupt again.
+    import signal
+
+    from installation.kiosk import run_kiosk
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    bad = tmp_path / "kiosk.yaml"
+    bad.write_text("installation_id: test\nnot_a_key: 1\n", encoding="utf-8")
+    assert run_kiosk(bad) != 0
+    assert "not_a_key" in capsys.readouterr().err
+    assert {s: signal.getsignal(s) for s in before} == before
+    with pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)
