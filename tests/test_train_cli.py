@@ -75,10 +75,17 @@ def test_mixed_precision_training_exports_a_float32_graph(tmp_path: Path) -> Non
 
 
 def test_ctrl_c_leaves_a_resumable_checkpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
     import keras
 
+    # A runner started in the background without job control inherits SIGINT ignored; the
+    # operator's terminal gives Python's default handler, which is what this test is about.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     data = write_faces64(tmp_path / "faces64")
     recipe = write_recipe(tmp_path / "recipe.yaml")
     args = ["train", "--data", str(data), "--recipe", str(recipe), "--work", str(tmp_path / "ck")]
@@ -92,10 +99,8 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(
 
     def interrupted(self: object, batch: int, logs: object = None) -> None:
         calls["n"] += 1
-        if calls["n"] == 3:  # fault injection: the operator presses Ctrl-C mid-epoch. A real
-            # SIGINT, raised in the main thread that runs the training loop, so Python's
-            # handler turns it into KeyboardInterrupt right here (sent from a data-loading
-            # thread it could land after the epoch had ended).
+        if calls["n"] == 3:  # fault injection: the operator presses Ctrl-C mid-epoch (a real
+            # SIGINT, raised in the main thread that runs the training loop)
             signal.raise_signal(signal.SIGINT)
         original(self, batch, logs)  # type: ignore[arg-type]
 
