@@ -278,8 +278,8 @@ def _print_human(r: dict[str, Any]) -> None:
         print(f"replay {mode:10s}  {s['fps']:.1f} frames/s over {s['frames']} frames")
     bd = r["broker_down"]
     print(
-        f"broker down         {bd['fps_broker_down']:.1f} vs {bd['fps_without_mqtt']:.1f} frames/s "
-        f"({bd['drop_percent']}% drop)"
+        f"broker down         {bd['fps_broker_down']:.1f} vs {bd['fps_without_mqtt']:.1f} "
+        f"frames/s, {bd['drop_percent']}% drop (median of {bd['rounds']} back-to-back pairs)"
     )
     rend = r["render"]
     print(f"render 1920x1080    {rend['fps']:.1f} fps (median {rend['median_ms']:.2f} ms)")
