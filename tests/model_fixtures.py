@@ -1,4 +1,5 @@
-"""A tiny faces64-format dataset written by the tests (never ../shared)."""
+"""A tiny faces64-format dataset written by the tests (never the real training data outside
+the repository)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The two shipped bundles in assets/models keep the contract the exhibit relies on.
 
-These read only files this project ships (assets/models), never ../shared.
+These read only files this project ships (assets/models), never the training data outside
+the repository.
 """
 
 from __future__ import annotations
