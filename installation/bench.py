@@ -91,24 +91,31 @@ def bench_models(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict[s
     return res
 
 
+def _replay_once(
+    pipeline: Pipeline, rt: Runtime, clip: Path, max_frames: int | None, loop: bool = False
+) -> tuple[int, float]:
+    """One headless replay of `clip` through `pipeline`: (frames, frames per second)."""
+    from installation.replay import run_replay
+
+    names = {s: c.card.name for s, c in rt.classifiers.items()}
+    src = open_source(str(clip), loop=loop)
+    try:
+        stats = run_replay(pipeline, src, io.StringIO(), names, max_frames)
+    finally:
+        src.close()
+    return stats.frames, stats.frames / stats.seconds if stats.seconds else 0.0
+
+
 def bench_replay(
     rt: Runtime, clip: Path, mode: str, max_frames: int | None, repeats: int = 1
 ) -> dict[str, Any]:
-    from installation.replay import run_replay
-
     region = RegionConfig(**{**rt.config.region.model_dump(), "mode": mode})
     pipeline = Pipeline(RegionFinder(region), rt.classifiers, rarity=rt.classifiers["right"].rarity)
-    names = {s: c.card.name for s, c in rt.classifiers.items()}
     best = 0.0
     frames = 0
     for _ in range(repeats):
-        src = open_source(str(clip), loop=False)
-        try:
-            stats = run_replay(pipeline, src, io.StringIO(), names, max_frames)
-        finally:
-            src.close()
-        frames = stats.frames
-        best = max(best, stats.frames / stats.seconds if stats.seconds else 0.0)
+        frames, fps = _replay_once(pipeline, rt, clip, max_frames)
+        best = max(best, fps)
     return {"mode": mode, "frames": frames, "fps": round(best, 1)}
 
 
@@ -118,7 +125,6 @@ def bench_broker_down(
     """Replay throughput with stats + an MQTT publisher whose broker is down, vs. without."""
     from installation.config import MqttConfig
     from installation.mqtt import MqttPublisher
-    from installation.replay import run_replay
     from installation.stats import StatsAggregator
 
     agg = StatsAggregator(k_min_sessions=5, presence_min_s=0.4, presence_gap_s=2.0)
@@ -133,17 +139,10 @@ def bench_broker_down(
     )
     with_mqtt = Pipeline(RegionFinder(rt.config.region), rt.classifiers)
     with_mqtt.subscribe(agg.on_result)
-    names = {s: c.card.name for s, c in rt.classifiers.items()}
-
     n = max_frames or 900  # ~1 s per run here; the clip loops
 
     def fps(pipeline: Pipeline) -> float:
-        src = open_source(str(clip), loop=True)
-        try:
-            st = run_replay(pipeline, src, io.StringIO(), names, n)
-        finally:
-            src.close()
-        return st.frames / st.seconds if st.seconds else 0.0
+        return _replay_once(pipeline, rt, clip, n, loop=True)[1]
 
     without = Pipeline(RegionFinder(rt.config.region), rt.classifiers)
     fps(without)  # warm-up: caches, the interpreters' first invocations
@@ -157,7 +156,7 @@ def bench_broker_down(
             pairs.append((fps(without), fps(with_mqtt)))
     finally:
         pub.stop(timeout=0.5)
-    ratios = sorted(w / b for b, w in pairs if b > 0)
+    ratios = [w / b for b, w in pairs if b > 0]
     ratio = float(np.median(ratios)) if ratios else 0.0
     return {
         "fps_without_mqtt": round(float(np.median([b for b, _ in pairs])), 1),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,3 +22,12 @@ TINY_BUNDLES = TESTS_DIR / "data" / "bundles"
 def tiny_bundles() -> Path:
     """Folder with tiny real int8 bundles made by `python -m model_export.tiny` (checked in)."""
     return TINY_BUNDLES
+
+
+@pytest.fixture
+def terminal_sigint() -> Iterator[None]:
+    """SIGINT as in a terminal (Python's handler raises KeyboardInterrupt) for one test: a runner
+    started in the background without job control inherits SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

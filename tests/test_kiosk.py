@@ -93,8 +93,9 @@ def test_run_with_bad_config_exits_with_the_problem(tmp_path: Path) -> None:
     assert f"{bad}:1: display.fps = 0" in res.stderr
 
 
+@pytest.mark.usefixtures("terminal_sigint")
 def test_kiosk_gives_ctrl_c_back_when_it_returns(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # While the kiosk runs, SIGINT/SIGTERM set its stop event; once it has returned (here on a
     # config error), Ctrl-C in the program that called it must raise KeyboardInterrupt again.
@@ -102,9 +103,6 @@ def test_kiosk_gives_ctrl_c_back_when_it_returns(
 
     from installation.kiosk import run_kiosk
 
-    # As in a terminal (a runner started in the background may inherit SIGINT ignored).
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     bad = tmp_path / "kiosk.yaml"
     bad.write_text("installation_id: test\nnot_a_key: 1\n", encoding="utf-8")

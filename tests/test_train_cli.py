@@ -74,18 +74,12 @@ def test_mixed_precision_training_exports_a_float32_graph(tmp_path: Path) -> Non
     assert load_classifier(out, accelerator="cpu").card.kind == "baseline"
 
 
+@pytest.mark.usefixtures("terminal_sigint")
 def test_ctrl_c_leaves_a_resumable_checkpoint(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    request: pytest.FixtureRequest,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import keras
 
-    # A runner started in the background without job control inherits SIGINT ignored; the
-    # operator's terminal gives Python's default handler, which is what this test is about.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     data = write_faces64(tmp_path / "faces64")
     recipe = write_recipe(tmp_path / "recipe.yaml")
     args = ["train", "--data", str(data), "--recipe", str(recipe), "--work", str(tmp_path / "ck")]
