@@ -120,7 +120,6 @@ def export_method(
         return export_model(
             method,
             model,
-            model,
             data,
             out=out,
             train_log=log,
@@ -135,7 +134,6 @@ def export_method(
     return export_model(
         "dbvae",
         model,
-        model.serving_model(),
         data,
         out=out,
         train_log=log,

@@ -178,7 +178,6 @@ def display_keys(metrics: dict[str, Any]) -> list[str]:
 def export_model(
     method: str,
     model: Any,
-    serving: Any,
     data: Prepared,
     *,
     out: Path,
@@ -188,6 +187,7 @@ def export_model(
     latent_stats: Any = None,
 ) -> Path:
     from model_export.export import export_bundle
+    from model_export.fold import INT8_GRAPH, int8_serving
 
     thr_f, m_float = float_metrics(model, data, fpr)
     rng = np.random.default_rng(0)
@@ -203,10 +203,11 @@ def export_model(
         "training": {"settings": train_settings, "log": train_log},
         "metrics": {"float": m_float},
         "thresholds": {"fpr_target": fpr, "float": thr_f},
+        "int8_graph": INT8_GRAPH,
         "display": {"eval_set": DISPLAY_SET, "group_keys": display_keys(m_float)},
     }
     path = export_bundle(
-        serving,
+        int8_serving(model, calibration),
         out,
         kind=METHODS[method][0],  # type: ignore[arg-type]
         name=METHODS[method][1],

@@ -1,0 +1,164 @@
+"""The export-time graph rewrite (model_export.fold) on the real lab architectures, converted by
+the real TFLite converter and run by the real interpreter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+
+from model_export.bundle_check import check_tflite
+from model_export.export import convert_int8
+from model_export.fold import (
+    LOGIT_CLIP,
+    FoldError,
+    check_same_function,
+    equalize_ranges,
+    folded_encoder,
+    int8_serving,
+)
+from model_export.models import DBVAE, baseline_cnn
+from model_export.tiny import synthetic_set, tiny_model
+
+
+def _uneven_batchnorm(model: keras.Model, seed: int) -> None:
+    """Moving statistics and scales as uneven across channels as a trained model's (a fresh
+    model's BN is the identity, which would hide what the rewrite is for)."""
+    rng = np.random.default_rng(seed)
+    for lay in model.layers:
+        if isinstance(lay, keras.layers.BatchNormalization):
+            c = lay.gamma.shape[0]
+            lay.set_weights(
+                [
+                    rng.uniform(0.05, 3.0, c),  # gamma: 60x spread, as after training
+                    rng.normal(0.0, 0.3, c),  # beta
+                    rng.uniform(0.0, 0.5, c),  # moving mean
+                    rng.uniform(0.001, 0.2, c),  # moving variance
+                ]
+            )
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    x, _, _ = synthetic_set(300, seed=3)
+    return x
+
+
+def _logits_in_range(model: keras.Model, head: keras.layers.Dense, x: np.ndarray) -> None:
+    """Scale the untrained head so logits spread over about -4..4, as a trained model's do
+    around its threshold (all-clipped logits would make every int8 comparison trivial)."""
+    out = model(x)
+    z = np.asarray(out[0] if isinstance(out, (list, tuple)) else out)[:, 0]
+    kernel, bias = head.get_weights()
+    k = 2.0 / max(float(z.std()), 1e-6)
+    bias = bias * k
+    bias[0] -= float(z.mean()) * k
+    head.set_weights([kernel * k, bias])
+
+
+@pytest.fixture(scope="module")
+def cnn(images: np.ndarray) -> keras.Model:
+    model = baseline_cnn(seed=4)
+    model.build((None, 64, 64, 3))
+    _uneven_batchnorm(model, seed=4)
+    _logits_in_range(model, model.layers[-1], images[:100])
+    return model
+
+
+def _int8_logits(content: bytes, x: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=content)
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]
+    out = min(interp.get_output_details(), key=lambda t: int(np.prod(t["shape"])))
+    s, z = inp["quantization"]
+    os_, oz = out["quantization"]
+    res = []
+    for img in x:
+        q = np.clip(np.round(img / s) + z, -128, 127).astype(np.int8)
+        interp.set_tensor(inp["index"], q[None])
+        interp.invoke()
+        res.append(os_ * (float(interp.get_tensor(out["index"]).reshape(-1)[0]) - oz))
+    return np.array(res)
+
+
+def test_folded_graph_computes_the_trained_function(cnn: keras.Model, images: np.ndarray) -> None:
+    folded = folded_encoder(cnn, [("face_logit", 0, 1)])
+    kinds = [type(lay).__name__ for lay in folded.layers]
+    assert "BatchNormalization" not in kinds
+    assert kinds.count("DepthwiseConv2D") == 3
+    assert check_same_function(cnn, folded, images[:64]) < 1e-3
+
+
+def test_equalize_keeps_the_function_and_evens_channel_ranges(
+    cnn: keras.Model, images: np.ndarray
+) -> None:
+    folded = folded_encoder(cnn, [("face_logit", 0, 1)])
+    probe_layer = folded.layers[2]  # the first BN-as-depthwise output [N, 32, 32, 12]
+
+    def spread() -> float:
+        act = np.asarray(keras.Model(folded.input, probe_layer.output)(images[:64]))
+        r = np.abs(act).reshape(-1, act.shape[-1]).max(axis=0)
+        return float(r.max() / max(r.min(), 1e-9))
+
+    before = spread()
+    equalize_ranges(folded, images[:64])
+    after = spread()
+    assert after < before / 2, (before, after)
+    assert check_same_function(cnn, folded, images[64:128]) < 1e-3
+
+
+def test_rewrite_cuts_int8_error_of_the_logit(cnn: keras.Model, images: np.ndarray) -> None:
+    """The point of the rewrite: the int8 logit stays closer to the float one."""
+    calib, test = images[:100], images[100:220]
+    ref = np.clip(np.asarray(cnn(test)).reshape(-1), -LOGIT_CLIP, LOGIT_CLIP)
+    plain = _int8_logits(convert_int8(cnn, calib), test)
+    rewritten = _int8_logits(convert_int8(int8_serving(cnn, calib), calib), test)
+    err_plain = np.sqrt(np.mean((np.clip(plain, -LOGIT_CLIP, LOGIT_CLIP) - ref) ** 2))
+    err_rewritten = np.sqrt(np.mean((rewritten - ref) ** 2))
+    assert np.mean(np.abs(ref) < LOGIT_CLIP) > 0.9  # a comparison of real values, not of clips
+    assert err_rewritten < 0.7 * err_plain, (err_rewritten, err_plain)
+
+
+def test_logit_is_clipped_and_kept_inside(cnn: keras.Model, images: np.ndarray) -> None:
+    serving = int8_serving(cnn, images[:64])
+    raw = np.asarray(cnn(images[:64])).reshape(-1)
+    served = np.asarray(serving(images[:64])).reshape(-1)
+    inside = np.abs(raw) < LOGIT_CLIP
+    np.testing.assert_allclose(served[inside], raw[inside], atol=1e-3)
+    assert np.all(np.abs(served) <= LOGIT_CLIP + 1e-4)
+
+
+def test_dbvae_serving_has_logit_and_latent_mean_and_passes_the_bundle_check(
+    images: np.ndarray,
+) -> None:
+    model = DBVAE(latent_dim=6, seed=2)
+    model(np.zeros((1, 64, 64, 3), np.float32))
+    _uneven_batchnorm(model.encoder, seed=2)
+    _logits_in_range(model.encoder, model.encoder.layers[-1], images[:100])
+    serving = int8_serving(model, images[:64])
+    logit, mean = (np.asarray(o) for o in serving(images[:8]))
+    ref_logit, ref_mean, _ = (np.asarray(o) for o in model.encode(images[:8]))
+    np.testing.assert_allclose(mean, ref_mean, atol=1e-3)
+    np.testing.assert_allclose(logit, np.clip(ref_logit, -LOGIT_CLIP, LOGIT_CLIP), atol=1e-3)
+    summary = check_tflite(convert_int8(serving, images[:64]), expect_latent=True)
+    assert summary.outputs[0].shape == [1, 1] and summary.outputs[1].shape == [1, 6]
+    assert "DEPTHWISE_CONV_2D" in summary.ops and not summary.float_tensors
+
+
+def test_unknown_architecture_is_refused_with_the_layers_named(images: np.ndarray) -> None:
+    other: Any = tiny_model(latent_dim=None, seed=0)
+    with pytest.raises(FoldError, match="unexpected encoder layers"):
+        int8_serving(other, images[:16])
+
+
+def test_a_broken_rewrite_is_caught_before_conversion(cnn: keras.Model, images: np.ndarray) -> None:
+    folded = folded_encoder(cnn, [("face_logit", 0, 1)])
+    dw = folded.layers[2]
+    kernel, bias = dw.get_weights()
+    dw.set_weights([kernel * 1.5, bias])  # what a wrong fold would do
+    with pytest.raises(FoldError, match="differs from the trained model"):
+        check_same_function(cnn, folded, images[:32])
