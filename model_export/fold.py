@@ -11,7 +11,9 @@ same float function:
 * the last BN (before Flatten) -> folded into the Dense that follows (exact: no padding there);
 * the encoder's final Dense split into one Dense per output (the face logit; the latent mean),
   so each gets its own quantization range instead of sharing the widest one. The DB-VAE's
-  log-variance columns are dropped: the kiosk never uses them.
+  log-variance columns are dropped: the kiosk never uses them;
+* the face logit clipped to +-LOGIT_CLIP, so its int8 step is fine where thresholds sit;
+* `equalize_ranges`: channels scaled to equal ranges, the next layer compensating.
 
 `check_same_function` compares the two graphs on real images before conversion.
 """
@@ -63,24 +65,22 @@ def folded_encoder(
     lays = encoder.layers
     inp = keras.Input((64, 64, 3), name="image")
     x = inp
-    for i in range(1, 7, 2):  # the first three (Conv2D, BN) pairs
+    for i in range(1, 9, 2):  # the four (Conv2D, BN) pairs
         conv, bn = lays[i], lays[i + 1]
         new_conv = layers.Conv2D.from_config(conv.get_config())
         x = new_conv(x)
         new_conv.set_weights(conv.get_weights())
+        if i == 7:  # the last BN is folded into the Dense below
+            break
         a, b = _bn_affine(bn)
         dw = layers.DepthwiseConv2D(1, use_bias=True, name=f"{bn.name}_as_depthwise")
         x = dw(x)
         # Depthwise kernel [1, 1, C, 1]: one multiplier per channel.
         dw.set_weights([a.reshape(1, 1, -1, 1).astype(np.float32), b.astype(np.float32)])
-    conv4, bn4 = lays[7], lays[8]
-    new_conv = layers.Conv2D.from_config(conv4.get_config())
-    x = new_conv(x)
-    new_conv.set_weights(conv4.get_weights())
     x = layers.Flatten()(x)  # [B, 4 * 4 * C], channel fastest: flat index % C is the channel
     dense, head = lays[10], lays[11]
     kernel, bias = (np.asarray(w, np.float64) for w in dense.get_weights())
-    a, b = _bn_affine(bn4)
+    a, b = _bn_affine(lays[8])
     reps = kernel.shape[0] // len(a)
     a_flat, b_flat = np.tile(a, reps), np.tile(b, reps)
     # Dense(a * y + b) = (diag(a) W) y + (W^T b + c)
