@@ -168,9 +168,13 @@ def status_line(tg: dict[str, Any], n_seeds: int) -> str:
         )
     drift = tg.get("int8_max_drift")
     if drift is not None:
+        by_set = tg.get("int8_max_drift_by_set") or {}
+        detail = ", ".join(f"{k} {v * 100:.1f}" for k, v in by_set.items())
         parts.append(
             f"int8 vs float per group: largest difference {drift * 100:.1f} points "
-            f"(1.5: {ok(tg['int8_within_1_5_points'])}). See report/."
+            f"(1.5: {ok(tg['int8_within_1_5_points'])})"
+            + (f"; by set: {detail}" if detail else "")
+            + ". See report/."
         )
     return " ".join(parts)
 

@@ -36,6 +36,7 @@ def test_status_line_says_met_and_not_met_from_the_numbers() -> None:
             "overall_not_lower": False,
         },
         "int8_max_drift": 0.0667,
+        "int8_max_drift_by_set": {"mit6s191": 0.0667, "utkface": 0.0, "camera_shift": 0.0089},
         "int8_within_1_5_points": False,
     }
     line = status_line(tg, 3)
@@ -44,3 +45,4 @@ def test_status_line_says_met_and_not_met_from_the_numbers() -> None:
     assert "camera_shift: worst group +6.1 points (+5: met), gap -35 % (-30 %: met)" in line
     assert "overall not lower (NOT met)" in line
     assert "largest difference 6.7 points (1.5: NOT met)" in line
+    assert "by set: mit6s191 6.7, utkface 0.0, camera_shift 0.9" in line
