@@ -3,14 +3,16 @@ the real TFLite converter and run by the real interpreter."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import pytest
 
+from installation.inference import load_classifier
 from model_export.bundle_check import check_tflite
-from model_export.export import convert_int8
+from model_export.export import convert_int8, export_bundle
 from model_export.fold import (
     LOGIT_CLIP,
     FoldError,
@@ -67,22 +69,20 @@ def cnn(images: np.ndarray) -> keras.Model:
     return model
 
 
-def _int8_logits(content: bytes, x: np.ndarray) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_content=content)
-    interp.allocate_tensors()
-    inp = interp.get_input_details()[0]
-    out = min(interp.get_output_details(), key=lambda t: int(np.prod(t["shape"])))
-    s, z = inp["quantization"]
-    os_, oz = out["quantization"]
-    res = []
-    for img in x:
-        q = np.clip(np.round(img / s) + z, -128, 127).astype(np.int8)
-        interp.set_tensor(inp["index"], q[None])
-        interp.invoke()
-        res.append(os_ * (float(interp.get_tensor(out["index"]).reshape(-1)[0]) - oz))
-    return np.array(res)
+def _kiosk_logits(model: keras.Model, calib: np.ndarray, x: np.ndarray, out: Path) -> np.ndarray:
+    """Export `model` as a bundle and read its face logits the way the kiosk does
+    (installation.inference: input LUT, int8 interpreter, dequantized output 0)."""
+    bundle = export_bundle(
+        model,
+        out,
+        kind="baseline",
+        name="fold test",
+        calibration=calib,
+        card_fields={"threshold": 0.5, "license": "test"},
+    )
+    clf = load_classifier(bundle, accelerator="cpu")
+    crops = np.round(x * 255).astype(np.uint8)
+    return np.array([clf.predict(c).logit for c in crops])
 
 
 def test_folded_graph_computes_the_trained_function(cnn: keras.Model, images: np.ndarray) -> None:
@@ -111,12 +111,16 @@ def test_equalize_keeps_the_function_and_evens_channel_ranges(
     assert check_same_function(cnn, folded, images[64:128]) < 1e-3
 
 
-def test_rewrite_cuts_int8_error_of_the_logit(cnn: keras.Model, images: np.ndarray) -> None:
-    """The point of the rewrite: the int8 logit stays closer to the float one."""
-    calib, test = images[:100], images[100:220]
+def test_rewrite_cuts_int8_error_of_the_logit(
+    cnn: keras.Model, images: np.ndarray, tmp_path: Path
+) -> None:
+    """The point of the rewrite: the int8 logit the kiosk reads stays closer to the float one."""
+    # Pixels as a camera delivers them (uint8), so float and int8 see the same input.
+    pixels = np.round(images * 255) / 255
+    calib, test = pixels[:100].astype(np.float32), pixels[100:220].astype(np.float32)
     ref = np.clip(np.asarray(cnn(test)).reshape(-1), -LOGIT_CLIP, LOGIT_CLIP)
-    plain = _int8_logits(convert_int8(cnn, calib), test)
-    rewritten = _int8_logits(convert_int8(int8_serving(cnn, calib), calib), test)
+    plain = _kiosk_logits(cnn, calib, test, tmp_path / "plain")
+    rewritten = _kiosk_logits(int8_serving(cnn, calib), calib, test, tmp_path / "rewritten")
     err_plain = np.sqrt(np.mean((np.clip(plain, -LOGIT_CLIP, LOGIT_CLIP) - ref) ** 2))
     err_rewritten = np.sqrt(np.mean((rewritten - ref) ** 2))
     assert np.mean(np.abs(ref) < LOGIT_CLIP) > 0.9  # a comparison of real values, not of clips
