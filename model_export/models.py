@@ -63,11 +63,23 @@ class Sampling(layers.Layer):
 
 
 class DBVAE(keras.Model):
-    def __init__(self, latent_dim: int = 100, kl_weight: float = 0.0005, seed: int = 0) -> None:
+    """`faces_per_batch`: training batches hold their faces in the first rows (see
+    `model_export.train.FacesFirstBatches`), so only those rows are decoded; None decodes every
+    row. The VAE terms are zero for non-faces, so the loss is the same either way, and the
+    decoder (about half of a training step's compute) runs on half the rows."""
+
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        kl_weight: float = 0.0005,
+        seed: int = 0,
+        faces_per_batch: int | None = None,
+    ) -> None:
         super().__init__(name="dbvae")
         keras.utils.set_random_seed(seed)
         self.latent_dim = latent_dim
         self.kl_weight = kl_weight
+        self.faces_per_batch = faces_per_batch
         self.encoder = encoder(1 + 2 * latent_dim)
         self.decoder = decoder(latent_dim)
         self.sampling = Sampling(seed)
@@ -79,7 +91,10 @@ class DBVAE(keras.Model):
 
     def call(self, x: Any, training: bool = False) -> dict[str, Any]:
         logit, mean, logvar = self.encode(x, training=training)
-        recon = self.decoder(self.sampling(mean, logvar), training=training)
+        z = self.sampling(mean, logvar)  # [B, D]; noise drawn for every row
+        if training and self.faces_per_batch is not None:
+            z = z[: self.faces_per_batch]  # [k, D]: the rows that can be faces
+        recon = self.decoder(z, training=training)  # [k or B, 64, 64, 3]
         return {"logit": logit, "mean": mean, "logvar": logvar, "recon": recon}
 
     def compute_loss(
@@ -95,10 +110,17 @@ class DBVAE(keras.Model):
         bce = keras.losses.binary_crossentropy(y, y_pred["logit"], from_logits=True)  # [B]
         mean, logvar = y_pred["mean"], y_pred["logvar"]
         kl = 0.5 * ops.sum(ops.exp(logvar) + ops.square(mean) - 1.0 - logvar, axis=-1)  # [B]
-        recon = ops.mean(ops.abs(x - y_pred["recon"]), axis=(1, 2, 3))  # [B]
         # The VAE terms apply to faces only: the latent space models faces, not clutter.
-        vae = y[:, 0] * (self.kl_weight * kl + recon)
-        return ops.mean(bce + vae)
+        if self.faces_per_batch is None:  # every row decoded
+            recon = ops.mean(ops.abs(x - y_pred["recon"]), axis=(1, 2, 3))  # [B]
+            return ops.mean(bce + y[:, 0] * (self.kl_weight * kl + recon))
+        # Only the first k rows were decoded (k = faces_per_batch, fewer in a short last batch).
+        # A non-face among them is gated out by y, so a batch with fewer faces stays correct.
+        k = ops.shape(y_pred["recon"])[0]
+        recon = ops.mean(ops.abs(x[:k] - y_pred["recon"]), axis=(1, 2, 3))  # [k]
+        vae = y[:k, 0] * (self.kl_weight * kl[:k] + recon)  # [k]
+        n = ops.cast(ops.shape(y)[0], "float32")
+        return ops.mean(bce) + ops.sum(vae) / n  # = mean over B of bce + face x vae
 
     def serving_model(self) -> keras.Model:
         """[B, 64, 64, 3] -> (face logit [B, 1], latent mean [B, D]): what the bundle runs."""

@@ -38,6 +38,12 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap", type=float, default=None, help="largest weight / mean weight")
     p.add_argument("--temperature", type=float, default=1.0, help="< 1 sharpens the weights")
     p.add_argument(
+        "--decode-all",
+        action="store_true",
+        help="DB-VAE: random mixed batches, every row decoded (how checkpoints made before "
+        "faces-first batching were trained; about a quarter slower)",
+    )
+    p.add_argument(
         "--mixed-precision",
         action="store_true",
         help="float16 compute (GPU only; weights and the loss stay float32)",
@@ -61,6 +67,7 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         rule=args.rule,
         cap=args.cap,
         temperature=args.temperature,
+        faces_first=not args.decode_all,
     )
 
 

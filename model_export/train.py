@@ -49,6 +49,47 @@ class Batches(keras.utils.PyDataset):
             self.order = self.rng.permutation(len(self.x))
 
 
+def faces_per_batch(n_faces: int, n_nonfaces: int, batch_size: int) -> int:
+    """Faces in each DB-VAE batch: the set's face share of the batch (16 of 32 for 8k + 8k)."""
+    n = n_faces + n_nonfaces
+    if n_faces == 0 or n == 0:
+        return 0
+    return min(batch_size, max(1, round(batch_size * n_faces / n)))
+
+
+class FacesFirstBatches(keras.utils.PyDataset):
+    """DB-VAE batches of `batch_size` rows, the first k of them faces (k = `faces_per_batch`),
+    the rest non-faces; each kind in its own shuffled order every epoch.
+
+    The DB-VAE decodes only the first k rows (its VAE terms are zero for non-faces), which
+    saves about a quarter of a training step. Every drawn face and every non-face is seen once
+    per epoch; when one kind runs out first, the last batches hold only the other (shorter
+    batches; non-faces among the first k rows are gated out of the VAE loss by their label)."""
+
+    def __init__(
+        self, x: np.ndarray, faces: np.ndarray, nonfaces: np.ndarray, batch_size: int, seed: int
+    ) -> None:
+        super().__init__()
+        self.x = x
+        self.k = faces_per_batch(len(faces), len(nonfaces), batch_size)
+        self.m = batch_size - self.k
+        self.rng = np.random.default_rng(seed)
+        self.faces, self.nonfaces = self.rng.permutation(faces), self.rng.permutation(nonfaces)
+        self.n = max(
+            math.ceil(len(faces) / self.k) if self.k else 0,
+            math.ceil(len(nonfaces) / self.m) if self.m else 0,
+        )
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        f = self.faces[i * self.k : (i + 1) * self.k]
+        nf = self.nonfaces[i * self.m : (i + 1) * self.m]
+        y = np.concatenate([np.ones(len(f), np.float32), np.zeros(len(nf), np.float32)])
+        return augment(self.x[np.concatenate([f, nf])], self.rng), y
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 5
@@ -62,6 +103,9 @@ class TrainConfig:
     temperature: float = 1.0
     cap: float | None = None
     seed: int = 0
+    # DB-VAE: batches with their faces first, decoded only there (False: random mixed batches,
+    # every row decoded, as the checkpoints made before faces-first batching).
+    faces_first: bool = True
 
 
 def _verbose() -> int:
@@ -88,7 +132,12 @@ def latent_means(model: DBVAE, x: np.ndarray, batch: int = 256) -> np.ndarray:
 
 # Settings that shape what a checkpoint has learned; `epochs` is not one (more epochs resume).
 _CNN_KEYS = ("batch_size", "learning_rate", "seed")
-_DBVAE_KEYS = (*_CNN_KEYS, "latent_dim", "kl_weight", "bins", "alpha", "rule", "temperature", "cap")
+_DBVAE_KEYS = (
+    *_CNN_KEYS,
+    *("latent_dim", "kl_weight", "bins", "alpha", "rule", "temperature", "cap", "faces_first"),
+)
+# What a checkpoint saved before a setting existed was trained with.
+_LEGACY = {"faces_first": False}
 
 
 def _settings(cfg: TrainConfig, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -107,6 +156,8 @@ def _resume(
     if state.is_file() and (work / "last.weights.h5").is_file():
         saved = json.loads(state.read_text())
         old = saved.get("settings")
+        if old is not None:
+            old = {k: old.get(k, _LEGACY.get(k)) for k in settings} | old
         if old is not None and old != settings:
             diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
             raise DataError(
@@ -168,14 +219,15 @@ def train_dbvae(
 ) -> tuple[DBVAE, list[dict[str, Any]]]:
     """`groups` (e.g. race of each face) is used only to log the drawn shares."""
     work.mkdir(parents=True, exist_ok=True)
-    model = DBVAE(cfg.latent_dim, cfg.kl_weight, cfg.seed)
+    faces = np.flatnonzero(y == 1)
+    nonfaces = np.flatnonzero(y == 0)
+    k = faces_per_batch(len(faces), len(nonfaces), cfg.batch_size) if cfg.faces_first else None
+    model = DBVAE(cfg.latent_dim, cfg.kl_weight, cfg.seed, faces_per_batch=k)
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     model(np.zeros((1, 64, 64, 3), np.float32))
     settings = _settings(cfg, _DBVAE_KEYS)
     done, log = _resume(model, work, settings)
     rng = np.random.default_rng(cfg.seed)
-    faces = np.flatnonzero(y == 1)
-    nonfaces = np.flatnonzero(y == 0)
     for epoch in range(done, cfg.epochs):
         w = face_weights(
             latent_means(model, x[faces]),
@@ -188,8 +240,12 @@ def train_dbvae(
         drawn = faces[rng.choice(len(faces), len(faces), replace=True, p=w)]
         shares = effective_shares(w, groups[faces])
         logger.info("epoch %d: expected group shares of drawn faces %s", epoch + 1, shares)
-        idx = np.concatenate([drawn, nonfaces])
-        data = Batches(x[idx], y[idx], cfg.batch_size, cfg.seed + epoch)
+        data: keras.utils.PyDataset
+        if cfg.faces_first:
+            data = FacesFirstBatches(x, drawn, nonfaces, cfg.batch_size, cfg.seed + epoch)
+        else:
+            idx = np.concatenate([drawn, nonfaces])
+            data = Batches(x[idx], y[idx], cfg.batch_size, cfg.seed + epoch)
         hist = model.fit(data, epochs=1, verbose=_verbose())
         log.append(
             {

@@ -14,8 +14,15 @@ from installation.inference.card import Card
 from model_export.cli import main as export_main
 from model_export.data import DataError
 from model_export.evaluate import all_combinations, set_metrics, threshold_at_fpr
+from model_export.models import DBVAE
 from model_export.resampling import Rule, effective_shares, face_weights
-from model_export.train import TrainConfig, train_baseline, train_dbvae
+from model_export.train import (
+    FacesFirstBatches,
+    TrainConfig,
+    faces_per_batch,
+    train_baseline,
+    train_dbvae,
+)
 from tests.model_fixtures import write_faces64, write_recipe
 
 
@@ -132,6 +139,74 @@ def test_resume_refuses_a_checkpoint_trained_with_other_settings(tmp_path: Path)
     _, log = train_baseline(
         x, y, TrainConfig(epochs=2, batch_size=16, seed=3, cap=20.0), tmp_path / "b"
     )
+    assert [e["epoch"] for e in log] == [1, 2]
+
+
+@pytest.mark.parametrize(("n_faces", "n_nonfaces"), [(40, 40), (7, 30), (30, 3), (5, 0)])
+def test_faces_first_batches_see_every_row_once_faces_first(
+    n_faces: int, n_nonfaces: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Row i is filled with the value i; augmentation is switched off so a batch says its rows.
+    monkeypatch.setattr("model_export.train.augment", lambda xb, rng: xb.astype(np.float32))
+    n = n_faces + n_nonfaces
+    x = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, 64, 64, 3))
+    faces, nonfaces = np.arange(n_faces), np.arange(n_faces, n)
+    data = FacesFirstBatches(np.ascontiguousarray(x), faces, nonfaces, batch_size=8, seed=0)
+    k = faces_per_batch(n_faces, n_nonfaces, 8)
+    seen: list[int] = []
+    for i in range(len(data)):
+        xb, yb = data[i]
+        rows = [int(v) for v in xb[:, 0, 0, 0]]
+        assert len(rows) <= 8 and yb.tolist() == [float(r < n_faces) for r in rows]
+        n_f = int(yb.sum())
+        assert n_f <= k and yb[:n_f].all() and not yb[n_f:].any()  # faces first, at most k
+        seen += rows
+    assert sorted(seen) == list(range(n))  # each row exactly once per epoch
+
+
+def test_faces_first_decodes_only_the_faces_and_keeps_the_loss() -> None:
+    """The DB-VAE's VAE terms are zero for non-faces: decoding only the first k rows of a
+    faces-first batch must give the same loss as decoding every row."""
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 64, 64, 3)).astype(np.float32)
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0], np.float32)  # 3 faces first
+    fast = DBVAE(latent_dim=6, kl_weight=0.01, seed=2, faces_per_batch=3)
+    full = DBVAE(latent_dim=6, kl_weight=0.01, seed=2)
+    for m in (fast, full):
+        m(np.zeros((1, 64, 64, 3), np.float32))
+    full.set_weights(fast.get_weights())
+    pf, pa = fast(x, training=True), full(x, training=True)  # same seed: same sampling noise
+    assert tuple(pf["recon"].shape) == (3, 64, 64, 3)
+    assert tuple(pa["recon"].shape) == (8, 64, 64, 3)
+    lf, la = float(fast.compute_loss(x, y, pf)), float(full.compute_loss(x, y, pa))
+    assert lf == pytest.approx(la, rel=1e-5)
+    # A non-face in a face slot (short last batch) is gated out, as in the full loss.
+    y2 = np.array([1, 0, 1, 0, 0, 0, 0, 0], np.float32)
+    pf, pa = fast(x, training=True), full(x, training=True)
+    lf, la = float(fast.compute_loss(x, y2, pf)), float(full.compute_loss(x, y2, pa))
+    assert lf == pytest.approx(la, rel=1e-5)
+    # Not training (evaluation, export): every row is decoded.
+    assert tuple(fast(x, training=False)["recon"].shape) == (8, 64, 64, 3)
+
+
+def test_a_checkpoint_from_before_faces_first_resumes_only_as_it_was_trained(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 255, size=(32, 64, 64, 3), dtype=np.uint8)
+    y = (np.arange(32) % 2).astype(np.float32)
+    groups = np.array(["a", "b"] * 16)
+    old = TrainConfig(epochs=1, batch_size=16, seed=3, latent_dim=4, faces_first=False)
+    train_dbvae(x, y, groups, old, tmp_path / "d")
+    # A checkpoint saved before the setting existed has no key for it.
+    state = json.loads((tmp_path / "d" / "state.json").read_text())
+    del state["settings"]["faces_first"]
+    (tmp_path / "d" / "state.json").write_text(json.dumps(state))
+    with pytest.raises(DataError, match=r"faces_first.*another --work"):
+        train_dbvae(
+            x, y, groups, TrainConfig(**{**old.__dict__, "faces_first": True}), tmp_path / "d"
+        )
+    _, log = train_dbvae(x, y, groups, TrainConfig(**{**old.__dict__, "epochs": 2}), tmp_path / "d")
     assert [e["epoch"] for e in log] == [1, 2]
 
 
