@@ -76,11 +76,13 @@ def test_birth_state_discovery_and_stats_schema(broker: Broker, recorder: Record
     assert cfg["availability_topic"] == f"{BASE}/available"
     assert cfg["state_topic"] == f"{BASE}/stats"
     assert cfg["device"]["identifiers"] == ["bias_mirror_foyer-1"] and cfg["expire_after"] == 3
-    assert recorder.on(f"{BASE}/available")[-1] == b"offline"  # the clean stop says goodbye
+    # The clean stop says goodbye; the broker forwards it to this subscriber asynchronously.
+    assert recorder.wait(lambda: recorder.on(f"{BASE}/available")[-1:] == [b"offline"])
     # Retained: a late subscriber gets state, discovery and `offline` at once.
     late = Recorder(broker.port)
     try:
-        assert late.wait(lambda: bool(late.on(f"{BASE}/state")) and bool(late.on(disc[-1])))
+        topics_wanted = (f"{BASE}/state", disc[-1], f"{BASE}/available", f"{BASE}/stats")
+        assert late.wait(lambda: all(late.on(t) for t in topics_wanted))
         state = json.loads(late.on(f"{BASE}/state")[0])
         assert state["language"] == "en" and state["models"]["right"]["sha256"] == "cd" * 32
         assert late.on(f"{BASE}/available") == [b"offline"]
