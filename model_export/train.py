@@ -58,8 +58,9 @@ def faces_per_batch(n_faces: int, n_nonfaces: int, batch_size: int) -> int:
 
 
 class FacesFirstBatches(keras.utils.PyDataset):
-    """DB-VAE batches of `batch_size` rows, the first k of them faces (k = `faces_per_batch`),
-    the rest non-faces; each kind in its own shuffled order every epoch.
+    """DB-VAE batches of `batch_size` rows, the first `k` of them faces (the model's
+    `faces_per_batch`, passed in so the two cannot disagree), the rest non-faces; each kind in
+    its own shuffled order every epoch.
 
     The DB-VAE decodes only the first k rows (its VAE terms are zero for non-faces): DB-VAE
     epochs took 49-64 s on the 2-core CPU, against 58-87 s with mixed batches decoded whole.
@@ -68,12 +69,17 @@ class FacesFirstBatches(keras.utils.PyDataset):
     gated out of the VAE loss by their label)."""
 
     def __init__(
-        self, x: np.ndarray, faces: np.ndarray, nonfaces: np.ndarray, batch_size: int, seed: int
+        self,
+        x: np.ndarray,
+        faces: np.ndarray,
+        nonfaces: np.ndarray,
+        batch_size: int,
+        *,
+        k: int,
+        seed: int,
     ) -> None:
         super().__init__()
-        self.x = x
-        self.k = faces_per_batch(len(faces), len(nonfaces), batch_size)
-        self.m = batch_size - self.k
+        self.x, self.k, self.m = x, k, batch_size - k
         self.rng = np.random.default_rng(seed)
         self.faces, self.nonfaces = self.rng.permutation(faces), self.rng.permutation(nonfaces)
         self.n = max(
@@ -157,8 +163,8 @@ def _resume(
     if state.is_file() and (work / "last.weights.h5").is_file():
         saved = json.loads(state.read_text())
         old = saved.get("settings")
-        if old is not None:
-            old = {k: old.get(k, _LEGACY.get(k)) for k in settings} | old
+        if old is not None:  # keys it predates read as what it was trained with
+            old = {k: v for k, v in _LEGACY.items() if k in settings} | old
         if old is not None and old != settings:
             diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
             raise DataError(
@@ -222,8 +228,10 @@ def train_dbvae(
     work.mkdir(parents=True, exist_ok=True)
     faces = np.flatnonzero(y == 1)
     nonfaces = np.flatnonzero(y == 0)
-    k = faces_per_batch(len(faces), len(nonfaces), cfg.batch_size) if cfg.faces_first else None
-    model = DBVAE(cfg.latent_dim, cfg.kl_weight, cfg.seed, faces_per_batch=k)
+    k = faces_per_batch(len(faces), len(nonfaces), cfg.batch_size)
+    model = DBVAE(
+        cfg.latent_dim, cfg.kl_weight, cfg.seed, faces_per_batch=k if cfg.faces_first else None
+    )
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     model(np.zeros((1, 64, 64, 3), np.float32))
     settings = _settings(cfg, _DBVAE_KEYS)
@@ -243,7 +251,7 @@ def train_dbvae(
         logger.info("epoch %d: expected group shares of drawn faces %s", epoch + 1, shares)
         data: keras.utils.PyDataset
         if cfg.faces_first:
-            data = FacesFirstBatches(x, drawn, nonfaces, cfg.batch_size, cfg.seed + epoch)
+            data = FacesFirstBatches(x, drawn, nonfaces, cfg.batch_size, k=k, seed=cfg.seed + epoch)
         else:
             idx = np.concatenate([drawn, nonfaces])
             data = Batches(x[idx], y[idx], cfg.batch_size, cfg.seed + epoch)

@@ -151,8 +151,8 @@ def test_faces_first_batches_see_every_row_once_faces_first(
     n = n_faces + n_nonfaces
     x = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, 64, 64, 3))
     faces, nonfaces = np.arange(n_faces), np.arange(n_faces, n)
-    data = FacesFirstBatches(np.ascontiguousarray(x), faces, nonfaces, batch_size=8, seed=0)
     k = faces_per_batch(n_faces, n_nonfaces, 8)
+    data = FacesFirstBatches(np.ascontiguousarray(x), faces, nonfaces, batch_size=8, k=k, seed=0)
     seen: list[int] = []
     for i in range(len(data)):
         xb, yb = data[i]
