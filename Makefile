@@ -43,7 +43,7 @@ bench: $(VENV)/.runtime
 	$(BIN)/bias-mirror bench
 
 models: $(VENV)/.all
-	$(BIN)/bias-mirror-export all --data $(DATA) --out assets/models --seeds 0 1 2 --epochs 5 --dbvae-epochs 16 --latent-dim 32
+	$(BIN)/bias-mirror-export all --data $(DATA) --out assets/models --seeds 0 1 2 --epochs 16 --latent-dim 32
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
