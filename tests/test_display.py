@@ -249,6 +249,36 @@ def test_view_needs_both_cards() -> None:
         KioskView(SIZE, {"left": cards()["left"]})
 
 
+def test_panels_show_the_seed_means_when_the_card_has_them() -> None:
+    own = cards()
+    # The right-hand model's own numbers make Darker women its weakest group; over 6 seeds of
+    # its recipe Lighter women are. The panel shows (and names as weakest) the means.
+    means = [0.75, 0.72, 0.66, 0.81]
+    raw = own["right"].model_dump(by_alias=True)
+    for g, m in zip(raw["metrics"]["int8"]["mit6s191"]["groups"], means, strict=True):
+        g["recall_mean"] = m
+    raw["seed_statistics"] = {"seeds": 6}
+    with_means = {"left": own["left"], "right": type(own["right"]).model_validate(raw)}
+    a, b = KioskView(SIZE, own), KioskView(SIZE, with_means)
+    assert a.panels["right"].weakest().label == "Darker men"  # type: ignore[union-attr]
+    assert b.panels["right"].weakest().label == "Lighter women"  # type: ignore[union-attr]
+    kwargs = {"frame": scene(), "result": result(True, True), "status": OK, "attract": False}
+    img_a, img_b = render(a, **kwargs), render(b, **kwargs)
+    left, right = a.panel_rects["left"], a.panel_rects["right"]
+    assert not np.array_equal(
+        img_a[right.top : right.bottom, right.left : right.right],
+        img_b[right.top : right.bottom, right.left : right.right],
+    )
+    assert np.array_equal(
+        img_a[left.top : left.bottom, left.left : left.right],
+        img_b[left.top : left.bottom, left.left : left.right],
+    )
+    # The footnote says the bars are an average: only the panel with means renders that text.
+    note = "Average of 6"
+    assert not any(k[0].startswith(note) for k in a.text._cache)
+    assert any(k[0].startswith(note) for k in b.text._cache)
+
+
 def test_shipped_tiny_cards_draw(tiny_bundles: Path) -> None:
     bundle_cards = {
         "left": load_card(tiny_bundles / "tiny_baseline" / "card.json"),
@@ -271,7 +301,7 @@ def test_every_text_key_in_every_language() -> None:
         assert texts.keys(lang) == en, lang
         texts.load(lang)
         for key in en:
-            assert texts.t(key, pct=50, pts=5, set="x", count=3).strip(), (lang, key)
+            assert texts.t(key, pct=50, pts=5, set="x", count=3, n=6).strip(), (lang, key)
 
 
 def test_card_texts_are_translated() -> None:

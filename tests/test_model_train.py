@@ -258,6 +258,17 @@ def test_all_end_to_end_on_tiny_data(tmp_path: Path) -> None:
     assert card["status"] == report["status"] and "seed 0 of 2 shipped" in card["status"]
     finest = [g for g in card["metrics"]["int8"]["mit6s191"]["groups"] if len(g["attrs"]) == 2]
     assert finest and all("recall_std" in g for g in finest)
+    # What the kiosk shows: each group's mean over the seeds' own recalls.
+    for g in finest:
+        own = [
+            next(
+                x["recall"]
+                for x in r["debiased"]["int8"]["mit6s191"]["groups"]
+                if x["key"] == g["key"]
+            )
+            for r in report["per_run"]
+        ]
+        assert g["recall_mean"] == pytest.approx(sum(own) / len(own), abs=1e-4)
     # The shipped card carries exactly the numbers of the report (seed 0's re-evaluation).
     assert _strip_std(card["metrics"]["int8"]) == report["per_run"][0]["debiased"]["int8"]
     # `report --ship-to` rebuilds the same report and bundles from the run folders.
@@ -271,11 +282,14 @@ def test_all_end_to_end_on_tiny_data(tmp_path: Path) -> None:
 
 
 def _strip_std(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The card adds the seed spread (`recall_std`) to each group; the per-run report has none."""
+    """The card adds the seed spread and mean to each group; the per-run report has neither."""
     return {
         name: {
             **m,
-            "groups": [{k: v for k, v in g.items() if k != "recall_std"} for g in m["groups"]],
+            "groups": [
+                {k: v for k, v in g.items() if k not in ("recall_std", "recall_mean")}
+                for g in m["groups"]
+            ],
         }
         for name, m in metrics.items()
     }

@@ -49,7 +49,7 @@ class Panel:
 
     def weakest(self) -> GroupMetric | None:
         groups = self.groups()
-        return min(groups, key=lambda g: g.recall) if groups else None
+        return min(groups, key=lambda g: g.shown) if groups else None
 
     # -- static part ---------------------------------------------------------------------
 
@@ -96,7 +96,7 @@ class Panel:
         row = min(self.px(78), (foot_top - gap_h - y) // max(len(groups), 1))
         label_size = min(self.px(32), int(row * 0.42))
         for g in groups:
-            pct = self.text.render(f"{round(g.recall * 100)}%", label_size)
+            pct = self.text.render(f"{round(g.shown * 100)}%", label_size)
             pct_rect = pct.get_rect(topright=(pad + inner, y))
             surf.blit(pct, pct_rect)
             right = pct_rect.left
@@ -110,13 +110,18 @@ class Panel:
             room = right - pad - self.px(12)
             self._blit_text(surf, label, self.text.fit(label, label_size, room), (pad, y))
             bar_rect = pygame.Rect(pad, y + int(label_size * 1.25), inner, max(self.px(16), 4))
-            bar(surf, bar_rect, g.recall, BLUE)
+            bar(surf, bar_rect, g.shown, BLUE)
             y += row
         if len(groups) >= 2:
-            pts = round((max(g.recall for g in groups) - min(g.recall for g in groups)) * 100)
+            pts = round((max(g.shown for g in groups) - min(g.shown for g in groups)) * 100)
             self._blit_text(surf, t.t("gap", pts=pts), self.px(30), (pad, y + self.px(2)))
         eval_set = self.card.display.eval_set if self.card.display else ""
-        note = t.t("recall_note", set=t.eval_set(eval_set), count=sum(g.count for g in groups))
+        count, where = sum(g.count for g in groups), t.eval_set(eval_set)
+        if self.card.seeds > 1 and any(g.recall_mean is not None for g in groups):
+            # Means over trainings: one model's bars on 15 faces per group are mostly luck.
+            note = t.t("recall_note_seeds", n=self.card.seeds, set=where, count=count)
+        else:
+            note = t.t("recall_note", set=where, count=count)
         y = foot_top
         for line in self.text.wrap(note, self.px(26), inner)[:2]:
             self._blit_text(surf, line, self.px(26), (pad, y), MUTED)
@@ -169,6 +174,6 @@ class Panel:
         size = self.text.fit(label, self.px(60), self.inner)
         surface.blit(self.text.render(label, size, ORANGE), (x, y))
         y += self.px(78)
-        found = self.texts.t("weakest_found", pct=round(g.recall * 100))
+        found = self.texts.t("weakest_found", pct=round(g.shown * 100))
         size = self.text.fit(found, self.px(36), self.inner)
         surface.blit(self.text.render(found, size), (x, y))

@@ -45,8 +45,21 @@ class GroupMetric(_Open):
     attrs: dict[str, str] = Field(default_factory=dict, description="Attribute -> value.")
     recall: float = Field(ge=0, le=1, description="Share of faces detected at the threshold.")
     recall_std: float | None = Field(None, ge=0, description="Spread over training seeds.")
+    recall_mean: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Mean recall of the same recipe over its training seeds (the method's effect, "
+        "not one seed's luck); the kiosk shows it when present.",
+    )
     mean_p: float = Field(ge=0, le=1, description="Mean face probability.")
     count: int = Field(ge=0, description="Faces in the group.")
+
+    @property
+    def shown(self) -> float:
+        """The recall the kiosk shows: the multi-seed mean when the card has it, else this
+        model's own."""
+        return self.recall if self.recall_mean is None else self.recall_mean
 
 
 class SetMetrics(_Open):
@@ -89,6 +102,15 @@ class Card(_Open):
         default_factory=dict, description="'float' / 'int8' -> eval set -> metrics."
     )
     display: DisplayHint | None = Field(None, description="What the kiosk panel shows.")
+    seed_statistics: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Means and spread over the training seeds of the recipe ('seeds': how many).",
+    )
+
+    @property
+    def seeds(self) -> int:
+        """Training seeds behind the shown recall means (0: one model's own numbers)."""
+        return int(self.seed_statistics.get("seeds", 0) or 0)
 
     @property
     def latent_dim(self) -> int | None:
