@@ -253,9 +253,9 @@ def ship(run: Path, out: Path, report: dict[str, Any]) -> None:
         for set_name, m in card["metrics"]["int8"].items():
             groups = agg[folder]["int8"].get(set_name, {}).get("groups", {})
             for g in m["groups"]:
-                if g["key"] in groups:
-                    g["recall_std"] = groups[g["key"]]["std"]
-                    g["recall_mean"] = groups[g["key"]]["mean"]
+                if (over_seeds := groups.get(g["key"])) is not None:
+                    g["recall_std"] = over_seeds["std"]
+                    g["recall_mean"] = over_seeds["mean"]
         card["seed_statistics"] = {
             "seeds": len(report["runs"]),
             "int8": {

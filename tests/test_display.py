@@ -122,18 +122,17 @@ def test_golden_comparison_catches_a_changed_screen(view: KioskView) -> None:
 # -- what the screen says --------------------------------------------------------------------
 
 
+def panel_pixels(img: np.ndarray, view: KioskView, side: str) -> np.ndarray:
+    """The part of a rendered screen [H, W, 3] that one model's panel covers."""
+    r = view.panel_rects[side]
+    return img[r.top : r.bottom, r.left : r.right]
+
+
 def test_verdicts_change_only_their_panel(view: KioskView) -> None:
     a = render(view, frame=scene(), result=result(False, True), status=OK, attract=False)
     b = render(view, frame=scene(), result=result(True, True), status=OK, attract=False)
-    left, right = view.panel_rects["left"], view.panel_rects["right"]
-    assert not np.array_equal(
-        a[left.top : left.bottom, left.left : left.right],
-        b[left.top : left.bottom, left.left : left.right],
-    )
-    assert np.array_equal(
-        a[right.top : right.bottom, right.left : right.right],
-        b[right.top : right.bottom, right.left : right.right],
-    )
+    assert not np.array_equal(panel_pixels(a, view, "left"), panel_pixels(b, view, "left"))
+    assert np.array_equal(panel_pixels(a, view, "right"), panel_pixels(b, view, "right"))
 
 
 @pytest.mark.parametrize("mirror", [True, False])
@@ -251,7 +250,7 @@ def test_view_needs_both_cards() -> None:
 
 def test_panels_show_the_seed_means_when_the_card_has_them() -> None:
     own = cards()
-    # The right-hand model's own numbers make Darker women its weakest group; over 6 seeds of
+    # The right-hand model's own numbers make Darker men its weakest group; over 6 seeds of
     # its recipe Lighter women are. The panel shows (and names as weakest) the means.
     means = [0.75, 0.72, 0.66, 0.81]
     raw = own["right"].model_dump(by_alias=True)
@@ -264,15 +263,8 @@ def test_panels_show_the_seed_means_when_the_card_has_them() -> None:
     assert b.panels["right"].weakest().label == "Lighter women"  # type: ignore[union-attr]
     kwargs = {"frame": scene(), "result": result(True, True), "status": OK, "attract": False}
     img_a, img_b = render(a, **kwargs), render(b, **kwargs)
-    left, right = a.panel_rects["left"], a.panel_rects["right"]
-    assert not np.array_equal(
-        img_a[right.top : right.bottom, right.left : right.right],
-        img_b[right.top : right.bottom, right.left : right.right],
-    )
-    assert np.array_equal(
-        img_a[left.top : left.bottom, left.left : left.right],
-        img_b[left.top : left.bottom, left.left : left.right],
-    )
+    assert not np.array_equal(panel_pixels(img_a, a, "right"), panel_pixels(img_b, a, "right"))
+    assert np.array_equal(panel_pixels(img_a, a, "left"), panel_pixels(img_b, a, "left"))
     # The footnote says the bars are an average: only the panel with means renders that text.
     note = "Average of 6"
     assert not any(k[0].startswith(note) for k in a.text._cache)
@@ -286,8 +278,7 @@ def test_shipped_tiny_cards_draw(tiny_bundles: Path) -> None:
     }
     v = KioskView(SIZE, bundle_cards)
     img = render(v, frame=scene(), result=result(True, False), status=OK, attract=False)
-    left = v.panel_rects["left"]
-    assert img[left.top : left.bottom, left.left : left.right].std() > 20
+    assert panel_pixels(img, v, "left").std() > 20
 
 
 # -- texts -----------------------------------------------------------------------------------

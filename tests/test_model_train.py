@@ -270,7 +270,7 @@ def test_all_end_to_end_on_tiny_data(tmp_path: Path) -> None:
         ]
         assert g["recall_mean"] == pytest.approx(sum(own) / len(own), abs=1e-4)
     # The shipped card carries exactly the numbers of the report (seed 0's re-evaluation).
-    assert _strip_std(card["metrics"]["int8"]) == report["per_run"][0]["debiased"]["int8"]
+    assert _without_seed_stats(card["metrics"]["int8"]) == report["per_run"][0]["debiased"]["int8"]
     # `report --ship-to` rebuilds the same report and bundles from the run folders.
     runs = [str(tmp_path / "ck" / "runs" / f"s{s}") for s in (0, 1)]
     rep_args = ["--out", str(tmp_path / "rep"), "--ship-to", str(tmp_path / "shipped")]
@@ -281,7 +281,7 @@ def test_all_end_to_end_on_tiny_data(tmp_path: Path) -> None:
     assert export_main(["report", "--runs", str(tmp_path), "--data", str(data), "--out", "x"]) == 1
 
 
-def _strip_std(metrics: dict[str, Any]) -> dict[str, Any]:
+def _without_seed_stats(metrics: dict[str, Any]) -> dict[str, Any]:
     """The card adds the seed spread and mean to each group; the per-run report has neither."""
     return {
         name: {
