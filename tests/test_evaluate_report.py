@@ -1,10 +1,10 @@
-"""Report statistics: the gap that sampling noise alone produces."""
+"""Report statistics: the gap that sampling noise alone produces, and paired per-seed effects."""
 
 from __future__ import annotations
 
 import pytest
 
-from model_export.report import gap_noise_floor, status_line
+from model_export.report import gap_noise_floor, paired_effects, status_line
 
 
 def test_gap_noise_floor_matches_the_range_of_normals() -> None:
@@ -46,3 +46,54 @@ def test_status_line_says_met_and_not_met_from_the_numbers() -> None:
     assert "overall not lower (NOT met)" in line
     assert "largest difference 6.7 points (1.5: NOT met)" in line
     assert "by set: mit6s191 6.7, utkface 0.0, camera_shift 0.9" in line
+
+
+def _set(recalls: list[float]) -> dict[str, object]:
+    """One evaluation set's metrics with two finest groups (race x gender) and their recalls."""
+    groups = [
+        {
+            "key": f"race=R{i},gender=Female",
+            "attrs": {"race": f"R{i}", "gender": "Female"},
+            "recall": r,
+        }
+        for i, r in enumerate(recalls)
+    ]
+    return {
+        "recall": sum(recalls) / len(recalls),
+        "gap": max(recalls) - min(recalls),
+        "groups": [*groups, {"key": "gender=Female", "attrs": {"gender": "Female"}, "recall": 0.0}],
+    }
+
+
+def _run(base: list[float], deb: list[float]) -> dict[str, object]:
+    return {
+        "baseline": {"int8": {"mit6s191": _set(base), "camera_shift": _set(base)}},
+        "debiased": {"int8": {"mit6s191": _set(deb), "camera_shift": _set(deb)}},
+    }
+
+
+def test_paired_effects_per_seed_mean_and_interval() -> None:
+    # Seed by seed the debiased worst group gains 0.10, 0.20 and 0.00; the one-attribute group
+    # (recall 0) must not count as the worst.
+    runs = [
+        _run([0.5, 0.9], [0.6, 0.8]),
+        _run([0.4, 0.8], [0.6, 0.8]),
+        _run([0.6, 0.7], [0.6, 0.9]),
+    ]
+    e = paired_effects(runs)["mit6s191"]
+    assert e["worst"]["per_seed"] == pytest.approx([0.1, 0.2, 0.0])
+    assert e["worst"]["mean"] == pytest.approx(0.1)
+    lo, hi = e["worst"]["ci95"]
+    assert 0.0 <= lo < 0.1 < hi <= 0.2  # within the per-seed range, around the mean
+    assert e["worst"]["seeds_better"] == 2
+    # Gap: 0.4 -> 0.2, 0.4 -> 0.2, 0.1 -> 0.3; better means smaller.
+    assert e["gap"]["per_seed"] == pytest.approx([-0.2, -0.2, 0.2])
+    assert e["gap"]["seeds_better"] == 2
+    assert e["overall"]["mean"] == pytest.approx((0.0 + 0.1 + 0.1) / 3, abs=1e-4)
+
+
+def test_paired_effects_constant_difference_has_no_spread() -> None:
+    runs = [_run([0.5, 0.7], [0.55, 0.75]) for _ in range(4)]
+    e = paired_effects(runs)["camera_shift"]["worst"]
+    assert e["ci95"] == pytest.approx([0.05, 0.05])
+    assert e["seeds_better"] == 4

@@ -252,6 +252,11 @@ def test_all_end_to_end_on_tiny_data(tmp_path: Path) -> None:
     assert set(report["targets"]) >= {"mit6s191", "camera_shift", "int8_within_1_5_points"}
     assert (out / "report" / "recall_by_group.png").stat().st_size > 10_000
     assert "± " in (out / "report" / "report.md").read_text()
+    # Paired effects: one difference per seed, from the runs' own worst groups.
+    eff = report["effects"]["mit6s191"]["worst"]
+    assert len(eff["per_seed"]) == 2
+    assert eff["ci95"][0] <= eff["mean"] <= eff["ci95"][1]
+    assert "Effect per seed" in (out / "report" / "report.md").read_text()
     card = json.loads((out / "debiased" / "card.json").read_text())
     assert card["seed_statistics"]["seeds"] == 2
     # The card's status line is the report's, not a hand-written or stale one.
