@@ -11,7 +11,7 @@ import pytest
 
 from model_export.data import DataError, load_images, read_labels, split_train_val
 from model_export.readers import read_celeba, read_mit_h5
-from model_export.recipe import Recipe, draw, load_recipe
+from model_export.recipe import DEFAULT_RECIPE, Recipe, draw, load_recipe
 from tests.model_fixtures import write_faces64
 
 
@@ -93,6 +93,16 @@ def test_shipped_recipe_is_skewed() -> None:
     r = load_recipe()
     total = sum(r.faces.values())
     assert r.faces["White"] / total == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize(
+    ("name", "white_share"), [("race-balanced.yaml", 0.2), ("white-only.yaml", 1.0)]
+)
+def test_diagnostic_recipes_load(name: str, white_share: float) -> None:
+    # The diagnostics of assets/models/README.md are reproducible from these files.
+    r = load_recipe(DEFAULT_RECIPE.parent / name)
+    assert r.group_by == "race" and "not shipped" in r.note
+    assert r.faces["White"] / sum(r.faces.values()) == pytest.approx(white_share)
 
 
 def test_bad_recipe_file(tmp_path: Path) -> None:
