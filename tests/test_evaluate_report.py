@@ -83,8 +83,8 @@ def test_paired_effects_per_seed_mean_and_interval() -> None:
     e = paired_effects(runs)["mit6s191"]
     assert e["worst"]["per_seed"] == pytest.approx([0.1, 0.2, 0.0])
     assert e["worst"]["mean"] == pytest.approx(0.1)
-    lo, hi = e["worst"]["ci95"]
-    assert 0.0 <= lo < 0.1 < hi <= 0.2  # within the per-seed range, around the mean
+    # t interval: 0.1 +- t(0.975, 2) * sd / sqrt(3) = 0.1 +- 4.303 * 0.1 / 1.732
+    assert e["worst"]["ci95"] == pytest.approx([0.1 - 0.2484, 0.1 + 0.2484], abs=2e-4)
     assert e["worst"]["seeds_better"] == 2
     # Gap: 0.4 -> 0.2, 0.4 -> 0.2, 0.1 -> 0.3; better means smaller.
     assert e["gap"]["per_seed"] == pytest.approx([-0.2, -0.2, 0.2])
