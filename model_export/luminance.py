@@ -39,18 +39,10 @@ def equalize_luminance(x: np.ndarray, target: float | None = None) -> np.ndarray
     return np.asarray(np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8))
 
 
-def group_recalls(p: np.ndarray, keys: list[str], threshold: float) -> dict[str, float]:
-    """Recall per group key of face probabilities `p` [N] at `threshold`."""
-    out: dict[str, float] = {}
-    for k in sorted(set(keys)):
-        m = np.array([kk == k for kk in keys])
-        out[k] = float((p[m] >= threshold).mean())
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     from installation.inference import load_classifier
     from model_export.data import load_images, read_labels
+    from model_export.evaluate import set_metrics
     from model_export.workflow import EVAL_SETS
 
     p = argparse.ArgumentParser(description=__doc__)
@@ -64,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for r in read_labels(args.data) if r.path.startswith(f"eval/{args.set}/")]
     images = load_images(args.data, rows)
     cols = EVAL_SETS[args.set][1]
-    keys = [" ".join(r.attrs.get(c, "") for c in cols) for r in images.rows]
+    attrs = [r.attrs for r in images.rows]
     variants = {"orig": images.x, "equalized": equalize_luminance(images.x)}
     found: dict[tuple[str, str, str], list[float]] = {}
     for run in args.runs:
@@ -72,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
             clf = load_classifier(run / folder, accelerator="cpu")
             for tag, x in variants.items():
                 probs = np.array([clf.predict(img).p_face for img in x])
-                for k, r in group_recalls(probs, keys, clf.card.threshold).items():
-                    found.setdefault((folder, k, tag), []).append(r)
+                # The finest groups only, as the report's per-group table.
+                for g in set_metrics(probs, attrs, clf.card.threshold, [cols])["groups"]:
+                    found.setdefault((folder, g["label"], tag), []).append(g["recall"])
     for (folder, k, tag), vals in sorted(found.items()):
         print(f"{folder:9s} {k:24s} {tag:9s} {np.mean(vals):.3f}")
     return 0

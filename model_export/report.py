@@ -70,6 +70,11 @@ def _finest(m: dict[str, Any]) -> list[dict[str, Any]]:
     return [g for g in m["groups"] if len(g["attrs"]) == 2]
 
 
+def _worst(m: dict[str, Any]) -> float:
+    """Recall of the worst finest group of one set's metrics."""
+    return float(min(g["recall"] for g in _finest(m)))
+
+
 def gap_noise_floor(
     recall: float, counts: list[int], n_sim: int = 4000, seed: int = 0
 ) -> tuple[float, float]:
@@ -105,7 +110,7 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
                         "std": round(float(np.std(vals)), 4),
                         "count": g["count"],
                     }
-                worst = [min(x["recall"] for x in _finest(m)) for m in ms]
+                worst = [_worst(m) for m in ms]
                 gaps = [m["gap"] for m in ms]
                 sets[name] = {
                     "recall_mean": round(float(np.mean([m["recall"] for m in ms])), 4),
@@ -179,9 +184,7 @@ def paired_effects(runs: list[dict[str, Any]]) -> dict[str, Any]:
         diffs: dict[str, list[float]] = {"worst": [], "gap": [], "overall": []}
         for r in runs:
             b, d = r["baseline"]["int8"][name], r["debiased"]["int8"][name]
-            diffs["worst"].append(
-                min(g["recall"] for g in _finest(d)) - min(g["recall"] for g in _finest(b))
-            )
+            diffs["worst"].append(_worst(d) - _worst(b))
             diffs["gap"].append(d["gap"] - b["gap"])
             diffs["overall"].append(d["recall"] - b["recall"])
         out[name] = {}

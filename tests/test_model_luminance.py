@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_export.luminance import centre_luminance, equalize_luminance, group_recalls
+from model_export.evaluate import set_metrics
+from model_export.luminance import centre_luminance, equalize_luminance
 
 
 def _faces(n: int, seed: int = 0) -> np.ndarray:
@@ -41,10 +42,14 @@ def test_equalize_keeps_the_picture_and_honours_a_target() -> None:
     assert y.dtype == np.uint8 and y.shape == x.shape
 
 
-def test_group_recalls_per_key_at_the_threshold() -> None:
+def test_recall_per_group_at_the_threshold() -> None:
+    # What the diagnostic prints per group: the project's set_metrics on the finest groups.
     p = np.array([0.9, 0.2, 0.6, 0.7, 0.1])
-    keys = ["Darker Female", "Darker Female", "Lighter Male", "Lighter Male", "Lighter Male"]
-    assert group_recalls(p, keys, 0.5) == {
-        "Darker Female": 0.5,
-        "Lighter Male": pytest.approx(2 / 3),
+    attrs = [{"skin_tone": "Darker", "gender": "Female"}] * 2 + [
+        {"skin_tone": "Lighter", "gender": "Male"}
+    ] * 3
+    groups = set_metrics(p, attrs, 0.5, [("skin_tone", "gender")])["groups"]
+    assert {g["label"]: g["recall"] for g in groups} == {
+        "Darker women": 0.5,
+        "Lighter men": pytest.approx(2 / 3, abs=1e-4),
     }
