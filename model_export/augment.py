@@ -39,15 +39,109 @@ class AugmentConfig:
 DEFAULT = AugmentConfig()
 
 
-def _geometry(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """uint8 [64, 64, 3] -> uint8 [64, 64, 3], shrunk and/or shifted; borders reflected so no
-    black frame appears (a frame would be a cue that exists in no real camera crop)."""
+# Columns of a conditions array [N, 9]: one camera condition per image, drawn once and applied
+# later (the DB-VAE measures rarity on the views it then trains on, `rarity_views="augmented"`).
+FLIP, SCALE, DX, DY, GAIN, GAMMA, BLUR, NOISE, JPEG = range(9)
+N_CONDITIONS = 9
+
+
+class _Drawn:
+    """Each change drawn from `rng` when asked, in the order `_render` asks (the order every
+    shipped model was trained with, so a seed still gives the same images)."""
+
+    def __init__(self, cfg: AugmentConfig, rng: np.random.Generator) -> None:
+        self.cfg, self.rng = cfg, rng
+
+    def scale(self) -> float:
+        return (
+            float(self.rng.uniform(*self.cfg.scale))
+            if self.rng.random() < self.cfg.p_scale
+            else 1.0
+        )
+
+    def shift(self) -> tuple[float, float]:
+        dx, dy = self.rng.uniform(-self.cfg.shift, self.cfg.shift, size=2)
+        return float(dx), float(dy)
+
+    def gain(self) -> float:
+        return float(self.rng.uniform(*self.cfg.gain))
+
+    def gamma(self) -> float:
+        return float(self.rng.uniform(*self.cfg.gamma))
+
+    def blur(self) -> float:
+        """Gaussian sigma in pixels; 0 = no blur."""
+        return (
+            float(self.rng.uniform(*self.cfg.blur_sigma))
+            if self.rng.random() < self.cfg.p_blur
+            else 0.0
+        )
+
+    def noise(self) -> float:
+        return float(self.rng.uniform(*self.cfg.noise))
+
+    def jpeg(self) -> int:
+        """JPEG quality; 0 = no round trip."""
+        if self.rng.random() < self.cfg.p_jpeg:
+            return int(self.rng.integers(self.cfg.jpeg_quality[0], self.cfg.jpeg_quality[1] + 1))
+        return 0
+
+
+class _Fixed:
+    """The changes of one row of a conditions array."""
+
+    def __init__(self, row: np.ndarray) -> None:
+        self.row = row
+
+    def scale(self) -> float:
+        return float(self.row[SCALE])
+
+    def shift(self) -> tuple[float, float]:
+        return float(self.row[DX]), float(self.row[DY])
+
+    def gain(self) -> float:
+        return float(self.row[GAIN])
+
+    def gamma(self) -> float:
+        return float(self.row[GAMMA])
+
+    def blur(self) -> float:
+        return float(self.row[BLUR])
+
+    def noise(self) -> float:
+        return float(self.row[NOISE])
+
+    def jpeg(self) -> int:
+        return int(self.row[JPEG])
+
+
+def _geometry(img: np.ndarray, s: float, dx: float, dy: float) -> np.ndarray:
+    """uint8 [64, 64, 3] -> uint8 [64, 64, 3], content scaled by `s` and offset by (dx, dy)
+    crop sides; borders reflected so no black frame appears (a frame would be a cue that exists
+    in no real camera crop)."""
     h, w = img.shape[:2]
-    s = rng.uniform(*cfg.scale) if rng.random() < cfg.p_scale else 1.0
-    dx, dy = rng.uniform(-cfg.shift, cfg.shift, size=2) * w
+    ox, oy = dx * w, dy * h
     # Scale about the centre, then offset: x' = s * x + (1 - s) * c + d.
-    m = np.array([[s, 0, (1 - s) * w / 2 + dx], [0, s, (1 - s) * h / 2 + dy]], np.float32)
+    m = np.array([[s, 0, (1 - s) * w / 2 + ox], [0, s, (1 - s) * h / 2 + oy]], np.float32)
     return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def _render(img: np.ndarray, c: _Drawn | _Fixed, rng: np.random.Generator) -> np.ndarray:
+    """uint8 [64, 64, 3] (already mirrored or not) -> float32 [64, 64, 3] in [0, 1]; `rng` draws
+    the sensor noise itself, whose strength is part of the condition."""
+    s = c.scale()
+    img = _geometry(np.ascontiguousarray(img), s, *c.shift())
+    x = img.astype(np.float32) / 255.0
+    x = np.clip(x * c.gain(), 0, 1) ** c.gamma()
+    sigma = c.blur()
+    if sigma > 0:
+        x = cv2.GaussianBlur(x, (0, 0), sigma)
+    x = x + rng.normal(0, c.noise(), size=x.shape).astype(np.float32)
+    x = np.clip(x, 0, 1)
+    quality = c.jpeg()
+    if quality > 0:
+        x = _jpeg(x, quality)
+    return x
 
 
 def augment(
@@ -58,18 +152,37 @@ def augment(
     b = len(batch)
     out = np.empty(batch.shape, np.float32)
     flips = rng.random(b) < cfg.flip
+    drawn = _Drawn(cfg, rng)
     for i in range(b):
-        img = batch[i, :, ::-1] if flips[i] else batch[i]
-        img = _geometry(np.ascontiguousarray(img), cfg, rng)
-        x = img.astype(np.float32) / 255.0
-        x = np.clip(x * rng.uniform(*cfg.gain), 0, 1) ** rng.uniform(*cfg.gamma)
-        if rng.random() < cfg.p_blur:
-            x = cv2.GaussianBlur(x, (0, 0), rng.uniform(*cfg.blur_sigma))
-        x = x + rng.normal(0, rng.uniform(*cfg.noise), size=x.shape).astype(np.float32)
-        x = np.clip(x, 0, 1)
-        if rng.random() < cfg.p_jpeg:
-            x = _jpeg(x, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
-        out[i] = x
+        out[i] = _render(batch[i, :, ::-1] if flips[i] else batch[i], drawn, rng)
+    return out
+
+
+def draw_conditions(n: int, rng: np.random.Generator, cfg: AugmentConfig = DEFAULT) -> np.ndarray:
+    """[n, 9] float64 camera conditions (columns FLIP..JPEG), drawn as `augment` draws them."""
+    out = np.zeros((n, N_CONDITIONS), np.float64)
+    out[:, FLIP] = rng.random(n) < cfg.flip
+    d = _Drawn(cfg, rng)
+    for i in range(n):
+        out[i, SCALE] = d.scale()
+        out[i, DX], out[i, DY] = d.shift()
+        out[i, GAIN], out[i, GAMMA], out[i, BLUR] = d.gain(), d.gamma(), d.blur()
+        out[i, NOISE], out[i, JPEG] = d.noise(), d.jpeg()
+    return out
+
+
+def apply_conditions(
+    batch: np.ndarray, conditions: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """uint8 RGB [B, 64, 64, 3] with conditions [B, 9] -> float32 [B, 64, 64, 3] in [0, 1]."""
+    if conditions.shape != (len(batch), N_CONDITIONS):
+        raise ValueError(
+            f"conditions must have shape ({len(batch)}, {N_CONDITIONS}), got {conditions.shape}"
+        )
+    out = np.empty(batch.shape, np.float32)
+    for i in range(len(batch)):
+        img = batch[i, :, ::-1] if conditions[i, FLIP] else batch[i]
+        out[i] = _render(img, _Fixed(conditions[i]), rng)
     return out
 
 

@@ -44,6 +44,13 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         "faces-first batching were trained; about a quarter slower)",
     )
     p.add_argument(
+        "--rarity-views",
+        choices=["clean", "augmented"],
+        default="clean",
+        help="DB-VAE: measure rarity on the clean training faces, or on the camera-augmented "
+        "view of each face it then trains on (rare lighting, framing and blur count as rare)",
+    )
+    p.add_argument(
         "--mixed-precision",
         action="store_true",
         help="float16 compute (GPU only; weights and the loss stay float32)",
@@ -68,6 +75,7 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         cap=args.cap,
         temperature=args.temperature,
         faces_first=not args.decode_all,
+        rarity_views=args.rarity_views,
     )
 
 

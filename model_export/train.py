@@ -13,12 +13,12 @@ import math
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import keras
 import numpy as np
 
-from model_export.augment import augment
+from model_export.augment import apply_conditions, augment, draw_conditions
 from model_export.data import DataError
 from model_export.models import DBVAE, baseline_cnn
 from model_export.resampling import Rule, effective_shares, face_weights
@@ -66,7 +66,10 @@ class FacesFirstBatches(keras.utils.PyDataset):
     epochs took 49-64 s on the 2-core CPU, against 58-87 s with mixed batches decoded whole.
     Every drawn face and every non-face is seen once per epoch; when one kind runs out first,
     the last batches hold only the other (shorter batches; non-faces among the first k rows are
-    gated out of the VAE loss by their label)."""
+    gated out of the VAE loss by their label).
+
+    `conditions` (faces' [F, 9], non-faces' [M, 9], aligned with `faces` and `nonfaces`): camera
+    conditions fixed in advance (`rarity_views="augmented"`) instead of drawn per batch."""
 
     def __init__(
         self,
@@ -77,11 +80,15 @@ class FacesFirstBatches(keras.utils.PyDataset):
         *,
         k: int,
         seed: int,
+        conditions: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         super().__init__()
         self.x, self.k, self.m = x, k, batch_size - k
         self.rng = np.random.default_rng(seed)
-        self.faces, self.nonfaces = self.rng.permutation(faces), self.rng.permutation(nonfaces)
+        # Index orders (the same draws as permuting the arrays), so conditions can follow.
+        fo, no = self.rng.permutation(len(faces)), self.rng.permutation(len(nonfaces))
+        self.faces, self.nonfaces = faces[fo], nonfaces[no]
+        self.conditions = None if conditions is None else (conditions[0][fo], conditions[1][no])
         self.n = max(
             math.ceil(len(faces) / self.k) if self.k else 0,
             math.ceil(len(nonfaces) / self.m) if self.m else 0,
@@ -94,7 +101,12 @@ class FacesFirstBatches(keras.utils.PyDataset):
         f = self.faces[i * self.k : (i + 1) * self.k]
         nf = self.nonfaces[i * self.m : (i + 1) * self.m]
         y = np.concatenate([np.ones(len(f), np.float32), np.zeros(len(nf), np.float32)])
-        return augment(self.x[np.concatenate([f, nf])], self.rng), y
+        if self.conditions is None:
+            return augment(self.x[np.concatenate([f, nf])], self.rng), y
+        cf = self.conditions[0][i * self.k : (i + 1) * self.k]
+        cn = self.conditions[1][i * self.m : (i + 1) * self.m]
+        xb = apply_conditions(self.x[np.concatenate([f, nf])], np.concatenate([cf, cn]), self.rng)
+        return xb, y
 
 
 @dataclass
@@ -113,6 +125,10 @@ class TrainConfig:
     # DB-VAE: batches with their faces first, decoded only there (False: random mixed batches,
     # every row decoded, as the checkpoints made before faces-first batching).
     faces_first: bool = True
+    # DB-VAE: measure rarity on the clean training faces ("clean"), or on one camera-augmented
+    # view of each face drawn for the epoch and then trained on ("augmented"), so that rare
+    # lighting, framing and blur count as rare too.
+    rarity_views: Literal["clean", "augmented"] = "clean"
 
 
 def _verbose() -> int:
@@ -130,9 +146,11 @@ def predict_logits(model: keras.Model, x: np.ndarray, batch: int = 256) -> np.nd
 
 
 def latent_means(model: DBVAE, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Latent means [N, D] of images [N, 64, 64, 3]: uint8, or float32 already in [0, 1]."""
     out = []
     for i in range(0, len(x), batch):
-        _, mean, _ = model.encode(x[i : i + batch].astype(np.float32) / 255.0, training=False)
+        xb = x[i : i + batch].astype(np.float32)
+        _, mean, _ = model.encode(xb / 255.0 if x.dtype == np.uint8 else xb, training=False)
         out.append(np.asarray(mean))
     return np.concatenate(out)
 
@@ -142,9 +160,10 @@ _CNN_KEYS = ("batch_size", "learning_rate", "seed")
 _DBVAE_KEYS = (
     *_CNN_KEYS,
     *("latent_dim", "kl_weight", "bins", "alpha", "rule", "temperature", "cap", "faces_first"),
+    "rarity_views",
 )
 # What a checkpoint saved before a setting existed was trained with.
-_LEGACY = {"faces_first": False}
+_LEGACY: dict[str, Any] = {"faces_first": False, "rarity_views": "clean"}
 
 
 def _settings(cfg: TrainConfig, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -225,6 +244,10 @@ def train_dbvae(
     x: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: TrainConfig, work: Path
 ) -> tuple[DBVAE, list[dict[str, Any]]]:
     """`groups` (e.g. race of each face) is used only to log the drawn shares."""
+    if cfg.rarity_views == "augmented" and not cfg.faces_first:
+        raise DataError(
+            "rarity measured on augmented views needs faces-first batches; drop --decode-all"
+        )
     work.mkdir(parents=True, exist_ok=True)
     faces = np.flatnonzero(y == 1)
     nonfaces = np.flatnonzero(y == 0)
@@ -238,20 +261,48 @@ def train_dbvae(
     done, log = _resume(model, work, settings)
     rng = np.random.default_rng(cfg.seed)
     for epoch in range(done, cfg.epochs):
+        conditions: np.ndarray | None = None
+        by_label: tuple[np.ndarray, np.ndarray] | None = None
+        if cfg.rarity_views == "augmented":
+            # One camera condition per face for this epoch [F, 9], seeded by (seed, epoch) so a
+            # resumed run draws the same; the views [F, 64, 64, 3] float32 live only here.
+            crng = np.random.default_rng([cfg.seed, epoch, 1])
+            conditions = draw_conditions(len(faces), crng)
+            latents = latent_means(model, apply_conditions(x[faces], conditions, crng))
+        else:
+            latents = latent_means(model, x[faces])
         w = face_weights(
-            latent_means(model, x[faces]),
+            latents,
             bins=cfg.bins,
             alpha=cfg.alpha,
             rule=cfg.rule,
             temperature=cfg.temperature,
             cap=cfg.cap,
         )
-        drawn = faces[rng.choice(len(faces), len(faces), replace=True, p=w)]
+        pick = rng.choice(len(faces), len(faces), replace=True, p=w)
+        drawn = faces[pick]
         shares = effective_shares(w, groups[faces])
         logger.info("epoch %d: expected group shares of drawn faces %s", epoch + 1, shares)
+        entry: dict[str, Any] = {}
+        if conditions is not None:
+            entry["drawn_conditions"] = condition_shift(conditions, w)
+            face_c = conditions[pick]
+            # Non-faces take conditions of drawn faces: the camera-condition mix stays the same
+            # for both labels, so a condition the draw favours cannot become a cue for "face".
+            nonface_c = face_c[crng.integers(0, len(pick), len(nonfaces))]
+            by_label = (face_c, nonface_c)
+            logger.info("epoch %d: camera conditions, all vs drawn %s", epoch + 1, entry)
         data: keras.utils.PyDataset
         if cfg.faces_first:
-            data = FacesFirstBatches(x, drawn, nonfaces, cfg.batch_size, k=k, seed=cfg.seed + epoch)
+            data = FacesFirstBatches(
+                x,
+                drawn,
+                nonfaces,
+                cfg.batch_size,
+                k=k,
+                seed=cfg.seed + epoch,
+                conditions=by_label,
+            )
         else:
             idx = np.concatenate([drawn, nonfaces])
             data = Batches(x[idx], y[idx], cfg.batch_size, cfg.seed + epoch)
@@ -263,10 +314,26 @@ def train_dbvae(
                 "drawn_shares": shares,
                 "max_weight_x_mean": round(float(w.max() * len(w)), 2),
                 "unique_drawn": len(np.unique(drawn)),
+                **entry,
             }
         )
         _checkpoint(model, work, epoch + 1, log, settings)
     return model, log
+
+
+def condition_shift(conditions: np.ndarray, w: np.ndarray) -> dict[str, list[float]]:
+    """Mean of each camera condition over all views and over the draw (weights `w` [N]):
+    {"gain": [all, drawn], ...}; the shares of blurred and JPEG views for blur and jpeg."""
+    from model_export import augment as a
+
+    cols = {"scale": a.SCALE, "gain": a.GAIN, "gamma": a.GAMMA, "noise": a.NOISE}
+    out = {
+        k: [float(conditions[:, c].mean()), float(w @ conditions[:, c])] for k, c in cols.items()
+    }
+    for k, c in (("blurred", a.BLUR), ("jpeg", a.JPEG)):
+        on = (conditions[:, c] > 0).astype(np.float64)
+        out[k] = [float(on.mean()), float(w @ on)]
+    return {k: [round(v, 4) for v in pair] for k, pair in out.items()}
 
 
 def train_balanced(

@@ -7,7 +7,20 @@ import dataclasses
 import numpy as np
 import pytest
 
-from model_export.augment import DEFAULT, AugmentConfig, augment
+from model_export.augment import (
+    BLUR,
+    DEFAULT,
+    FLIP,
+    GAIN,
+    GAMMA,
+    JPEG,
+    N_CONDITIONS,
+    SCALE,
+    AugmentConfig,
+    apply_conditions,
+    augment,
+    draw_conditions,
+)
 
 NONE = AugmentConfig(
     flip=0.0,
@@ -75,3 +88,46 @@ def test_each_change_acts() -> None:
 def test_default_is_milder_than_the_camera_shift_set() -> None:
     # The evaluation set shrinks faces to 55-90 %; training must not cover all of it.
     assert DEFAULT.scale[0] > 0.55 and DEFAULT.p_scale < 1.0
+
+
+def _identity(n: int) -> np.ndarray:
+    """Conditions [n, 9] that change nothing: full size, no offset, gain and gamma 1."""
+    c = np.zeros((n, N_CONDITIONS))
+    c[:, SCALE] = c[:, GAIN] = c[:, GAMMA] = 1.0
+    return c
+
+
+def test_fixed_conditions_act_like_the_random_ones() -> None:
+    b = _batch(4)
+    rng = np.random.default_rng(0)
+    ident = _identity(4)
+    np.testing.assert_allclose(apply_conditions(b, ident, rng), b / 255.0, atol=1e-6)
+    dim = ident.copy()
+    dim[:, GAIN] = 0.5
+    assert apply_conditions(b, dim, rng).mean() == pytest.approx(b.mean() / 255 * 0.5, rel=0.02)
+    mirrored = ident.copy()
+    mirrored[:2, FLIP] = 1
+    out = apply_conditions(b, mirrored, rng)
+    np.testing.assert_allclose(out[:2], b[:2, :, ::-1] / 255.0, atol=1e-6)
+    np.testing.assert_allclose(out[2:], b[2:] / 255.0, atol=1e-6)
+    soft = ident.copy()
+    soft[:, BLUR], soft[:, JPEG] = 1.2, 20
+    changed = apply_conditions(b, soft, rng)
+    assert np.abs(np.diff(changed, axis=2)).mean() < 0.8 * np.abs(np.diff(b / 255, axis=2)).mean()
+    with pytest.raises(ValueError, match=r"shape \(4, 9\)"):
+        apply_conditions(b, ident[:3], rng)
+
+
+def test_drawn_conditions_follow_the_config() -> None:
+    c = draw_conditions(2000, np.random.default_rng(1))
+    np.testing.assert_array_equal(c, draw_conditions(2000, np.random.default_rng(1)))
+    assert c.shape == (2000, N_CONDITIONS)
+    assert c[:, FLIP].mean() == pytest.approx(DEFAULT.flip, abs=0.04)
+    assert DEFAULT.gain[0] <= c[:, GAIN].min() and c[:, GAIN].max() <= DEFAULT.gain[1]
+    assert (c[:, BLUR] > 0).mean() == pytest.approx(DEFAULT.p_blur, abs=0.04)
+    q = c[c[:, JPEG] > 0, JPEG]
+    assert (c[:, JPEG] > 0).mean() == pytest.approx(DEFAULT.p_jpeg, abs=0.04)
+    assert DEFAULT.jpeg_quality[0] <= q.min() and q.max() <= DEFAULT.jpeg_quality[1]
+    shrunk = c[:, SCALE] < 1
+    assert shrunk.mean() == pytest.approx(DEFAULT.p_scale, abs=0.04)
+    assert c[shrunk, SCALE].min() >= DEFAULT.scale[0]

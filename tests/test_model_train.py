@@ -11,6 +11,7 @@ import pytest
 
 from installation.inference import load_classifier
 from installation.inference.card import Card
+from model_export.augment import GAIN, GAMMA, N_CONDITIONS, SCALE
 from model_export.cli import main as export_main
 from model_export.data import DataError
 from model_export.evaluate import all_combinations, set_metrics, threshold_at_fpr
@@ -208,6 +209,67 @@ def test_a_checkpoint_from_before_faces_first_resumes_only_as_it_was_trained(
         )
     _, log = train_dbvae(x, y, groups, TrainConfig(**{**old.__dict__, "epochs": 2}), tmp_path / "d")
     assert [e["epoch"] for e in log] == [1, 2]
+
+
+def test_faces_first_batches_apply_fixed_conditions_per_row() -> None:
+    # Row i holds the value 10 * i; faces get gain 1, non-faces gain 0.5, nothing else changes.
+    n_f, n_nf = 6, 10
+    n = n_f + n_nf
+    x = np.ascontiguousarray(
+        np.broadcast_to((np.arange(n, dtype=np.uint8) * 10)[:, None, None, None], (n, 64, 64, 3))
+    )
+    cond = np.zeros((n, N_CONDITIONS))
+    cond[:, SCALE] = cond[:, GAMMA] = 1.0
+    cond[:, GAIN] = np.where(np.arange(n) < n_f, 1.0, 0.5)
+    faces, nonfaces = np.arange(n_f), np.arange(n_f, n)
+    k = faces_per_batch(n_f, n_nf, 8)
+    data = FacesFirstBatches(
+        x, faces, nonfaces, 8, k=k, seed=1, conditions=(cond[faces], cond[nonfaces])
+    )
+    seen: dict[int, float] = {}
+    for i in range(len(data)):
+        xb, yb = data[i]
+        for img, label in zip(xb, yb, strict=True):
+            value = float(img[0, 0, 0]) * 255
+            row = round(value / (1.0 if label else 0.5) / 10)
+            seen[row] = float(label)
+    assert seen == {r: float(r < n_f) for r in range(n)}  # every row once, with its own gain
+
+
+def test_dbvae_rarity_on_augmented_views(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 255, size=(48, 64, 64, 3), dtype=np.uint8)
+    y = (np.arange(48) % 2).astype(np.float32)
+    groups = np.array(["a", "a", "b", "b"] * 12)
+    given: list[tuple[np.ndarray, np.ndarray]] = []
+    real = FacesFirstBatches
+
+    def spy(*args: Any, **kwargs: Any) -> FacesFirstBatches:
+        given.append(kwargs["conditions"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("model_export.train.FacesFirstBatches", spy)
+    cfg = TrainConfig(epochs=2, batch_size=16, seed=3, latent_dim=4, rarity_views="augmented")
+    _, log = train_dbvae(x, y, groups, cfg, tmp_path / "d")
+    assert [e["epoch"] for e in log] == [1, 2]
+    for entry in log:
+        shift = entry["drawn_conditions"]
+        assert set(shift) == {"scale", "gain", "gamma", "noise", "blurred", "jpeg"}
+        assert all(len(pair) == 2 for pair in shift.values())  # [all views, drawn views]
+    assert len(given) == 2
+    for face_c, nonface_c in given:
+        assert face_c.shape == (24, N_CONDITIONS) and nonface_c.shape == (24, N_CONDITIONS)
+        # Non-faces wear conditions of drawn faces: no condition is a cue for the label.
+        drawn = {tuple(r) for r in face_c}
+        assert all(tuple(r) in drawn for r in nonface_c)
+    state = json.loads((tmp_path / "d" / "state.json").read_text())
+    assert state["settings"]["rarity_views"] == "augmented"
+    clean = TrainConfig(epochs=3, batch_size=16, seed=3, latent_dim=4)
+    with pytest.raises(DataError, match=r"rarity_views.*another --work"):
+        train_dbvae(x, y, groups, clean, tmp_path / "d")
+    mixed = TrainConfig(**{**cfg.__dict__, "faces_first": False})
+    with pytest.raises(DataError, match=r"faces-first.*--decode-all"):
+        train_dbvae(x, y, groups, mixed, tmp_path / "m")
 
 
 def test_all_end_to_end_on_tiny_data(tmp_path: Path) -> None:
