@@ -18,6 +18,7 @@ from typing import Any, Literal
 import keras
 import numpy as np
 
+from model_export import augment as aug
 from model_export.augment import apply_conditions, augment, draw_conditions
 from model_export.data import DataError
 from model_export.models import DBVAE, baseline_cnn
@@ -324,13 +325,11 @@ def train_dbvae(
 def condition_shift(conditions: np.ndarray, w: np.ndarray) -> dict[str, list[float]]:
     """Mean of each camera condition over all views and over the draw (weights `w` [N]):
     {"gain": [all, drawn], ...}; the shares of blurred and JPEG views for blur and jpeg."""
-    from model_export import augment as a
-
-    cols = {"scale": a.SCALE, "gain": a.GAIN, "gamma": a.GAMMA, "noise": a.NOISE}
+    cols = {"scale": aug.SCALE, "gain": aug.GAIN, "gamma": aug.GAMMA, "noise": aug.NOISE}
     out = {
         k: [float(conditions[:, c].mean()), float(w @ conditions[:, c])] for k, c in cols.items()
     }
-    for k, c in (("blurred", a.BLUR), ("jpeg", a.JPEG)):
+    for k, c in (("blurred", aug.BLUR), ("jpeg", aug.JPEG)):
         on = (conditions[:, c] > 0).astype(np.float64)
         out[k] = [float(on.mean()), float(w @ on)]
     return {k: [round(v, 4) for v in pair] for k, pair in out.items()}
