@@ -99,15 +99,14 @@ class FacesFirstBatches(keras.utils.PyDataset):
         return self.n
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        f = self.faces[i * self.k : (i + 1) * self.k]
-        nf = self.nonfaces[i * self.m : (i + 1) * self.m]
+        fs, ns = slice(i * self.k, (i + 1) * self.k), slice(i * self.m, (i + 1) * self.m)
+        f, nf = self.faces[fs], self.nonfaces[ns]
         y = np.concatenate([np.ones(len(f), np.float32), np.zeros(len(nf), np.float32)])
+        xb = self.x[np.concatenate([f, nf])]
         if self.conditions is None:
-            return augment(self.x[np.concatenate([f, nf])], self.rng), y
-        cf = self.conditions[0][i * self.k : (i + 1) * self.k]
-        cn = self.conditions[1][i * self.m : (i + 1) * self.m]
-        xb = apply_conditions(self.x[np.concatenate([f, nf])], np.concatenate([cf, cn]), self.rng)
-        return xb, y
+            return augment(xb, self.rng), y
+        cond = np.concatenate([self.conditions[0][fs], self.conditions[1][ns]])
+        return apply_conditions(xb, cond, self.rng), y
 
 
 @dataclass
