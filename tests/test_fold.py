@@ -21,8 +21,10 @@ from model_export.fold import (
     folded_encoder,
     int8_serving,
 )
+from model_export.int8_fidelity import int8_logits, logit_error
 from model_export.models import DBVAE, baseline_cnn
 from model_export.tiny import synthetic_set, tiny_model
+from model_export.workflow import calibration_images
 
 
 def _uneven_batchnorm(model: keras.Model, seed: int) -> None:
@@ -166,3 +168,36 @@ def test_a_broken_rewrite_is_caught_before_conversion(cnn: keras.Model, images: 
     dw.set_weights([kernel * 1.5, bias])  # what a wrong fold would do
     with pytest.raises(FoldError, match="differs from the trained model"):
         check_same_function(cnn, folded, images[:32])
+
+
+def test_calibration_images_are_training_images_as_training_shows_them() -> None:
+    x, _, _ = synthetic_set(60, seed=6)
+    u8 = np.round(x * 255).astype(np.uint8)
+    calib = calibration_images(u8, n=40)
+    assert calib.shape == (40, 64, 64, 3) and calib.dtype == np.float32
+    assert calib.min() >= 0.0 and calib.max() <= 1.0
+    np.testing.assert_array_equal(calib, calibration_images(u8, n=40))  # same bundle every run
+    # Augmented views, not the clean crops: light and framing differ from every source image.
+    clean = u8.astype(np.float32) / 255
+    nearest = np.min([[np.abs(c - s).mean() for s in clean] for c in calib[:10]], axis=1)
+    assert np.all(nearest > 0.005), nearest
+    assert len(calibration_images(u8[:7])) == 7  # a small draw uses what it has
+
+
+def test_fidelity_diagnostic_reads_logits_as_the_kiosk_does(
+    cnn: keras.Model, images: np.ndarray, tmp_path: Path
+) -> None:
+    """model_export.int8_fidelity measures the int8 logit the kiosk would read, not another."""
+    calib = images[:100].astype(np.float32)
+    serving = int8_serving(cnn, calib)
+    crops = np.round(images[100:140] * 255).astype(np.uint8)
+    kiosk = _kiosk_logits(serving, calib, crops.astype(np.float32) / 255, tmp_path / "k")
+    diag = int8_logits(convert_int8(serving, calib), crops)
+    np.testing.assert_allclose(diag, kiosk, atol=1e-6)
+
+    ref = np.array([0.0, 1.0, -20.0, 2.0])
+    err = logit_error(ref, np.array([0.5, 1.0, -LOGIT_CLIP, 1.0]))
+    # The float logit is clipped to the served range first: -20 vs -8 is no error.
+    assert err["mean"] == pytest.approx(1.5 / 4)
+    assert err["max"] == pytest.approx(1.0)
+    assert 0.5 < err["p95"] <= 1.0

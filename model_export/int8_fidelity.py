@@ -1,0 +1,127 @@
+"""How far the int8 face logit lies from the float one, per calibration set: a diagnostic.
+
+`python -m model_export.int8_fidelity --data DATA --work WORK --seeds 0 1 2 3 4 5 --latent-dim 32`
+reloads the finished checkpoints of both models in WORK, converts each twice, once calibrated
+on 400 clean training crops (the exporter until 2026-12-03) and once on the exporter's
+`calibration_images` (the same crops under the training augmentation), and prints per model
+and set the mean, 95th percentile and largest |float logit - int8 logit| (float clipped to the
+served +-LOGIT_CLIP), and how many decisions differ at each model's own 2 % FPR threshold.
+Nothing is written. Same training options as `bias-mirror-export all`, so the checkpoints'
+settings match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+VARIANTS = ("clean", "augmented")
+
+
+def int8_logits(tflite: bytes, pixels: np.ndarray) -> np.ndarray:
+    """int8 model bytes, uint8 [N, 64, 64, 3] -> face logits [N], read as the kiosk reads them
+    (pixel LUT into the quantized input, output 0 dequantized)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from installation.inference.classifier import input_lut, ordered_outputs
+
+    interp = Interpreter(model_content=tflite)
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]
+    scale_in, zero_in = inp["quantization"]
+    lut = input_lut(scale_in, zero_in, inp["dtype"])
+    out = ordered_outputs(interp)[0]
+    scale, zero = out["quantization"]
+    logits = np.empty(len(pixels))
+    for i, img in enumerate(pixels):
+        interp.set_tensor(inp["index"], lut[img][None])
+        interp.invoke()
+        logits[i] = (float(interp.get_tensor(out["index"]).ravel()[0]) - zero) * scale
+    return logits
+
+
+def logit_error(float_logits: np.ndarray, q_logits: np.ndarray) -> dict[str, float]:
+    """|float - int8| over a set, the float logit clipped to the served range first."""
+    from model_export.fold import LOGIT_CLIP
+
+    err = np.abs(np.clip(float_logits, -LOGIT_CLIP, LOGIT_CLIP) - q_logits)
+    return {
+        "mean": float(err.mean()),
+        "p95": float(np.percentile(err, 95)),
+        "max": float(err.max()),
+    }
+
+
+def _calibration(train_x: np.ndarray, variant: str) -> np.ndarray:
+    from model_export.workflow import calibration_images
+
+    if variant == "augmented":
+        return calibration_images(train_x)
+    idx = np.random.default_rng(0).choice(len(train_x), size=min(400, len(train_x)), replace=False)
+    return train_x[idx].astype(np.float32) / 255.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from model_export.cli import _data
+    from model_export.evaluate import threshold_at_fpr
+    from model_export.export import convert_int8
+    from model_export.fold import int8_serving
+    from model_export.steps import add_training_args, finished_epochs, train_config, train_method
+    from model_export.train import predict_logits
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--data", type=Path, required=True, help="faces64 folder")
+    p.add_argument("--work", type=Path, required=True, help="folder with finished checkpoints")
+    p.add_argument("--recipe", type=Path, default=None, help="training recipe YAML")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
+    p.add_argument("--fpr", type=float, default=0.02, help="false-positive rate of thresholds")
+    p.add_argument("--method", choices=("dbvae", "balanced"), default="dbvae")
+    add_training_args(p)
+    args = p.parse_args(argv)
+    data = _data(args)
+    sets: dict[str, Any] = {"val": data.val_nonfaces.x, **{k: v.x for k, v in data.evals.items()}}
+    totals: dict[tuple[str, str], list[float]] = {}
+    for seed in args.seeds:
+        for method in ("baseline", args.method):
+            cfg = train_config(args, method, seed)
+            if cfg.epochs > (done := finished_epochs(args.work, method, seed)):
+                raise SystemExit(
+                    f"{args.work}/{method}-s{seed}: {done} of {cfg.epochs} epochs trained; "
+                    "train it first (bias-mirror-export train) or pass its --epochs"
+                )
+            model, _ = train_method(method, data, cfg, args.work)
+            lf = {k: predict_logits(model, x).ravel() for k, x in sets.items()}
+            thr_f = threshold_at_fpr(1 / (1 + np.exp(-lf["val"])), args.fpr)
+            for variant in VARIANTS:
+                calib = _calibration(data.train.x, variant)
+                tflite = convert_int8(int8_serving(model, calib), calib)
+                lq = {k: int8_logits(tflite, x) for k, x in sets.items()}
+                thr_q = threshold_at_fpr(1 / (1 + np.exp(-lq["val"])), args.fpr)
+                cells = []
+                for k in sets:
+                    e = logit_error(lf[k], lq[k])
+                    flips = int(np.sum((lf[k] >= _logit(thr_f)) != (lq[k] >= _logit(thr_q))))
+                    cells.append(f"{k} {e['mean']:.3f}/{e['p95']:.3f}/{e['max']:.2f} ({flips})")
+                    totals.setdefault((variant, k), []).append(e["p95"])
+                print(f"s{seed} {method:8s} {variant:9s} " + "  ".join(cells), flush=True)
+    print("mean over models of the 95th percentile |float - int8 logit|:")
+    for variant in VARIANTS:
+        row = "  ".join(f"{k} {np.mean(totals[(variant, k)]):.3f}" for k in sets)
+        print(f"  {variant:9s} {row}")
+    print("cells: mean/p95/max |logit error| (decisions that differ at each model's threshold)")
+    return 0
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
