@@ -58,15 +58,6 @@ def logit_error(float_logits: np.ndarray, q_logits: np.ndarray) -> dict[str, flo
     }
 
 
-def _calibration(train_x: np.ndarray, variant: str) -> np.ndarray:
-    from model_export.workflow import calibration_images
-
-    if variant == "augmented":
-        return calibration_images(train_x)
-    idx = np.random.default_rng(0).choice(len(train_x), size=min(400, len(train_x)), replace=False)
-    return train_x[idx].astype(np.float32) / 255.0
-
-
 def main(argv: list[str] | None = None) -> int:
     from model_export.cli import _data
     from model_export.evaluate import threshold_at_fpr
@@ -74,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from model_export.fold import int8_serving
     from model_export.steps import add_training_args, finished_epochs, train_config, train_method
     from model_export.train import predict_logits
+    from model_export.workflow import calibration_images
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     p = argparse.ArgumentParser(description=__doc__)
@@ -100,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             lf = {k: predict_logits(model, x).ravel() for k, x in sets.items()}
             thr_f = threshold_at_fpr(1 / (1 + np.exp(-lf["val"])), args.fpr)
             for variant in VARIANTS:
-                calib = _calibration(data.train.x, variant)
+                calib = calibration_images(data.train.x, augmented=variant == "augmented")
                 tflite = convert_int8(int8_serving(model, calib), calib)
                 lq = {k: int8_logits(tflite, x) for k, x in sets.items()}
                 thr_q = threshold_at_fpr(1 / (1 + np.exp(-lq["val"])), args.fpr)

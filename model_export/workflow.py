@@ -183,15 +183,18 @@ CALIBRATION = (
 )
 
 
-def calibration_images(train_x: np.ndarray, n: int = 400) -> np.ndarray:
+def calibration_images(train_x: np.ndarray, n: int = 400, *, augmented: bool = True) -> np.ndarray:
     """uint8 [N, 64, 64, 3] training images -> float32 [min(n, N), 64, 64, 3] in [0, 1]: the
     images that set the int8 activation ranges and the range equalization.
 
     They are real training images, shown as training showed them (camera augmentation): on
     clean crops alone the ranges clip what other photos make the network do (12 models of the
     2026-12-03 comparison, 95th percentile of |float - int8 logit|: MIT 0.76 -> 0.25,
-    camera-shift 0.42 -> 0.33, UTKFace unchanged; assets/models/README.md)."""
+    camera-shift 0.42 -> 0.33, UTKFace unchanged; assets/models/README.md). `augmented=False`:
+    the same crops as they are (the exporter until 2026-12-03; `model_export.int8_fidelity`)."""
     idx = np.random.default_rng(0).choice(len(train_x), size=min(n, len(train_x)), replace=False)
+    if not augmented:
+        return train_x[idx].astype(np.float32) / 255.0
     return augment(train_x[idx], np.random.default_rng(1))
 
 

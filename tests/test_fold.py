@@ -182,6 +182,10 @@ def test_calibration_images_are_training_images_as_training_shows_them() -> None
     nearest = np.min([[np.abs(c - s).mean() for s in clean] for c in calib[:10]], axis=1)
     assert np.all(nearest > 0.005), nearest
     assert len(calibration_images(u8[:7])) == 7  # a small draw uses what it has
+    # augmented=False: the same draw as clean crops, each one of the source images.
+    plain = calibration_images(u8, n=40, augmented=False)
+    assert all(any(np.array_equal(c, s) for s in clean) for c in plain)
+    assert not np.allclose(plain, calib, atol=0.02)
 
 
 def test_fidelity_diagnostic_reads_logits_as_the_kiosk_does(
