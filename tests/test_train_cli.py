@@ -36,6 +36,10 @@ def test_train_then_export_from_checkpoint(
     assert card["training"]["settings"]["batch_size"] == 16
     assert card["training"]["log"] == state["log"]  # the checkpoint's log, not a retrain
     assert card["training_data"]["augmentation"]["p_jpeg"] > 0
+    # The int8 ranges came from the training draw under augmentation, all of it on this tiny set.
+    n_train = card["training_data"]["faces"] + card["training_data"]["nonfaces"]
+    assert card["int8_calibration"]["images"] == min(400, n_train)
+    assert "augmentation" in card["int8_calibration"]["source"]
     assert load_classifier(out, accelerator="cpu").card.threshold == card["threshold"]
 
 
