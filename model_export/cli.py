@@ -46,21 +46,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from model_export.steps import (
-        checkpoint_dir,
-        export_method,
-        finished_epochs,
-        train_config,
-        train_method,
-    )
+    from model_export.steps import export_method, require_trained, train_config, train_method
 
     cfg = train_config(args, args.method, args.seed)
-    done = finished_epochs(args.work, args.method, args.seed)
-    if done < cfg.epochs:
-        raise DataError(
-            f"{checkpoint_dir(args.work, args.method, args.seed)}: {done} of {cfg.epochs} epochs "
-            "trained; run `bias-mirror-export train` with the same options first"
-        )
+    require_trained(args.work, args.method, cfg)
     data = _data(args)
     # All epochs are done, so this only reloads the checkpoint and its log.
     model, log = train_method(args.method, data, cfg, args.work)

@@ -60,12 +60,13 @@ def logit_error(float_logits: np.ndarray, q_logits: np.ndarray) -> dict[str, flo
 
 def main(argv: list[str] | None = None) -> int:
     from model_export.cli import _data
+    from model_export.data import DataError
     from model_export.evaluate import threshold_at_fpr
     from model_export.export import convert_int8
     from model_export.fold import int8_serving
-    from model_export.steps import add_training_args, finished_epochs, train_config, train_method
+    from model_export.steps import add_training_args, require_trained, train_config, train_method
     from model_export.train import predict_logits
-    from model_export.workflow import calibration_images
+    from model_export.workflow import calibration_images, sigmoid
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     p = argparse.ArgumentParser(description=__doc__)
@@ -83,23 +84,22 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         for method in ("baseline", args.method):
             cfg = train_config(args, method, seed)
-            if cfg.epochs > (done := finished_epochs(args.work, method, seed)):
-                raise SystemExit(
-                    f"{args.work}/{method}-s{seed}: {done} of {cfg.epochs} epochs trained; "
-                    "train it first (bias-mirror-export train) or pass its --epochs"
-                )
+            try:
+                require_trained(args.work, method, cfg)
+            except DataError as exc:
+                raise SystemExit(f"error: {exc}") from None
             model, _ = train_method(method, data, cfg, args.work)
             lf = {k: predict_logits(model, x).ravel() for k, x in sets.items()}
-            thr_f = threshold_at_fpr(1 / (1 + np.exp(-lf["val"])), args.fpr)
+            thr_f = threshold_at_fpr(sigmoid(lf["val"]), args.fpr)
             for variant in VARIANTS:
                 calib = calibration_images(data.train.x, augmented=variant == "augmented")
                 tflite = convert_int8(int8_serving(model, calib), calib)
                 lq = {k: int8_logits(tflite, x) for k, x in sets.items()}
-                thr_q = threshold_at_fpr(1 / (1 + np.exp(-lq["val"])), args.fpr)
+                thr_q = threshold_at_fpr(sigmoid(lq["val"]), args.fpr)
                 cells = []
                 for k in sets:
                     e = logit_error(lf[k], lq[k])
-                    flips = int(np.sum((lf[k] >= _logit(thr_f)) != (lq[k] >= _logit(thr_q))))
+                    flips = int(np.sum((sigmoid(lf[k]) >= thr_f) != (sigmoid(lq[k]) >= thr_q)))
                     cells.append(f"{k} {e['mean']:.3f}/{e['p95']:.3f}/{e['max']:.2f} ({flips})")
                     totals.setdefault((variant, k), []).append(e["p95"])
                 print(f"s{seed} {method:8s} {variant:9s} " + "  ".join(cells), flush=True)
@@ -109,10 +109,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {variant:9s} {row}")
     print("cells: mean/p95/max |logit error| (decisions that differ at each model's threshold)")
     return 0
-
-
-def _logit(p: float) -> float:
-    return float(np.log(p / (1 - p)))
 
 
 if __name__ == "__main__":

@@ -117,6 +117,16 @@ def finished_epochs(work: Path, method: str, seed: int) -> int:
     return int(json.loads(state.read_text())["epochs_done"])
 
 
+def require_trained(work: Path, method: str, cfg: Any) -> None:
+    """Refuse to export (or measure) a checkpoint that has not finished its epochs."""
+    done = finished_epochs(work, method, cfg.seed)
+    if done < cfg.epochs:
+        raise DataError(
+            f"{checkpoint_dir(work, method, cfg.seed)}: {done} of {cfg.epochs} epochs "
+            "trained; run `bias-mirror-export train` with the same options first"
+        )
+
+
 def export_method(
     method: str,
     model: Any,

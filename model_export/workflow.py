@@ -125,18 +125,18 @@ def prepare(
     return Prepared(train, val_nonfaces, evals, recipe, counts)
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
 def float_metrics(model: Any, data: Prepared, fpr: float) -> tuple[float, dict[str, Any]]:
     from model_export.train import predict_logits
 
-    p_val = _sigmoid(predict_logits(model, data.val_nonfaces.x))
+    p_val = sigmoid(predict_logits(model, data.val_nonfaces.x))
     thr = threshold_at_fpr(p_val, fpr)
     out = {}
     for name, images in data.evals.items():
-        p = _sigmoid(predict_logits(model, images.x))
+        p = sigmoid(predict_logits(model, images.x))
         cols = EVAL_SETS[name][1]
         out[name] = set_metrics(
             p,
