@@ -27,7 +27,13 @@ def _data(args: argparse.Namespace, *, with_train: bool = True) -> Any:
     from model_export.workflow import prepare
 
     recipe = load_recipe(args.recipe) if getattr(args, "recipe", None) else load_recipe()
-    return prepare(args.data, recipe, with_train=with_train)
+    return prepare(
+        args.data,
+        recipe,
+        with_train=with_train,
+        wider=args.wider,
+        wider_fractions=tuple(args.wider_fractions),
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -100,6 +106,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from installation.inference.card import load_card
+    from model_export.paired import cell_labels, compare, wider_sets
     from model_export.workflow import int8_metrics
 
     if not args.models.is_dir():
@@ -112,9 +119,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         )
     data = _data(args, with_train=False)
     result: dict[str, Any] = {"schema": 1, "fpr_target": args.fpr, "models": {}}
+    found: dict[str, dict[str, Any]] = {}
     for bundle in bundles:
         card = load_card(bundle / "card.json")
-        thr, metrics = int8_metrics(bundle, data, args.fpr)
+        found[bundle.name] = {}
+        thr, metrics = int8_metrics(bundle, data, args.fpr, detections=found[bundle.name])
         result["models"][bundle.name] = {
             "name": card.name,
             "kind": card.kind,
@@ -123,13 +132,30 @@ def _evaluate(args: argparse.Namespace) -> int:
             "card_threshold": card.threshold,
             "int8": metrics,
         }
+    names = wider_sets(list(data.evals))
+    if names and {"baseline", "debiased"} <= set(found):
+        # One model each: the paired comparison of these two bundles (no seed means).
+        cells = cell_labels([r.attrs for r in data.evals[names[0]].rows])
+        result["paired"] = compare(
+            {n: [found["baseline"][n]] for n in names},
+            {n: [found["debiased"][n]] for n in names},
+            cells,
+        )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for name, res in result["models"].items():
             for set_name, m in res["int8"].items():
                 worst = f"worst {m['worst_group']} gap {m['gap']}"
-                print(f"{name:10s} {set_name:10s} recall {m['recall']:.3f} {worst}")
+                print(f"{name:10s} {set_name:12s} recall {m['recall']:.3f} {worst}")
+        for set_name, res in result.get("paired", {}).items():
+            bt, mc = res["bootstrap"], res["mcnemar"][0]
+            gap = bt["gap"]["change"]
+            print(
+                f"paired     {set_name:12s} faces only baseline finds {mc['only_a']}, only "
+                f"debiased {mc['only_b']} (McNemar p = {mc['p_value']:.3g}); gap change "
+                f"{gap['value']:+.3f} {gap['ci95']}"
+            )
     return 0
 
 
@@ -143,6 +169,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", type=Path, required=True, help="faces64 folder")
         p.add_argument("--recipe", type=Path, default=None, help="training recipe YAML")
         p.add_argument("--fpr", type=float, default=0.02, help="false-positive rate of thresholds")
+        p.add_argument(
+            "--wider",
+            type=Path,
+            default=None,
+            help="wider-demog folder: also evaluate on in-the-wild faces at the kiosk's framing",
+        )
+        p.add_argument(
+            "--wider-fractions",
+            type=float,
+            nargs="+",
+            default=[0.5, 0.7, 0.9, 1.0],
+            help="face fractions (face side / crop side, >= 0.5) of the wider-demog sets",
+        )
 
     def work_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("--work", type=Path, default=Path("checkpoints"), help="checkpoints")

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from model_export.fairstats import wilson
+
 PLURAL = {"Female": "women", "Male": "men"}
 
 
@@ -54,12 +56,15 @@ def set_metrics(
             if not m.any():
                 continue
             ga = dict(zip(combo, vals, strict=True))
+            found, n = int(detected[m].sum()), int(m.sum())
+            lo, hi = wilson(found, n)
             groups.append(
                 {
                     "key": ",".join(f"{k}={v}" for k, v in ga.items()),
                     "label": group_label(ga),
                     "attrs": ga,
                     "recall": round(float(detected[m].mean()), 4),
+                    "ci95": [round(lo, 4), round(hi, 4)],  # Wilson, this model's faces found
                     "mean_p": round(float(p[m].mean()), 4),
                     "count": int(m.sum()),
                 }

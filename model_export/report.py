@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from model_export.workflow import DISPLAY_SET, EVAL_SETS, Prepared, float_metrics, int8_metrics
+from model_export.paired import cell_labels, compare, wider_sets, wider_targets
+from model_export.workflow import Prepared, float_metrics, int8_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -42,28 +43,63 @@ def _float_model(method: str, ckpt: Path, card: dict[str, Any]) -> Any:
 
 
 def evaluate_run(
-    run: Path, work: Path, data: Prepared, fpr: float, *, from_cards: bool = False
+    run: Path,
+    work: Path,
+    data: Prepared,
+    fpr: float,
+    *,
+    from_cards: bool = False,
+    detections: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> dict[str, Any]:
     """Float and int8 metrics of one run's two bundles. `from_cards`: take them from the cards
     when the export has just computed them on this same `data` (what `all` does; ~1 min less);
-    `report` re-evaluates, and the tests check that both give the same numbers."""
+    `report` re-evaluates, and the tests check that both give the same numbers. `detections`
+    (folder -> set -> bool [N]) is filled with the int8 bundles' per-face results on the
+    in-the-wild sets, for the paired comparisons; they stay in memory."""
     out: dict[str, Any] = {}
     for folder in FOLDERS:
+        found: dict[str, np.ndarray] = {}
+        if detections is not None and wider_sets(list(data.evals)):
+            # Per-face results are never in a card: measure the int8 bundle again (seconds).
+            _, fresh = int8_metrics(run / folder, data, fpr, detections=found)
+            detections[folder] = {k: v for k, v in found.items() if k.startswith("wider_")}
+            if not from_cards:
+                card = json.loads((run / folder / "card.json").read_text())
+                entry = _entry(card)
+                entry["int8"] = fresh
+                _add_float(entry, card, work, data, fpr)
+                out[folder] = entry
+                continue
         card = json.loads((run / folder / "card.json").read_text())
-        seed = int(card.get("training", {}).get("settings", {}).get("seed", 0))
-        method = card.get("method_id") or ("dbvae" if card["kind"] == "dbvae" else "baseline")
-        ckpt = work / f"{method}-s{seed}"
-        entry: dict[str, Any] = {"seed": seed, "method": method, "name": card["name"]}
+        entry = _entry(card)
         metrics = card.get("metrics", {})
         if from_cards and {"float", "int8"} <= set(metrics):
             entry["int8"], entry["float"] = metrics["int8"], metrics["float"]
             out[folder] = entry
             continue
         _, entry["int8"] = int8_metrics(run / folder, data, fpr)
-        if (ckpt / "last.weights.h5").is_file():
-            _, entry["float"] = float_metrics(_float_model(method, ckpt, card), data, fpr)
+        _add_float(entry, card, work, data, fpr)
         out[folder] = entry
     return out
+
+
+def _entry(card: dict[str, Any]) -> dict[str, Any]:
+    seed = int(card.get("training", {}).get("settings", {}).get("seed", 0))
+    method = card.get("method_id") or ("dbvae" if card["kind"] == "dbvae" else "baseline")
+    return {"seed": seed, "method": method, "name": card["name"]}
+
+
+def _add_float(
+    entry: dict[str, Any],
+    card: dict[str, Any],
+    work: Path,
+    data: Prepared,
+    fpr: float,
+) -> None:
+    """Float metrics from the bundle's checkpoint, when `work` still has it."""
+    ckpt = work / f"{entry['method']}-s{entry['seed']}"
+    if (ckpt / "last.weights.h5").is_file():
+        _, entry["float"] = float_metrics(_float_model(entry["method"], ckpt, card), data, fpr)
 
 
 def _finest(m: dict[str, Any]) -> list[dict[str, Any]]:
@@ -88,6 +124,12 @@ def gap_noise_floor(
     return round(float(gaps.mean()), 4), round(float(np.quantile(gaps, 0.95)), 4)
 
 
+def _set_names(runs: list[dict[str, Any]], folder: str, variant: str) -> list[str]:
+    """Evaluation sets every run has (in the first run's order)."""
+    first = list(runs[0][folder][variant])
+    return [n for n in first if all(n in r[folder][variant] for r in runs)]
+
+
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """model -> variant -> set -> {recall, worst, gap, groups: key -> {mean, std, label}}."""
     agg: dict[str, Any] = {}
@@ -97,7 +139,7 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
             if not all(variant in r[folder] for r in runs):
                 continue
             sets: dict[str, Any] = {}
-            for name in EVAL_SETS:
+            for name in _set_names(runs, folder, variant):
                 ms = [r[folder][variant][name] for r in runs]
                 groups: dict[str, Any] = {}
                 for g in _finest(ms[0]):
@@ -148,7 +190,9 @@ def targets(agg: dict[str, Any]) -> dict[str, Any]:
     for folder in FOLDERS:
         if "float" not in agg[folder]:
             continue
-        for name in EVAL_SETS:
+        for name in agg[folder]["float"]:
+            if name not in agg[folder]["int8"]:
+                continue
             for key, g in agg[folder]["int8"][name]["groups"].items():
                 d_ = abs(g["mean"] - agg[folder]["float"][name]["groups"][key]["mean"])
                 drift.append(d_)
@@ -216,6 +260,14 @@ def status_line(tg: dict[str, Any], n_seeds: int) -> str:
             f"(-30 %: {ok(t['gap_reduction_ok'])}), overall not lower "
             f"({ok(t['overall_not_lower'])});"
         )
+    wt = tg.get("wider")
+    if wt:
+        parts.append(
+            "wider-demog (in-the-wild faces, f = 0.5/0.7/0.9): recall >= 0.85 in every group "
+            f"({ok(wt['recall_085_everywhere'])}), baseline gap real "
+            f"({ok(wt['baseline_gap_real_everywhere'])}), debiasing targets "
+            f"({ok(wt['debiased_holds'])});"
+        )
     drift = tg.get("int8_max_drift")
     if drift is not None:
         by_set = tg.get("int8_max_drift_by_set") or {}
@@ -237,6 +289,7 @@ def write_markdown(
     names: dict[str, str],
     *,
     effects: dict[str, Any] | None = None,
+    paired: dict[str, Any] | None = None,
 ) -> None:
     lines = [
         "# Fairness report",
@@ -245,7 +298,7 @@ def write_markdown(
         "(2 % of validation non-faces). Recall mean ± standard deviation over seeds.",
         "",
     ]
-    for name in EVAL_SETS:
+    for name in agg["baseline"]["int8"]:
         head = f"| group | n | {names['baseline']} | {names['debiased']} |"
         lines += [f"## {name}", "", head, "|---|---|---|---|"]
         b, d = agg["baseline"]["int8"][name], agg["debiased"]["int8"][name]
@@ -289,6 +342,8 @@ def write_markdown(
                 )
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
+    if paired:
+        lines += paired_markdown(paired, names)
     lines += [
         "## Targets (out-of-distribution sets, int8 means)",
         "",
@@ -300,45 +355,115 @@ def write_markdown(
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
-def plot(agg: dict[str, Any], path: Path, names: dict[str, str]) -> None:
+def _ci(v: dict[str, Any], scale: float = 100.0, sign: str = "+") -> str:
+    lo, hi = v["ci95"]
+    f = f"{sign}.1f"
+    return f"{v['value'] * scale:{f}} [{lo * scale:{f}}, {hi * scale:{f}}]"
+
+
+def paired_markdown(paired: dict[str, Any], names: dict[str, str]) -> list[str]:
+    """The in-the-wild comparison: per group with bootstrap intervals over faces, the fixed-pair
+    gap and its change, and McNemar per seed."""
+    b, d = names["baseline"], names["debiased"]
+    lines = [
+        f"## In-the-wild faces (wider-demog): {d} vs {b}, paired",
+        "",
+        "Recall in % as the mean over training seeds, each face counted as found in the share "
+        "of seeds that find it; 95 % intervals from 2,000 bootstrap draws of the faces within "
+        "each group (the same draw for both models). The gap is between the two groups that "
+        "are best and worst for the baseline on all faces (a fixed pair, so its interval can "
+        "include zero). McNemar: faces only one model finds, per seed, exact two-sided p.",
+        "",
+    ]
+    for name, res in paired.items():
+        bt = res["bootstrap"]
+        gg = bt["gap_groups"]
+        lines += [
+            f"### {name} ({bt['faces']} faces, {bt['seeds']} seeds)",
+            "",
+            f"| group | n | {b} | {d} | change (points) |",
+            "|---|---|---|---|---|",
+        ]
+        for label, g in bt["groups"].items():
+            lines.append(
+                f"| {label} | {g['count']} | {_ci(g['baseline'], sign='')} | "
+                f"{_ci(g['other'], sign='')} | {_ci(g['change'])} |"
+            )
+        for key, title in (("worst", "worst group"), ("overall", "overall")):
+            v = bt[key]
+            lines.append(
+                f"| **{title}** | | {_ci(v['baseline'], sign='')} | {_ci(v['other'], sign='')} | "
+                f"{_ci(v['change'])} |"
+            )
+        v = bt["gap"]
+        lines.append(
+            f"| **gap {gg['best']} - {gg['worst']}** | | {_ci(v['baseline'])} | "
+            f"{_ci(v['other'])} | {_ci(v['change'])} |"
+        )
+        mc = "; ".join(
+            f"seed {i}: {m['only_a']} only {b}, {m['only_b']} only {d}, p = {m['p_value']:.3g}"
+            for i, m in enumerate(res["mcnemar"])
+        )
+        lines += ["", f"McNemar: {mc}.", ""]
+    return lines
+
+
+def plot(
+    agg: dict[str, Any], path: Path, names: dict[str, str], paired: dict[str, Any] | None = None
+) -> None:
+    """Recall per skin group x gender, both models. With the in-the-wild sets: one panel per
+    face fraction and the kiosk's range, error bars = 95 % bootstrap interval over the faces
+    (seed means); without them, MIT and camera-shift with the spread over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sets = [DISPLAY_SET, "camera_shift"]
-    fig, axes = plt.subplots(1, len(sets), figsize=(7 * len(sets), 4.8), squeeze=False)
+    panels: list[str] = [
+        n
+        for n in ("wider_kiosk", "wider_f050", "wider_f070", "wider_f090")
+        if paired and n in paired
+    ]
+    sets = panels or ["mit6s191", "camera_shift"]
+    fig, axes = plt.subplots(1, len(sets), figsize=(5.2 * len(sets), 4.8), squeeze=False)
     for ax, name in zip(axes[0], sets, strict=True):
         b = agg["baseline"]["int8"][name]["groups"]
         d = agg["debiased"]["int8"][name]["groups"]
         keys = list(b)
+        labels = [b[k]["label"] for k in keys]
         x = np.arange(len(keys))
-        ax.bar(
-            x - 0.2,
-            [b[k]["mean"] for k in keys],
-            0.4,
-            yerr=[b[k]["std"] for k in keys],
-            color="#E69F00",
-            label=names["baseline"],
-            capsize=3,
-        )
-        ax.bar(
-            x + 0.2,
-            [d[k]["mean"] for k in keys],
-            0.4,
-            yerr=[d[k]["std"] for k in keys],
-            color="#56B4E9",
-            label=names["debiased"],
-            capsize=3,
-        )
-        ax.set_xticks(x, [b[k]["label"] for k in keys], rotation=30, ha="right")
+        for off, folder, color, src in (
+            (-0.2, "baseline", "#E69F00", b),
+            (0.2, "debiased", "#56B4E9", d),
+        ):
+            means = np.array([src[k]["mean"] for k in keys])
+            if panels and paired:
+                side = "baseline" if folder == "baseline" else "other"
+                cis = [paired[name]["bootstrap"]["groups"][lab][side]["ci95"] for lab in labels]
+                err = np.abs(np.array(cis).T - means)
+            else:
+                err = np.array([src[k]["std"] for k in keys])
+            ax.bar(x + off, means, 0.4, yerr=err, color=color, label=names[folder], capsize=3)
+        counts = [b[k]["count"] for k in keys]
+        ax.set_xticks(x, [f"{lab}\n(n={c})" for lab, c in zip(labels, counts, strict=True)])
         ax.set_ylim(0, 1.05)
+        ax.axhline(0.85, color="#999999", lw=0.8, ls="--")
         ax.set_ylabel("recall (faces found)")
-        ax.set_title(f"{name}: recall per group at 2 % FPR")
-        ax.legend(loc="lower right")
+        ax.set_title(_PLOT_TITLES.get(name, name), fontsize=10)
+        ax.legend(loc="lower right", fontsize=8)
+    bars = "95 % interval over faces" if panels else "spread over seeds"
+    fig.suptitle(f"Recall per group at 2 % false positives, int8, mean of seeds; bars: {bars}")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+_PLOT_TITLES = {
+    "wider_kiosk": "wider-demog at the kiosk's framing (0.5-0.71 m)",
+    "wider_f050": "wider-demog, face at 0.5 of the crop",
+    "wider_f070": "wider-demog, face at 0.7 of the crop",
+    "wider_f090": "wider-demog, face at 0.9 of the crop",
+}
 
 
 def build_report(
@@ -350,13 +475,25 @@ def build_report(
     *,
     from_cards: bool = False,
 ) -> dict[str, Any]:
-    results = [
-        evaluate_run(r, w, data, fpr, from_cards=from_cards)
-        for r, w in zip(runs, works, strict=True)
-    ]
+    per_face: list[dict[str, dict[str, np.ndarray]]] = []
+    results = []
+    for r, w in zip(runs, works, strict=True):
+        found: dict[str, dict[str, np.ndarray]] = {}
+        results.append(evaluate_run(r, w, data, fpr, from_cards=from_cards, detections=found))
+        per_face.append(found)
     agg = aggregate(results)
     tg = targets(agg)
     effects = paired_effects(results)
+    paired: dict[str, Any] = {}
+    if per_face and per_face[0]:
+        names = wider_sets(list(data.evals))
+        cells = cell_labels([row.attrs for row in data.evals[names[0]].rows])
+        paired = compare(
+            {n: [f["baseline"][n] for f in per_face] for n in names},
+            {n: [f["debiased"][n] for f in per_face] for n in names},
+            cells,
+        )
+        tg["wider"] = wider_targets(agg, paired)
     out.mkdir(parents=True, exist_ok=True)
     report = {
         "runs": [str(r) for r in runs],
@@ -364,11 +501,12 @@ def build_report(
         "aggregate": agg,
         "targets": tg,
         "effects": effects,
+        "paired": paired,
         "status": status_line(tg, len(runs)),
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     # Screen names from the cards, so a balanced-resampling run is never labelled DB-VAE.
-    names = {folder: str(results[0][folder]["name"]) for folder in FOLDERS}
-    write_markdown(agg, tg, len(runs), out / "report.md", names, effects=effects)
-    plot(agg, out / "recall_by_group.png", names)
+    names_ = {folder: str(results[0][folder]["name"]) for folder in FOLDERS}
+    write_markdown(agg, tg, len(runs), out / "report.md", names_, effects=effects, paired=paired)
+    plot(agg, out / "recall_by_group.png", names_, paired)
     return report

@@ -51,6 +51,13 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         "view of each face it then trains on (rare lighting, framing and blur count as rare)",
     )
     p.add_argument(
+        "--augment",
+        choices=["camera", "wild"],
+        default="wild",
+        help="training augmentation: wild (face fraction 0.35-1.25 on scene patches, in-the-wild "
+        "light, low resolution, motion blur; since 2026-12-03) or camera (the milder one before)",
+    )
+    p.add_argument(
         "--mixed-precision",
         action="store_true",
         help="float16 compute (GPU only; weights and the loss stay float32)",
@@ -76,6 +83,7 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         temperature=args.temperature,
         faces_first=not args.decode_all,
         rarity_views=args.rarity_views,
+        augment=args.augment,
     )
 
 

@@ -7,10 +7,12 @@ started again with the same --work folder resumes after the last finished epoch.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +22,7 @@ import numpy as np
 
 from model_export import augment as aug
 from model_export.augment import apply_conditions, augment, draw_conditions
+from model_export.augment_wild import augment_wild
 from model_export.data import DataError
 from model_export.models import DBVAE, baseline_cnn
 from model_export.resampling import Rule, effective_shares, face_weights
@@ -27,12 +30,35 @@ from model_export.resampling import Rule, effective_shares, face_weights
 logger = logging.getLogger(__name__)
 
 
+Augmenter = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+AugmentName = Literal["camera", "wild"]
+
+
+def make_augmenter(name: AugmentName, scenes: np.ndarray) -> Augmenter:
+    """uint8 [B, 64, 64, 3] -> float32 [B, 64, 64, 3] in [0, 1]. "camera": the milder camera
+    changes of model_export.augment (models trained until 2026-12-03); "wild": framing 0.35-1.25
+    on scene patches (`scenes`: the training non-faces), light, low resolution, motion blur
+    (model_export.augment_wild)."""
+    if name == "camera":
+        return augment
+    if name == "wild":
+        return functools.partial(augment_wild, scenes=scenes)
+    raise DataError(f"unknown augmentation {name!r}; use camera or wild")
+
+
 class Batches(keras.utils.PyDataset):
     def __init__(
-        self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, train: bool = True
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        seed: int,
+        *,
+        train: bool = True,
+        aug: Augmenter = augment,
     ) -> None:
         super().__init__()
-        self.x, self.y, self.bs, self.train = x, y, batch_size, train
+        self.x, self.y, self.bs, self.train, self.aug = x, y, batch_size, train, aug
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(x)) if train else np.arange(len(x))
 
@@ -42,7 +68,7 @@ class Batches(keras.utils.PyDataset):
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         idx = self.order[i * self.bs : (i + 1) * self.bs]
         xb = self.x[idx]
-        xb_f = augment(xb, self.rng) if self.train else xb.astype(np.float32) / 255.0
+        xb_f = self.aug(xb, self.rng) if self.train else xb.astype(np.float32) / 255.0
         return xb_f, self.y[idx]
 
     def on_epoch_end(self) -> None:
@@ -82,9 +108,10 @@ class FacesFirstBatches(keras.utils.PyDataset):
         k: int,
         seed: int,
         conditions: tuple[np.ndarray, np.ndarray] | None = None,
+        aug: Augmenter = augment,
     ) -> None:
         super().__init__()
-        self.x, self.k, self.m = x, k, batch_size - k
+        self.x, self.k, self.m, self.aug = x, k, batch_size - k, aug
         self.rng = np.random.default_rng(seed)
         # Index orders (the same draws as permuting the arrays), so conditions can follow.
         fo, no = self.rng.permutation(len(faces)), self.rng.permutation(len(nonfaces))
@@ -104,7 +131,7 @@ class FacesFirstBatches(keras.utils.PyDataset):
         y = np.concatenate([np.ones(len(f), np.float32), np.zeros(len(nf), np.float32)])
         xb = self.x[np.concatenate([f, nf])]
         if self.conditions is None:
-            return augment(xb, self.rng), y
+            return self.aug(xb, self.rng), y
         cond = np.concatenate([self.conditions[0][fs], self.conditions[1][ns]])
         return apply_conditions(xb, cond, self.rng), y
 
@@ -129,6 +156,8 @@ class TrainConfig:
     # view of each face drawn for the epoch and then trained on ("augmented"), so that rare
     # lighting, framing and blur count as rare too.
     rarity_views: Literal["clean", "augmented"] = "clean"
+    # Training augmentation (make_augmenter): "camera" until 2026-12-03, "wild" since.
+    augment: AugmentName = "camera"
 
 
 def _verbose() -> int:
@@ -156,14 +185,14 @@ def latent_means(model: DBVAE, x: np.ndarray, batch: int = 256) -> np.ndarray:
 
 
 # Settings that shape what a checkpoint has learned; `epochs` is not one (more epochs resume).
-_CNN_KEYS = ("batch_size", "learning_rate", "seed")
+_CNN_KEYS = ("batch_size", "learning_rate", "seed", "augment")
 _DBVAE_KEYS = (
     *_CNN_KEYS,
     *("latent_dim", "kl_weight", "bins", "alpha", "rule", "temperature", "cap", "faces_first"),
     "rarity_views",
 )
 # What a checkpoint saved before a setting existed was trained with.
-_LEGACY: dict[str, Any] = {"faces_first": False, "rarity_views": "clean"}
+_LEGACY: dict[str, Any] = {"faces_first": False, "rarity_views": "clean", "augment": "camera"}
 
 
 def _settings(cfg: TrainConfig, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -232,7 +261,7 @@ def train_baseline(
     x: np.ndarray, y: np.ndarray, cfg: TrainConfig, work: Path
 ) -> tuple[keras.Model, list[dict[str, Any]]]:
     model, done, log = _compiled_cnn(cfg, work)
-    data = Batches(x, y, cfg.batch_size, cfg.seed)
+    data = Batches(x, y, cfg.batch_size, cfg.seed, aug=make_augmenter(cfg.augment, x[y == 0]))
     for epoch in range(done, cfg.epochs):
         hist = model.fit(data, epochs=1, verbose=_verbose())
         log.append({"epoch": epoch + 1, "loss": float(hist.history["loss"][-1])})
@@ -244,6 +273,11 @@ def train_dbvae(
     x: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: TrainConfig, work: Path
 ) -> tuple[DBVAE, list[dict[str, Any]]]:
     """`groups` (e.g. race of each face) is used only to log the drawn shares."""
+    if cfg.rarity_views == "augmented" and cfg.augment != "camera":
+        raise DataError(
+            "rarity measured on augmented views works with --augment camera only; use "
+            "--rarity-views clean with --augment wild"
+        )
     if cfg.rarity_views == "augmented" and not cfg.faces_first:
         raise DataError(
             "rarity measured on augmented views needs faces-first batches; drop --decode-all"
@@ -260,6 +294,7 @@ def train_dbvae(
     settings = _settings(cfg, _DBVAE_KEYS)
     done, log = _resume(model, work, settings)
     rng = np.random.default_rng(cfg.seed)
+    augmenter = make_augmenter(cfg.augment, x[nonfaces])
     for epoch in range(done, cfg.epochs):
         conditions: np.ndarray | None = None
         by_label: tuple[np.ndarray, np.ndarray] | None = None
@@ -302,10 +337,11 @@ def train_dbvae(
                 k=k,
                 seed=cfg.seed + epoch,
                 conditions=by_label,
+                aug=augmenter,
             )
         else:
             idx = np.concatenate([drawn, nonfaces])
-            data = Batches(x[idx], y[idx], cfg.batch_size, cfg.seed + epoch)
+            data = Batches(x[idx], y[idx], cfg.batch_size, cfg.seed + epoch, aug=augmenter)
         hist = model.fit(data, epochs=1, verbose=_verbose())
         log.append(
             {
@@ -348,6 +384,7 @@ def train_balanced(
     size = dict(zip(values.tolist(), counts.tolist(), strict=True))
     w = np.array([1.0 / size[g] for g in fg.tolist()])
     w /= w.sum()
+    augmenter = make_augmenter(cfg.augment, x[nonfaces])
     for epoch in range(done, cfg.epochs):
         drawn = faces[rng.choice(len(faces), len(faces), replace=True, p=w)]
         data = Batches(
@@ -355,6 +392,7 @@ def train_balanced(
             y[np.concatenate([drawn, nonfaces])],
             cfg.batch_size,
             cfg.seed + epoch,
+            aug=augmenter,
         )
         hist = model.fit(data, epochs=1, verbose=_verbose())
         log.append(

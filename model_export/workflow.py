@@ -21,6 +21,7 @@ from model_export.camera_shift import make_camera_shift
 from model_export.data import DataError, Images, load_images, read_labels, split_train_val
 from model_export.evaluate import all_combinations, set_metrics, threshold_at_fpr
 from model_export.recipe import Recipe, draw
+from model_export.wider import FRACTIONS, STUDIO_FRACTION, WiderFaces, check_fraction, load_wider
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,28 @@ EVAL_SETS = {
     "camera_shift": ("", ("race", "gender")),
 }
 DISPLAY_SET = "mit6s191"
+# The kiosk shows wider-demog at its own geometry when the evaluation had it (`--wider`).
+WIDER_DISPLAY_SET = "wider_kiosk"
+WIDER_GROUPS: list[tuple[str, ...]] = [
+    ("skin_group", "gender"),
+    ("skin_group",),
+    ("gender",),
+    ("skin",),
+]
+
+
+def wider_set_name(fraction: float | None) -> str:
+    """wider_f050 for face fraction 0.5, ...; wider_kiosk for the kiosk's own range."""
+    return "wider_kiosk" if fraction is None else f"wider_f{round(fraction * 100):03d}"
+
+
+def group_combos(name: str) -> list[tuple[str, ...]]:
+    """Attribute combinations reported for an evaluation set, finest first."""
+    if name.startswith("wider_"):
+        return WIDER_GROUPS
+    return all_combinations(EVAL_SETS[name][1])
+
+
 # method id -> (bundle kind, screen name, one truthful sentence)
 METHODS: dict[str, tuple[str, str, str]] = {
     "baseline": ("baseline", "Baseline CNN", "Standard face classifier trained on the skewed set."),
@@ -59,6 +82,11 @@ class Prepared:
     evals: dict[str, Images]
     recipe: Recipe
     counts: dict[str, Any]
+    wider: WiderFaces | None = None  # the 128x128 crops behind the wider_* sets in `evals`
+
+    @property
+    def display_set(self) -> str:
+        return WIDER_DISPLAY_SET if WIDER_DISPLAY_SET in self.evals else DISPLAY_SET
 
 
 def check_memory(n_images: int, what: str) -> None:
@@ -76,10 +104,20 @@ def check_memory(n_images: int, what: str) -> None:
 
 
 def prepare(
-    root: Path, recipe: Recipe, val_fraction: float = 0.1, *, with_train: bool = True
+    root: Path,
+    recipe: Recipe,
+    val_fraction: float = 0.1,
+    *,
+    with_train: bool = True,
+    wider: Path | None = None,
+    wider_fractions: tuple[float, ...] = (*FRACTIONS, STUDIO_FRACTION),
 ) -> Prepared:
     """Decode the recipe's training draw (skipped for evaluation only), the validation non-faces
-    (threshold calibration) and the evaluation sets, and build the camera-shift set."""
+    (threshold calibration) and the evaluation sets, and build the camera-shift set; with
+    `wider` (a wider-demog folder) also the in-the-wild sets at each of `wider_fractions` and
+    at the kiosk's own geometry (model_export.wider)."""
+    for f in wider_fractions:
+        check_fraction(f)
     rows = read_labels(root)
     train_rows, val_rows = split_train_val(rows, val_fraction)
     drawn = draw(train_rows, recipe) if with_train else []
@@ -105,6 +143,11 @@ def prepare(
                 f"{EVAL_SETS[name][0]}); add them, see DESIGN 'Dataset format'"
             )
     evals["camera_shift"] = make_camera_shift(evals["utkface"], val_nonfaces.x)
+    faces = load_wider(wider) if wider is not None else None
+    if faces is not None:
+        for f in wider_fractions:
+            evals[wider_set_name(f)] = faces.at_fraction(f)
+        evals[wider_set_name(None)] = faces.kiosk()
     logger.info("decoded %d images in %.1f s", len(train.rows), time.perf_counter() - t0)
     faces_by_group: dict[str, int] = {}
     for r in train.rows:
@@ -122,7 +165,7 @@ def prepare(
         "augmentation": dataclasses.asdict(AUGMENT),
         "license": LICENSE,
     }
-    return Prepared(train, val_nonfaces, evals, recipe, counts)
+    return Prepared(train, val_nonfaces, evals, recipe, counts, faces)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -137,18 +180,15 @@ def float_metrics(model: Any, data: Prepared, fpr: float) -> tuple[float, dict[s
     out = {}
     for name, images in data.evals.items():
         p = sigmoid(predict_logits(model, images.x))
-        cols = EVAL_SETS[name][1]
         out[name] = set_metrics(
-            p,
-            [r.attrs for r in images.rows],
-            thr,
-            all_combinations(cols),
-            float(np.mean(p_val >= thr)),
+            p, [r.attrs for r in images.rows], thr, group_combos(name), float(np.mean(p_val >= thr))
         )
     return thr, out
 
 
-def int8_metrics(bundle: Path, data: Prepared, fpr: float) -> tuple[float, dict[str, Any]]:
+def int8_probs(bundle: Path, data: Prepared) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Face probabilities of the int8 bundle, as the kiosk computes them: validation non-faces
+    [M] and each evaluation set [N_set]."""
     from installation.inference import load_classifier
 
     clf = load_classifier(bundle, accelerator="cpu")
@@ -156,23 +196,29 @@ def int8_metrics(bundle: Path, data: Prepared, fpr: float) -> tuple[float, dict[
     def probs(x: np.ndarray) -> np.ndarray:
         return np.array([clf.predict(img).p_face for img in x])
 
-    p_val = probs(data.val_nonfaces.x)
+    return probs(data.val_nonfaces.x), {n: probs(im.x) for n, im in data.evals.items()}
+
+
+def int8_metrics(
+    bundle: Path, data: Prepared, fpr: float, *, detections: dict[str, np.ndarray] | None = None
+) -> tuple[float, dict[str, Any]]:
+    """Threshold at `fpr` and metrics per set of the int8 bundle; `detections`, when given, is
+    filled with each set's bool [N] found-or-not per face (for the paired comparisons)."""
+    p_val, p_sets = int8_probs(bundle, data)
     thr = threshold_at_fpr(p_val, fpr)
     out = {}
     for name, images in data.evals.items():
-        cols = EVAL_SETS[name][1]
+        p = p_sets[name]
         out[name] = set_metrics(
-            probs(images.x),
-            [r.attrs for r in images.rows],
-            thr,
-            all_combinations(cols),
-            float(np.mean(p_val >= thr)),
+            p, [r.attrs for r in images.rows], thr, group_combos(name), float(np.mean(p_val >= thr))
         )
+        if detections is not None:
+            detections[name] = p >= thr
     return thr, out
 
 
-def display_keys(metrics: dict[str, Any]) -> list[str]:
-    finest = [g for g in metrics[DISPLAY_SET]["groups"] if len(g["attrs"]) == 2]
+def display_keys(metrics: dict[str, Any], name: str = DISPLAY_SET) -> list[str]:
+    finest = [g for g in metrics[name]["groups"] if len(g["attrs"]) == 2]
     return [g["key"] for g in finest]
 
 
@@ -183,7 +229,14 @@ CALIBRATION = (
 )
 
 
-def calibration_images(train_x: np.ndarray, n: int = 400, *, augmented: bool = True) -> np.ndarray:
+def calibration_images(
+    train_x: np.ndarray,
+    n: int = 400,
+    *,
+    augmented: bool = True,
+    kind: str = "camera",
+    scenes: np.ndarray | None = None,
+) -> np.ndarray:
     """uint8 [N, 64, 64, 3] training images -> float32 [min(n, N), 64, 64, 3] in [0, 1]: the
     images that set the int8 activation ranges and the range equalization.
 
@@ -191,10 +244,18 @@ def calibration_images(train_x: np.ndarray, n: int = 400, *, augmented: bool = T
     clean crops alone the ranges clip what other photos make the network do (12 models of the
     2026-12-03 comparison, 95th percentile of |float - int8 logit|: MIT 0.76 -> 0.25,
     camera-shift 0.42 -> 0.33, UTKFace unchanged; assets/models/README.md). `augmented=False`:
-    the same crops as they are (the exporter until 2026-12-03; `model_export.int8_fidelity`)."""
+    the same crops as they are (the exporter until 2026-12-03; `model_export.int8_fidelity`).
+    `kind`: the model's training augmentation ("camera" or "wild", which lays content on
+    `scenes`, the training non-faces)."""
     idx = np.random.default_rng(0).choice(len(train_x), size=min(n, len(train_x)), replace=False)
     if not augmented:
         return train_x[idx].astype(np.float32) / 255.0
+    if kind == "wild":
+        from model_export.augment_wild import augment_wild
+
+        return augment_wild(
+            train_x[idx], np.random.default_rng(1), train_x if scenes is None else scenes
+        )
     return augment(train_x[idx], np.random.default_rng(1))
 
 
@@ -213,7 +274,11 @@ def export_model(
     from model_export.fold import INT8_GRAPH, int8_serving
 
     thr_f, m_float = float_metrics(model, data, fpr)
-    calibration = calibration_images(data.train.x)
+    calibration = calibration_images(
+        data.train.x,
+        kind=str(train_settings.get("augment", "camera")),
+        scenes=data.train.x[data.train.y == 0],
+    )
     fields: dict[str, Any] = {
         "threshold": thr_f,
         "method": METHODS[method][2],
@@ -226,7 +291,10 @@ def export_model(
         "thresholds": {"fpr_target": fpr, "float": thr_f},
         "int8_graph": INT8_GRAPH,
         "int8_calibration": {"images": len(calibration), "source": CALIBRATION},
-        "display": {"eval_set": DISPLAY_SET, "group_keys": display_keys(m_float)},
+        "display": {
+            "eval_set": data.display_set,
+            "group_keys": display_keys(m_float, data.display_set),
+        },
     }
     path = export_bundle(
         int8_serving(model, calibration),

@@ -107,3 +107,35 @@ def write_recipe(path: Path, per_race: int = 8, white: int = 24, nonfaces: int =
         f"faces: {faces}\nnonfaces: {nonfaces}\nseed: 1\n".replace("'", "")
     )
     return path
+
+
+WIDER_HEADER = "path,event,image,face,skin,skin_group,gender,age,face_fraction"
+SKIN = {"Lighter": ("I", "II", "III"), "Darker": ("IV", "V", "VI")}
+
+
+def write_wider(root: Path, per_cell: int = 6, seed: int = 0) -> Path:
+    """A wider-demog-format folder: 128x128 crops with a synthetic face at half the side (face
+    fraction 0.5) on a non-face background, per skin group x gender."""
+    x, y, _ = synthetic_set(8 * per_cell * 4, seed)
+    faces, scenes = x[y == 1], x[y == 0]
+    rows: list[list[str]] = []
+    k = 0
+    for group, types in SKIN.items():
+        for gender in ("Female", "Male"):
+            for i in range(per_cell):
+                crop = cv2.resize(scenes[k % len(scenes)], (128, 128))
+                crop[32:96, 32:96] = faces[k] * (0.6 if group == "Darker" else 1.0)
+                rel = f"0--Parade/img_{k}_f1.jpg"
+                path = root / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                u8 = (np.clip(crop, 0, 1) * 255).astype(np.uint8)
+                cv2.imwrite(str(path), cv2.cvtColor(u8, cv2.COLOR_RGB2BGR))
+                skin = types[i % 3]
+                rows.append(
+                    [rel, "0--Parade", f"img_{k}.jpg", "1", skin, group, gender, "Adult", "0.5"]
+                )
+                k += 1
+    with (root / "labels.csv").open("w", newline="") as fh:
+        fh.write(WIDER_HEADER + "\n")
+        csv.writer(fh).writerows(rows)
+    return root

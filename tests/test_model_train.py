@@ -144,16 +144,21 @@ def test_resume_refuses_a_checkpoint_trained_with_other_settings(tmp_path: Path)
 
 
 @pytest.mark.parametrize(("n_faces", "n_nonfaces"), [(40, 40), (7, 30), (30, 3), (5, 0)])
-def test_faces_first_batches_see_every_row_once_faces_first(
-    n_faces: int, n_nonfaces: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_faces_first_batches_see_every_row_once_faces_first(n_faces: int, n_nonfaces: int) -> None:
     # Row i is filled with the value i; augmentation is switched off so a batch says its rows.
-    monkeypatch.setattr("model_export.train.augment", lambda xb, rng: xb.astype(np.float32))
     n = n_faces + n_nonfaces
     x = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, 64, 64, 3))
     faces, nonfaces = np.arange(n_faces), np.arange(n_faces, n)
     k = faces_per_batch(n_faces, n_nonfaces, 8)
-    data = FacesFirstBatches(np.ascontiguousarray(x), faces, nonfaces, batch_size=8, k=k, seed=0)
+    data = FacesFirstBatches(
+        np.ascontiguousarray(x),
+        faces,
+        nonfaces,
+        batch_size=8,
+        k=k,
+        seed=0,
+        aug=lambda xb, rng: xb.astype(np.float32),
+    )
     seen: list[int] = []
     for i in range(len(data)):
         xb, yb = data[i]
