@@ -28,6 +28,8 @@ from installation.display import (
     render_to_png,
 )
 from installation.display.palette import BLUE, TEXT_PAIRS, contrast
+from installation.display.panels import Panel
+from installation.display.widgets import TextCache
 from installation.inference.card import load_card
 from installation.paths import TEXTS_DIR
 from installation.types import Region, SourceState, SourceStatus
@@ -303,6 +305,32 @@ def test_card_texts_are_translated() -> None:
     unknown = left.model_copy(update={"name": "Custom model"})
     unknown.model_extra.pop("method_id")  # type: ignore[union-attr]
     assert texts.model_name(unknown) == "Custom model"  # falls back to the card
+
+
+def test_right_model_is_named_by_its_method_unless_measurably_debiased() -> None:
+    texts = Texts(TEXTS_DIR, "en")
+    right = cards()["right"]
+    assert texts.model_name(right) == "Debiased (DB-VAE)"  # no verdict in the card: as before
+    measured = right.model_copy(update={"debiased": True})
+    assert texts.model_name(measured) == "Debiased (DB-VAE)"
+    unproven = right.model_copy(update={"debiased": False})
+    assert texts.model_name(unproven) == "DB-VAE resampling"
+    texts.load("fr")
+    assert texts.model_name(unproven) == "Rééchantillonnage DB-VAE"
+
+
+def test_no_weakest_group_is_named_when_the_gap_is_noise() -> None:
+    pygame.font.init()
+    texts, cache = Texts(TEXTS_DIR, "en"), TextCache()
+    left = cards()["left"]
+    rect = pygame.Rect(0, 0, 600, 900)
+    assert Panel(rect, left, texts, cache, 1.0).weakest() is not None
+    assert left.display is not None
+    noisy = left.model_copy(update={"display": left.display.model_copy(update={"gap_real": False})})
+    assert Panel(rect, noisy, texts, cache, 1.0).weakest() is None
+    real = left.model_copy(update={"display": left.display.model_copy(update={"gap_real": True})})
+    weakest = Panel(rect, real, texts, cache, 1.0).weakest()
+    assert weakest is not None and weakest.label == "Darker men"
 
 
 def _copy_texts(tmp_path: Path) -> None:

@@ -48,8 +48,12 @@ class Panel:
         return self.card.display_groups()
 
     def weakest(self) -> GroupMetric | None:
+        """The group this model misses most, or None when there is none to name: no groups,
+        or a card whose report found no gap between groups beyond measurement noise."""
         groups = self.groups()
-        return min(groups, key=lambda g: g.shown) if groups else None
+        if not groups or (self.card.display and self.card.display.gap_real is False):
+            return None
+        return min(groups, key=lambda g: g.shown)
 
     # -- static part ---------------------------------------------------------------------
 
@@ -99,22 +103,23 @@ class Panel:
             pct = self.text.render(f"{round(g.shown * 100)}%", label_size)
             pct_rect = pct.get_rect(topright=(pad + inner, y))
             surf.blit(pct, pct_rect)
+            # No "±" here: a spread over training seeds is not a margin of error.
             right = pct_rect.left
-            if g.recall_std:
-                # The spread over training seeds: the bars are measurements, not exact truths.
-                std = self.text.render(f"±{round(g.recall_std * 100)}", self.px(26), MUTED)
-                std_rect = std.get_rect(bottomright=(right - self.px(10), pct_rect.bottom))
-                surf.blit(std, std_rect)
-                right = std_rect.left
             label = t.group_label(g)
             room = right - pad - self.px(12)
             self._blit_text(surf, label, self.text.fit(label, label_size, room), (pad, y))
             bar_rect = pygame.Rect(pad, y + int(label_size * 1.25), inner, max(self.px(16), 4))
             bar(surf, bar_rect, g.shown, BLUE)
             y += row
-        if len(groups) >= 2:
+        gap_real = self.card.display.gap_real if self.card.display else None
+        if len(groups) >= 2 and gap_real is not False:
             pts = round((max(g.shown for g in groups) - min(g.shown for g in groups)) * 100)
             self._blit_text(surf, t.t("gap", pts=pts), self.px(30), (pad, y + self.px(2)))
+        elif gap_real is False:
+            # The report's interval includes zero: the bars differ, but not measurably.
+            parts = self.text.wrap(t.t("gap_unclear"), self.px(26), inner)[:2]
+            for k, part in enumerate(parts):
+                self._blit_text(surf, part, self.px(26), (pad, y + self.px(2 + 30 * k)))
         eval_set = self.card.display.eval_set if self.card.display else ""
         count, where = sum(g.count for g in groups), t.eval_set(eval_set)
         if self.card.seeds > 1 and any(g.recall_mean is not None for g in groups):

@@ -119,6 +119,9 @@ class Texts:
 
     def _model_id(self, card: Card) -> str | None:
         method_id = (card.model_extra or {}).get("method_id")
+        if card.debiased is False and f"models.{method_id}_method.name" in self._flat["en"]:
+            # Not measurably debiased: the screen names the method, not a result.
+            return f"{method_id}_method"
         if isinstance(method_id, str) and f"models.{method_id}.name" in self._flat["en"]:
             return method_id
         # Older cards have no method id: recognise the shipped ones by their English name.

@@ -78,6 +78,11 @@ class DisplayHint(_Open):
 
     eval_set: str = Field(description="Key into metrics.int8 shown on the kiosk.")
     group_keys: list[str] = Field(default_factory=list, description="Group keys, in display order.")
+    gap_real: bool | None = Field(
+        None,
+        description="Whether the report's bootstrap interval of this model's gap between groups "
+        "on eval_set excludes zero; the screen calls a difference a gap only when true.",
+    )
 
 
 class Card(_Open):
@@ -102,6 +107,12 @@ class Card(_Open):
         default_factory=dict, description="'float' / 'int8' -> eval set -> metrics."
     )
     display: DisplayHint | None = Field(None, description="What the kiosk panel shows.")
+    debiased: bool | None = Field(
+        None,
+        description="Right-hand models: whether the report measured the debiasing targets as "
+        "met; when false the screen names the method (e.g. 'DB-VAE resampling'), never "
+        "'Debiased'.",
+    )
     seed_statistics: dict[str, Any] = Field(
         default_factory=dict,
         description="Means and spread over the training seeds of the recipe ('seeds': how many).",
