@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/datasets/faces64
+WIDER ?= ../shared/datasets/wider-demog
 
 .PHONY: demo test lint bench models clean help
 
@@ -13,7 +14,7 @@ help:
 	@echo "make demo    run the kiosk on the shipped models and a generated demo clip"
 	@echo "make test    ruff, mypy and pytest (creates .venv)"
 	@echo "make bench   latency / fps / memory benchmarks"
-	@echo "make models  train, evaluate and export the shipped bundles (DATA=$(DATA))"
+	@echo "make models  train, evaluate and export the shipped bundles (DATA=$(DATA) WIDER=$(WIDER))"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +44,7 @@ bench: $(VENV)/.runtime
 	$(BIN)/bias-mirror bench
 
 models: $(VENV)/.all
-	$(BIN)/bias-mirror-export all --data $(DATA) --out assets/models --seeds 0 1 2 --epochs 16 --latent-dim 32
+	$(BIN)/bias-mirror-export all --data $(DATA) --wider $(WIDER) --out assets/models --seeds 0 1 2 --epochs 12 --latent-dim 32
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

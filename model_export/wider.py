@@ -34,6 +34,12 @@ STUDIO_FRACTION = 1.0
 GROUP_COLUMNS = ("skin_group", "gender", "skin", "age")
 ATTRS = ("skin_group", "gender")
 REQUIRED = ("path", "skin", "skin_group", "gender")
+# Values each group column may take (the README's tables); anything else is a labelling error.
+VALUES = {
+    "skin": ("I", "II", "III", "IV", "V", "VI"),
+    "skin_group": ("Lighter", "Darker"),
+    "gender": ("Female", "Male"),
+}
 
 # Kiosk geometry (DESIGN "Evaluation at kiosk conditions"): the face box (chin to hairline, the
 # WIDER annotation's longer side) of an adult is about 0.20 m; a typical USB webcam (Logitech
@@ -151,7 +157,13 @@ def load_wider(root: Path, group_columns: tuple[str, ...] = ATTRS) -> WiderFaces
     x = np.empty((len(records), CROP_SIDE, CROP_SIDE, 3), np.uint8)
     rows: list[Row] = []
     skipped: list[str] = []
-    for rec in records:
+    for line, rec in enumerate(records, start=2):
+        for col, allowed in VALUES.items():
+            if rec.get(col) not in allowed:
+                raise DataError(
+                    f"{labels}:{line}: {col} = {rec.get(col)!r} is not one of "
+                    f"{', '.join(allowed)}; fix or drop that row (wider-demog README, labels.csv)"
+                )
         img = cv2.imread(str(root / rec["path"]), cv2.IMREAD_COLOR)
         if img is None or img.shape != (CROP_SIDE, CROP_SIDE, 3):
             skipped.append(rec["path"])

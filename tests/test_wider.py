@@ -88,6 +88,11 @@ def test_load_wider_bad_inputs(wider: Path, tmp_path: Path) -> None:
     (broken / "labels.csv").write_text("path,gender\nx.jpg,Male\n")
     with pytest.raises(DataError, match=r"missing column\(s\).*skin"):
         load_wider(broken)
+    lines = (wider / "labels.csv").read_text().splitlines()
+    lines[3] = lines[3].replace(",Lighter,", ",Medium,")
+    (broken / "labels.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"labels\.csv:4: skin_group = 'Medium'"):
+        load_wider(broken)
 
 
 def test_wilson_matches_known_values() -> None:
