@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from model_export.paired import cell_labels, compare, wider_sets, wider_targets
+from model_export.paired import cell_labels, compare, recheck, wider_sets, wider_targets
 from model_export.workflow import Prepared, float_metrics, int8_metrics
 
 logger = logging.getLogger(__name__)
@@ -290,6 +290,7 @@ def write_markdown(
     *,
     effects: dict[str, Any] | None = None,
     paired: dict[str, Any] | None = None,
+    halves: dict[str, Any] | None = None,
 ) -> None:
     lines = [
         "# Fairness report",
@@ -344,6 +345,8 @@ def write_markdown(
         lines.append("")
     if paired:
         lines += paired_markdown(paired, names)
+    if halves:
+        lines += halves_markdown(halves, names)
     lines += [
         "## Targets (out-of-distribution sets, int8 means)",
         "",
@@ -405,6 +408,29 @@ def paired_markdown(paired: dict[str, Any], names: dict[str, str]) -> list[str]:
             for i, m in enumerate(res["mcnemar"])
         )
         lines += ["", f"McNemar: {mc}.", ""]
+    return lines
+
+
+def halves_markdown(halves: dict[str, Any], names: dict[str, str]) -> list[str]:
+    """Each claim on two halves of the photos: does it hold on faces it was not measured on?"""
+    lines = [
+        "## Re-check on two halves of the in-the-wild photos",
+        "",
+        "The same paired comparison on each half of wider-demog, split by source photo: a claim "
+        "that holds on the whole set should hold on each half (with wider intervals).",
+        "",
+        f"| set | half | faces | gap {names['baseline']} | gap change | worst-group change | "
+        "overall change |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for half, sets in halves.items():
+        for name, r in sets.items():
+            lines.append(
+                f"| {name} | {half} | {r['faces']} | {_ci(r['gap']['baseline'])} | "
+                f"{_ci(r['gap']['change'])} | {_ci(r['worst']['change'])} | "
+                f"{_ci(r['overall']['change'])} |"
+            )
+    lines.append("")
     return lines
 
 
@@ -485,15 +511,16 @@ def build_report(
     tg = targets(agg)
     effects = paired_effects(results)
     paired: dict[str, Any] = {}
+    halves: dict[str, Any] = {}
     if per_face and per_face[0]:
         names = wider_sets(list(data.evals))
-        cells = cell_labels([row.attrs for row in data.evals[names[0]].rows])
-        paired = compare(
-            {n: [f["baseline"][n] for f in per_face] for n in names},
-            {n: [f["debiased"][n] for f in per_face] for n in names},
-            cells,
-        )
+        rows = data.evals[names[0]].rows
+        cells = cell_labels([row.attrs for row in rows])
+        base = {n: [f["baseline"][n] for f in per_face] for n in names}
+        other = {n: [f["debiased"][n] for f in per_face] for n in names}
+        paired = compare(base, other, cells)
         tg["wider"] = wider_targets(agg, paired)
+        halves = recheck(base, other, cells, [row.source for row in rows])
     out.mkdir(parents=True, exist_ok=True)
     report = {
         "runs": [str(r) for r in runs],
@@ -502,11 +529,21 @@ def build_report(
         "targets": tg,
         "effects": effects,
         "paired": paired,
+        "recheck_halves": halves,
         "status": status_line(tg, len(runs)),
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     # Screen names from the cards, so a balanced-resampling run is never labelled DB-VAE.
     names_ = {folder: str(results[0][folder]["name"]) for folder in FOLDERS}
-    write_markdown(agg, tg, len(runs), out / "report.md", names_, effects=effects, paired=paired)
+    write_markdown(
+        agg,
+        tg,
+        len(runs),
+        out / "report.md",
+        names_,
+        effects=effects,
+        paired=paired,
+        halves=halves,
+    )
     plot(agg, out / "recall_by_group.png", names_, paired)
     return report

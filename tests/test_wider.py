@@ -15,6 +15,7 @@ import pytest
 from model_export.cli import main as export_main
 from model_export.data import DataError
 from model_export.fairstats import mcnemar, paired_bootstrap, wilson
+from model_export.paired import photo_halves
 from model_export.wider import (
     crop64,
     distance_at,
@@ -190,3 +191,12 @@ def test_evaluate_wider_bad_inputs(
     assert "labels.csv: not found" in capsys.readouterr().err
     assert export_main([*args, "--wider", str(wider), "--wider-fractions", "0.3"]) == 1
     assert "face fraction 0.3" in capsys.readouterr().err
+
+
+def test_photo_halves_keep_a_photo_together() -> None:
+    sources = [f"img_{i // 3}.jpg" for i in range(300)]  # three faces per photo
+    half = photo_halves(sources)
+    for i in range(0, 300, 3):
+        assert half[i] == half[i + 1] == half[i + 2]
+    assert 0.3 < half.mean() < 0.7
+    assert np.array_equal(half, photo_halves(sources))  # deterministic
