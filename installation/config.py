@@ -60,6 +60,14 @@ class RegionConfig(_Strict):
     presence_gap_s: float = Field(
         2.0, ge=0, le=60, description="A session ends after nobody was in the box this long."
     )
+    occupancy_min: float = Field(
+        0.12,
+        gt=0,
+        le=1,
+        description="Share of the guide box that must differ from the learnt empty box for "
+        "someone to count as present, whether or not either model finds a face. Raise it if "
+        "passers-by behind the box count as visitors; lower it if a still visitor is lost.",
+    )
 
     @field_validator("box")
     @classmethod

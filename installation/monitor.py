@@ -58,6 +58,7 @@ def row_cells(r: KioskRow, now: float, stale_s: float) -> tuple[str, list[str]]:
         ("≥" if partial and r.day else "") + (str(visitors) if r.day else "-"),
         fps,
         "-" if r.disagreement is None else f"{r.disagreement:.0%}",
+        "-" if r.missed_by_both is None else f"{r.missed_by_both:.0%}",
         errors,
         str(r.dropped_today),
         r.language or "-",
@@ -73,6 +74,7 @@ COLUMNS = (
     "visitors today",
     "fps (judge / draw)",
     "disagree",
+    "missed by both",
     "errors today",
     "dropped",
     "lang",
@@ -90,7 +92,7 @@ def render_table(board: KioskBoard, stale_s: float, now: float | None = None) ->
     table = Table(
         title=f"Bias Mirror: {len(rows)} kiosk(s), {n_off} offline, {n_stale} stale",
         caption=f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}; "
-        "disagree '-' = withheld (fewer visitors than k)",
+        "disagree / missed by both '-' = withheld (fewer visitors than k)",
         expand=True,
     )
     for col in COLUMNS:

@@ -55,6 +55,7 @@ class KioskRow:
     fps_process: float | None = None
     fps_render: float | None = None
     disagreement: float | None = None  # latest interval; None when withheld (k-anonymity)
+    missed_by_both: float | None = None  # latest interval's share of visitor frames, as above
     errors_today: int = 0
     last_errors: dict[str, int] = field(default_factory=dict)
     dropped_today: int = 0
@@ -159,6 +160,7 @@ def _stats(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
         fps = s.get("fps", {})
         row.fps_process, row.fps_render = fps.get("process"), fps.get("render")
         row.disagreement = s.get("disagreement_rate")
+        row.missed_by_both = s.get("missed_by_both_rate")
         row.last_errors = errors
         row.queue_dropped = int(s.get("queue_dropped", 0))
 

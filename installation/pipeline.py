@@ -8,6 +8,7 @@ frame of a capture thread for the kiosk.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -15,17 +16,23 @@ from typing import Protocol
 
 import numpy as np
 
+from installation.presence import OccupancyDetector
 from installation.region import RegionFinder, crop_for_model
-from installation.types import Frame, FrameResult, Prediction
+from installation.types import Frame, FrameResult, Prediction, Verdict
+from installation.verdicts import DEFAULT_MARGIN, DEFAULT_WINDOW, VerdictTracker
 
 logger = logging.getLogger(__name__)
 
 SIDES = ("left", "right")
+NEW_VISIT_GAP_S = 1.0  # an empty box for longer than this ends a visit (its verdicts restart)
 Subscriber = Callable[[FrameResult], None]
 
 
 class Judge(Protocol):
     """What the pipeline needs of a classifier (installation.inference.Classifier)."""
+
+    @property
+    def threshold_logit(self) -> float: ...
 
     def predict(self, crop_rgb: np.ndarray) -> Prediction: ...
 
@@ -35,7 +42,13 @@ class RarityScorer(Protocol):
 
 
 class Pipeline:
-    """One crop, two verdicts. Not thread-safe: one thread calls `process`."""
+    """One crop, two verdicts, and whether anyone is there. Not thread-safe: one thread calls
+    `process`.
+
+    Per frame: the region, the crop both models judge, each model's raw prediction, each model's
+    stable verdict (`VerdictTracker`), occupancy of the guide box (`OccupancyDetector`, never
+    from the models) and, for a present visitor whose face the right-hand model finds, rarity.
+    """
 
     def __init__(
         self,
@@ -43,6 +56,10 @@ class Pipeline:
         classifiers: Mapping[str, Judge],
         rarity: RarityScorer | None = None,
         keep_frame: bool = False,
+        *,
+        presence: OccupancyDetector | None = None,
+        verdict_window: int = DEFAULT_WINDOW,
+        verdict_margin: float = DEFAULT_MARGIN,
     ) -> None:
         missing = [s for s in SIDES if s not in classifiers]
         if missing:
@@ -50,6 +67,12 @@ class Pipeline:
         self._finder = finder
         self._classifiers = dict(classifiers)
         self._rarity = rarity
+        self._presence = presence if presence is not None else OccupancyDetector()
+        self._last_occupied = -math.inf
+        self._trackers = {
+            s: VerdictTracker(c.threshold_logit, verdict_window, verdict_margin)
+            for s, c in self._classifiers.items()
+        }
         # The kiosk keeps a reference to the frame for the live mirror; replay does not need it.
         self._keep_frame = keep_frame
         self._subscribers: list[Subscriber] = []
@@ -64,18 +87,32 @@ class Pipeline:
         crop = crop_for_model(frame.image, region)  # [64, 64, 3] uint8 RGB, the same for both
         t2 = time.perf_counter()
         stage_ms = {"region": (t1 - t0) * 1e3, "crop": (t2 - t1) * 1e3}
+        h, w = frame.image.shape[:2]
+        occupied = self._presence.update(frame.image, self._finder.guide_box(w, h), frame.t)
+        # A face the Haar detector re-centred on confirms a visitor as well.
+        occupied = occupied or region.source == "detector"
+        if occupied:
+            if not 0 <= frame.t - self._last_occupied <= NEW_VISIT_GAP_S:
+                # A new visit: its verdicts start fresh at the threshold, then hold (hysteresis).
+                for tracker in self._trackers.values():
+                    tracker.reset()
+            self._last_occupied = frame.t
+        t3 = time.perf_counter()
+        stage_ms["presence"] = (t3 - t2) * 1e3
         predictions: dict[str, Prediction] = {}
+        verdicts: dict[str, Verdict] = {}
         for side in SIDES:
             pred = self._classifiers[side].predict(crop)
             predictions[side] = pred
+            verdicts[side] = self._trackers[side].update(pred.logit)
             stage_ms[side] = pred.ms
         rarity = None
         latent = predictions["right"].latent
-        if self._rarity is not None and latent is not None and predictions["right"].face:
-            # Rarity is only meaningful for a face; it is computed and shown, never kept.
+        if self._rarity is not None and latent is not None and occupied and verdicts["right"].face:
+            # Rarity only for a visitor whose face the right-hand model finds (a coffee cup it
+            # calls a face gets none: nobody is in the box); computed and shown, never kept.
             rarity = float(self._rarity.percentile(latent))
-        t3 = time.perf_counter()
-        stage_ms["total"] = (t3 - t0) * 1e3
+        stage_ms["total"] = (time.perf_counter() - t0) * 1e3
         result = FrameResult(
             frame_index=frame.index,
             t_capture=frame.t,
@@ -85,6 +122,8 @@ class Pipeline:
             rarity=rarity,
             stage_ms=stage_ms,
             frame=frame.image if self._keep_frame else None,
+            verdicts=verdicts,
+            occupied=occupied,
         )
         for callback in self._subscribers:
             try:

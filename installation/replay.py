@@ -21,7 +21,7 @@ import numpy as np
 from installation.pipeline import SIDES, Pipeline
 from installation.runtime import USER_ERRORS, ReportError, build_runtime, report_user_error
 from installation.sources import FrameSource, open_source
-from installation.types import FrameResult
+from installation.types import Frame, FrameResult
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +43,16 @@ def report_line(result: FrameResult, index: int, fps: float, names: dict[str, st
         "frame": index,
         "t": round(index / fps, 4) if fps > 0 else None,
         "region": result.region.as_list(),
+        "present": result.present,  # someone in the box (occupancy or either model's face)
+        "occupied": result.occupied,  # the occupancy detector alone
     }
     for side in SIDES:
         pred = result.predictions[side]
         line[side] = {
             "model": names[side],
             "p_face": round(pred.p_face, 6),
-            "face": pred.face,
+            "face": pred.face,  # this frame alone, at the card's threshold
+            "verdict": result.found(side),  # the stable verdict the screen shows
             "ms": round(pred.ms, 4),
         }
     return json.dumps(line, separators=(",", ":"))
@@ -63,6 +66,10 @@ class ReplayStats:
     p_sum: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SIDES, 0.0))
     ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in SIDES})
     agree: int = 0
+    present: int = 0
+    missed_by_both: int = 0
+    verdict_changes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
+    _last: dict[str, bool] = field(default_factory=dict)
 
     def add(self, result: FrameResult) -> None:
         self.frames += 1
@@ -73,7 +80,12 @@ class ReplayStats:
             self.p_sum[side] += pred.p_face
             self.ms[side].append(pred.ms)
             verdicts.append(pred.face)
+            shown = result.found(side)
+            self.verdict_changes[side] += side in self._last and self._last[side] != shown
+            self._last[side] = shown
         self.agree += verdicts[0] == verdicts[1]
+        self.present += result.present
+        self.missed_by_both += result.missed_by_both
 
     def summary(self, names: dict[str, str], backend: str, report: Path) -> dict[str, Any]:
         n = max(self.frames, 1)
@@ -86,6 +98,8 @@ class ReplayStats:
                 "mean_p_face": round(self.p_sum[side] / n, 4),
                 "ms_p50": round(float(np.percentile(ms, 50)), 4),
                 "ms_p95": round(float(np.percentile(ms, 95)), 4),
+                # How often the verdict on screen flipped (a still face should not flicker).
+                "verdict_changes": self.verdict_changes[side],
             }
         return {
             "frames": self.frames,
@@ -93,6 +107,8 @@ class ReplayStats:
             "fps": round(self.frames / self.seconds, 1) if self.seconds > 0 else None,
             "models": models,
             "agreement_rate": round(self.agree / n, 4),
+            "present_frames": self.present,
+            "missed_by_both_frames": self.missed_by_both,
             "backend": backend,
             "report": str(report),
         }
@@ -119,7 +135,10 @@ def run_replay(
     stats = ReplayStats()
     fps = source.nominal_fps
     t0 = time.perf_counter()
-    for i, frame in enumerate(iter_frames(source, max_frames)):
+    for i, read in enumerate(iter_frames(source, max_frames)):
+        # The recording's own clock (frames are read faster than real time): presence and
+        # verdict smoothing see the visit as the camera did, and the report is repeatable.
+        frame = Frame(read.index, i / fps, read.image) if fps > 0 else read
         result = pipeline.process(frame)
         out.write(report_line(result, i, fps, names))
         out.write("\n")

@@ -14,6 +14,7 @@ from installation.config import Config, ConfigError, load_config
 from installation.inference import BackendError, BundleError, Classifier, load_classifier
 from installation.inference.card import CardError
 from installation.pipeline import Pipeline
+from installation.presence import OccupancyDetector
 from installation.region import RegionError, RegionFinder
 from installation.sources import SourceError
 
@@ -87,6 +88,10 @@ def build_runtime(config_path: Path | None, *, keep_frame: bool) -> Runtime:
     classifiers = load_models(config)
     rarity = classifiers["right"].rarity
     pipeline = Pipeline(
-        RegionFinder(config.region), classifiers, rarity=rarity, keep_frame=keep_frame
+        RegionFinder(config.region),
+        classifiers,
+        rarity=rarity,
+        keep_frame=keep_frame,
+        presence=OccupancyDetector(config.region.occupancy_min),
     )
     return Runtime(config=config, classifiers=classifiers, pipeline=pipeline)

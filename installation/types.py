@@ -7,6 +7,7 @@ is ever persisted or sent as is: `FrameResult.frame` and `Prediction.latent` sta
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +51,20 @@ class Prediction:
 
 
 @dataclass(frozen=True, slots=True)
+class Verdict:
+    """One model's smoothed decision (installation.verdicts.VerdictTracker)."""
+
+    face: bool
+    margin: float  # median logit - threshold logit (> 0: above the model's decision line)
+    clear: bool  # the median is beyond the hysteresis band, on the verdict's side
+
+    @property
+    def strength(self) -> float:
+        """The margin squashed to (0, 1), 0.5 at the decision line: a bar for the screen."""
+        return 1.0 / (1.0 + math.exp(-max(min(self.margin, 30.0), -30.0)))
+
+
+@dataclass(frozen=True, slots=True)
 class FrameResult:
     """Everything the pipeline knows about one processed frame."""
 
@@ -61,11 +76,26 @@ class FrameResult:
     rarity: float | None = None  # percentile in [0, 1] vs. training faces, from the DB-VAE latent
     stage_ms: dict[str, float] = field(default_factory=dict)
     frame: ImageU8 | None = None  # for the live mirror only; never stored or sent
+    # Stable per-model verdicts (smoothed, with hysteresis): what the screen and stats use.
+    # Empty when no tracker ran; then the raw per-frame decisions stand in.
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    occupied: bool = False  # motion / occupancy in the guide box, independent of both models
+
+    def found(self, side: str) -> bool:
+        """Whether the model on `side` finds a face (its stable verdict when there is one)."""
+        v = self.verdicts.get(side)
+        return v.face if v is not None else self.predictions[side].face
 
     @property
     def present(self) -> bool:
-        """Someone is in the box: either model sees a face in the crop."""
-        return any(p.face for p in self.predictions.values())
+        """Someone is in the box: the occupancy detector says so, or either model sees a face.
+        Never only the models: a visitor whom both miss is still a visitor."""
+        return self.occupied or any(self.found(s) for s in self.predictions)
+
+    @property
+    def missed_by_both(self) -> bool:
+        """A visitor is in the box and neither model finds their face."""
+        return self.present and not any(self.found(s) for s in self.predictions)
 
 
 class SourceState(enum.Enum):

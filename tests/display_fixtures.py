@@ -13,7 +13,7 @@ import numpy as np
 from installation.config import RegionConfig
 from installation.inference.card import Card
 from installation.region import RegionFinder
-from installation.types import FrameResult, Prediction, Region
+from installation.types import FrameResult, Prediction, Region, Verdict
 from tests.video_fixtures import face_like
 
 GROUPS = (
@@ -82,7 +82,11 @@ def result(
     rarity: float | None = 0.83,
     region: Region | None = None,
     p: tuple[float, float] = (0.31, 0.92),
+    occupied: bool | None = None,
+    close: tuple[bool, bool] = (False, False),
 ) -> FrameResult:
+    """A judged frame; `occupied` (someone in the box) defaults to either model finding a face,
+    `close` marks a verdict as a close call (inside the hysteresis band)."""
     box = region or RegionFinder(RegionConfig()).guide_box(640, 480)
     return FrameResult(
         frame_index=1,
@@ -94,4 +98,11 @@ def result(
             "right": Prediction(p_face=p[1], face=right_face, logit=0.0, ms=0.3),
         },
         rarity=rarity,
+        verdicts={
+            side: Verdict(
+                face=f, margin=(0.5 if f else -0.5) if c else (3.0 if f else -3.0), clear=not c
+            )
+            for side, f, c in (("left", left_face, close[0]), ("right", right_face, close[1]))
+        },
+        occupied=(left_face or right_face) if occupied is None else occupied,
     )

@@ -32,7 +32,7 @@ def _valid_yaml(models: Path) -> str:
     return f"""\
 installation_id: foyer-1
 source: {{uri: demo, width: 640, height: 480, fps: 30}}
-region: {{mode: guide_box, box: [0.3, 0.15, 0.4, 0.6]}}
+region: {{mode: guide_box, box: [0.3, 0.15, 0.4, 0.6], occupancy_min: 0.12}}
 models: {{left: {models / "baseline"}, right: {models / "debiased"}, accelerator: auto}}
 display: {{fullscreen: true, width: 1920, height: 1080, fps: 60, language: de}}
 mqtt: {{enabled: true, host: 127.0.0.1, port: 1883, stats_interval_s: 60, discovery: true}}
@@ -78,6 +78,7 @@ def test_relative_model_paths_resolve_against_config_folder(tmp_path: Path, bund
         ("fps: 30}", "fps: fast}", "source.fps", 2, "number"),
         ("0.4, 0.6]", "0.9, 0.6]", "region.box", 3, "inside the frame"),
         ("mode: guide_box", "mode: haar", "region.mode", 3, "guide_box"),
+        ("occupancy_min: 0.12", "occupancy_min: 0", "region.occupancy_min", 3, "greater than 0"),
         ("language: de", "language: nl", "display.language", 5, "'en', 'de' or 'fr'"),
         ("port: 1883", "port: 70000", "mqtt.port", 6, "65535"),
         ("accelerator: auto", "accelerator: tpu", "models.accelerator", 4, "edgetpu"),

@@ -108,6 +108,51 @@ def test_golden_camera_unavailable(view: KioskView) -> None:
     check_golden("camera_unavailable_en", img)
 
 
+def test_golden_a_visitor_both_models_miss(view: KioskView) -> None:
+    """Someone is in the box (occupancy) and neither model finds the face: both panels say
+    "Missed" and the text under the mirror says it is the models' failure, not the visitor's."""
+    res = result(False, False, rarity=None, occupied=True, close=(True, False))
+    img = render(view, frame=scene(), result=res, status=OK, attract=False)
+    check_golden("missed_by_both_en", img)
+
+
+def _drawn_texts(view: KioskView, **kwargs: object) -> set[str]:
+    """Every text string one screen renders (the text cache records each (text, size, colour))."""
+    view.text._cache.clear()
+    render(view, **kwargs)
+    return {key[0] for key in view.text._cache}
+
+
+def test_a_present_visitor_is_never_told_to_step_in(view: KioskView) -> None:
+    missed = result(False, False, rarity=None, occupied=True)
+    texts = _drawn_texts(view, frame=scene(), result=missed, status=OK, attract=False)
+    joined = " ".join(texts)
+    assert view.t("step_in") not in texts
+    assert "Neither model found your face." in joined and "not yours" in joined
+    assert {view.t("no_face"), view.t("score_clear")} <= texts  # both panels show their miss
+    empty = result(False, False, rarity=None, occupied=False)
+    texts = _drawn_texts(view, frame=scene(), result=empty, status=OK, attract=False)
+    assert view.t("step_in") in texts
+    assert view.t("no_face") not in texts  # nobody there: no verdict is shown at all
+
+
+def test_confidence_line_agrees_with_the_verdict(view: KioskView) -> None:
+    """A close call inside the hysteresis band says so, never "sure" with a low number."""
+    res = result(True, False, rarity=None, close=(True, False))
+    texts = _drawn_texts(view, frame=scene(), result=res, status=OK, attract=False)
+    shown = {view.t("face"), view.t("score_close"), view.t("no_face"), view.t("score_clear")}
+    assert shown <= texts
+    assert not any("%" in t for t in texts if t.startswith(("Sure", view.t("score_close"))))
+    assert view.t("one_found") in texts
+
+
+def test_rarity_is_named_for_the_right_hand_model(view: KioskView) -> None:
+    texts = _drawn_texts(view, frame=scene(), result=result(False, True), status=OK, attract=False)
+    name = view.texts.model_name(view.cards["right"])
+    assert any(name in t and "training" in t for t in texts), texts
+    assert view.t("rarity_note") in " ".join(texts) or any("not who you are" in t for t in texts)
+
+
 def test_golden_german(view: KioskView) -> None:
     view.language = "de"
     res = result(True, True, p=(0.64, 0.92))
@@ -294,7 +339,8 @@ def test_every_text_key_in_every_language() -> None:
         assert texts.keys(lang) == en, lang
         texts.load(lang)
         for key in en:
-            assert texts.t(key, pct=50, pts=5, set="x", count=3, n=6).strip(), (lang, key)
+            fmt = {"pct": 50, "pts": 5, "set": "x", "count": 3, "n": 6, "model": "M"}
+            assert texts.t(key, **fmt).strip(), (lang, key)
 
 
 def test_card_texts_are_translated() -> None:

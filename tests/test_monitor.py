@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
-from installation.monitor import monitor_main, render_table, row_cells
+from installation.monitor import COLUMNS, monitor_main, render_table, row_cells
 from installation.monitor_model import KioskBoard
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +88,10 @@ def test_visitors_today_for_a_kiosk_running_since_yesterday() -> None:
     assert full.rows["a"].visitors_today(dt.date(2026, 3, 15)) == (0, True)
 
 
+def col(name: str) -> int:
+    return COLUMNS.index(name)
+
+
 def test_status_since_stale_and_errors() -> None:
     clock = Clock(NOON)
     board = KioskBoard(clock=clock)
@@ -101,8 +105,9 @@ def test_status_since_stale_and_errors() -> None:
     rows = {r.installation_id: r for r in board.snapshot()}
     assert [r.installation_id for r in board.snapshot()] == ["gone", "hung", "ok"]
     style, cells = row_cells(rows["ok"], clock.t, stale_s=180)
-    assert style == "green" and cells[1] == "online" and cells[8] == "de"
-    assert cells[6] == "2" and rows["ok"].errors_today == 2 and rows["ok"].dropped_today == 2
+    assert style == "green" and cells[1] == "online" and cells[col("lang")] == "de"
+    assert cells[col("errors today")] == "2"
+    assert rows["ok"].errors_today == 2 and rows["ok"].dropped_today == 2
     assert "before" not in cells[2]  # a live `online`: since is exact
     style, cells = row_cells(rows["hung"], clock.t, stale_s=180)
     assert style == "bold yellow" and cells[1].startswith("stale") and cells[2].startswith("before")

@@ -68,12 +68,13 @@ def test_replay_writes_one_line_per_frame(
     assert [line["frame"] for line in lines] == list(range(24))
     assert lines[12]["t"] == pytest.approx(1.0)
     for line in lines:
-        assert set(line) == {"frame", "t", "region", "left", "right"}
+        assert set(line) == {"frame", "t", "region", "present", "occupied", "left", "right"}
+        assert isinstance(line["present"], bool) and isinstance(line["occupied"], bool)
         assert len(line["region"]) == 4
         for side in ("left", "right"):
             pred = line[side]
             assert 0.0 <= pred["p_face"] <= 1.0
-            assert isinstance(pred["face"], bool)
+            assert isinstance(pred["face"], bool) and isinstance(pred["verdict"], bool)
             assert pred["ms"] > 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["frames"] == 24
@@ -125,7 +126,8 @@ def test_report_holds_no_image_or_latent(config: Path, clip: Path, tmp_path: Pat
     assert replay_main(str(clip), report, config, None) == 0
     for line in _lines(report):
         for side in ("left", "right"):
-            assert set(line[side]) == {"model", "p_face", "face", "ms"}
+            assert set(line[side]) == {"model", "p_face", "face", "verdict", "ms"}
+        assert set(line) == {"frame", "t", "region", "present", "occupied", "left", "right"}
     assert report.stat().st_size < 24 * 400  # a few numbers per frame, nothing else
 
 

@@ -23,8 +23,9 @@ class Clock:
         return self.t
 
 
-def frame(t: float, left: bool, right: bool, p: float = 0.9) -> FrameResult:
+def frame(t: float, left: bool, right: bool, p: float = 0.9, occupied: bool = False) -> FrameResult:
     return FrameResult(
+        occupied=occupied,
         frame_index=0,
         t_capture=t,
         t_done=t,
@@ -65,16 +66,46 @@ def close(agg: StatsAggregator, clock: Clock, wall: Clock, t: float) -> dict[str
     return agg.snapshot()
 
 
+def test_a_visitor_both_models_miss_is_counted_as_a_visitor() -> None:
+    """Presence comes from occupancy too: 3 visitors whom neither model finds are 3 sessions,
+    each counted as missed by both; a visitor either model finds is not."""
+    agg, clock, wall = make(k=3)
+    t = 0.0
+    for found in (False, False, True, False):
+        for _ in range(20):
+            agg.on_result(frame(t, found, False, occupied=True))
+            t += 0.1
+        t += 5.0
+        agg.on_result(frame(t, False, False))
+    s = close(agg, clock, wall, t)
+    assert s["sessions"] == 4 and s["sessions_ended"] == 4
+    assert s["sessions_missed_by_both"] == 3
+    assert s["missed_by_both_rate"] == pytest.approx(60 / 80)
+    assert s["cumulative"]["released"]["sessions_missed_by_both"] == 3
+    # Below k nothing about them is released, not even the count of missed visitors.
+    agg2, clock2, wall2 = make(k=5)
+    t = 0.0
+    for _ in range(2):
+        for _ in range(20):
+            agg2.on_result(frame(t, False, False, occupied=True))
+            t += 0.1
+        t += 5.0
+        agg2.on_result(frame(t, False, False))
+    s2 = close(agg2, clock2, wall2, t)
+    assert s2["sessions"] == 2
+    assert "sessions_missed_by_both" not in s2 and "missed_by_both_rate" not in s2
+
+
 def test_sessions_need_min_presence_and_end_after_the_gap() -> None:
     s = SessionTracker(presence_min_s=0.5, presence_gap_s=2.0)
     for t in np.arange(0, 0.3, 0.1):  # a passer-by: too short
         s.update(t, True)
     s.update(3.0, False)
-    assert s.take() == (0, 0, 0.0)
+    assert s.take() == (0, 0, 0.0, 0)
     for t in np.arange(10, 14, 0.1):  # a visitor, 4 s, with a 1 s blink inside
         s.update(t, not (11 <= t < 12))
     s.update(20.0, False)
-    started, ended, dwell = s.take()
+    started, ended, dwell, _ = s.take()
     assert (started, ended) == (1, 1)
     assert 3.8 < dwell < 4.0
 
@@ -86,7 +117,7 @@ def test_a_gap_longer_than_presence_gap_splits_two_visitors() -> None:
     assert s.active
     s.expire(10.0)  # no frame at all since (paused, camera lost): the session still ends
     assert not s.active
-    started, ended, _ = s.take()
+    started, ended, _, _ = s.take()
     assert (started, ended) == (2, 2)
 
 

@@ -19,7 +19,7 @@ from installation.display.palette import BLUE, MUTED, ORANGE, PANEL, RGB, RULE, 
 from installation.display.texts import Texts
 from installation.display.widgets import TextCache, bar, check_mark, cross_mark
 from installation.inference.card import Card, GroupMetric
-from installation.types import Prediction
+from installation.types import Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -134,31 +134,33 @@ class Panel:
 
     # -- per frame -----------------------------------------------------------------------
 
-    def draw(self, surface: pygame.Surface, pred: Prediction | None, attract: bool) -> None:
+    def draw(self, surface: pygame.Surface, verdict: Verdict | None, attract: bool) -> None:
         surface.blit(self.static(), self.rect)
-        if pred is not None:
-            self._verdict(surface, pred)
+        if verdict is not None:
+            self._verdict(surface, verdict)
         elif attract:
             self._weakest(surface)
 
-    def _verdict(self, surface: pygame.Surface, pred: Prediction) -> None:
+    def _verdict(self, surface: pygame.Surface, verdict: Verdict) -> None:
         t, rect, pad = self.texts, self.rect, self.pad
         x, y = rect.x + pad, rect.y + self.px(VERDICT_TOP)
         r = self.px(44)
-        color = BLUE if pred.face else ORANGE
+        color = BLUE if verdict.face else ORANGE
         # Colour is never the only cue: a tick or a cross and the word carry the verdict too.
-        (check_mark if pred.face else cross_mark)(surface, (x + r, y + r), r, color)
-        word = t.t("face" if pred.face else "no_face")
+        (check_mark if verdict.face else cross_mark)(surface, (x + r, y + r), r, color)
+        word = t.t("face" if verdict.face else "no_face")
         room = self.inner - 2 * r - self.px(20)
         s = self.text.render(word, self.text.fit(word, self.px(88), room), color)
         surface.blit(s, s.get_rect(midleft=(x + 2 * r + self.px(20), y + r)))
         y += 2 * r + self.px(14)
-        conf = t.t("confidence", pct=round(pred.p_face * 100))
+        # The score relative to this model's own decision line (its threshold at the middle),
+        # so the line and the bar always agree with the verdict word above them.
+        conf = t.t("score_clear" if verdict.clear else "score_close")
         surface.blit(self.text.render(conf, self.text.fit(conf, self.px(32), self.inner)), (x, y))
         y += self.px(44)
         track = pygame.Rect(x, y, self.inner, self.px(24))
-        threshold = self.card.threshold
-        bar(surface, track, pred.p_face, color, marker=threshold, marker_width=self.px(4))
+        threshold = 0.5  # Verdict.strength is 0.5 at the decision line
+        bar(surface, track, verdict.strength, color, marker=threshold, marker_width=self.px(4))
         label = self.text.render(t.t("threshold"), self.px(26), MUTED)
         mx = track.x + int(track.width * threshold)
         lrect = label.get_rect(midtop=(mx, track.bottom + self.px(10)))

@@ -22,7 +22,7 @@ from installation.display.texts import Texts
 from installation.display.widgets import TextCache, bar, brackets
 from installation.inference.card import Card
 from installation.paths import TEXTS_DIR
-from installation.types import FrameResult, Region, SourceState, SourceStatus
+from installation.types import FrameResult, Region, SourceState, SourceStatus, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -114,20 +114,18 @@ class KioskView:
         else:
             self._no_video(surface, status)
         t1 = time.perf_counter()
-        show = live and not attract and result is not None
+        # Verdicts only while someone is in the box: an empty room gets no "Missed".
+        show = live and not attract and result is not None and result.present
         for side in SIDES:
-            pred = result.predictions.get(side) if show and result is not None else None
-            self.panels[side].draw(surface, pred, attract)
+            verdict = _verdict(result, side) if show and result is not None else None
+            self.panels[side].draw(surface, verdict, attract)
         t2 = time.perf_counter()
         self._header(surface)
         if live and attract:
             self._attract(surface)
         elif live and frame is not None:
             self._guide_box(surface, result, frame)
-            if result is not None and result.present and result.rarity is not None:
-                self._meter(surface, result.rarity)
-            else:
-                self._below_video(surface, [(self.t("step_in"), 44, TEXT)])
+            self._under_video(surface, result)
         if notice:
             self._banner(surface, notice)
         if fps_text:
@@ -201,14 +199,32 @@ class KioskView:
         present = result is not None and result.present
         brackets(surface, rect, BLUE if present else WHITE, self.px(8))
 
+    def _under_video(self, surface: pygame.Surface, result: FrameResult | None) -> None:
+        """What the visitor reads under the mirror. Presence comes from the box, not from the
+        models: a visitor whom both models miss is told that it is the models' failure."""
+        if result is None or not result.present:
+            self._below_video(surface, [(self.t("step_in"), 44, TEXT)])
+            return
+        if result.rarity is not None:
+            self._meter(surface, result.rarity)
+            return
+        left, right = result.found("left"), result.found("right")
+        key = "both_found" if left and right else "one_found" if left or right else "missed_both"
+        width = self.video_rect.width
+        lines = self.text.wrap(self.t(key), self.px(36), width)[:3]
+        self._below_video(surface, [(ln, 36, TEXT) for ln in lines])
+
     def _meter(self, surface: pygame.Surface, rarity: float) -> None:
         v = self.video_rect
         y = v.bottom + self.px(26)
-        surface.blit(self.text.render(self.t("rarity_title"), self.px(36)), (v.x, y))
+        # Named for the model whose training data it measures (the right-hand one's latent).
+        model = self.texts.model_name(self.cards["right"])
+        title = self.t("rarity_title", model=model)
+        surface.blit(self.text.render(title, self.text.fit(title, self.px(36), v.width)), (v.x, y))
         y += self.px(52)
         bar(surface, pygame.Rect(v.x, y, v.width, self.px(30)), rarity, YELLOW)
         y += self.px(48)
-        text = self.t("rarity_text", pct=round(rarity * 100))
+        text = self.t("rarity_text", pct=round(rarity * 100), model=model)
         surface.blit(self.text.render(text, self.text.fit(text, self.px(34), v.width)), (v.x, y))
         y += self.px(48)
         for line in self.text.wrap(self.t("rarity_note"), self.px(28), v.width)[:2]:
@@ -253,3 +269,14 @@ class KioskView:
         for s in surfs:
             surface.blit(s, s.get_rect(midtop=(area.centerx, y)))
             y += s.get_height() + gap
+
+
+def _verdict(result: FrameResult, side: str) -> Verdict | None:
+    """The side's stable verdict; a result made without trackers shows its raw decision."""
+    v = result.verdicts.get(side)
+    if v is not None:
+        return v
+    pred = result.predictions.get(side)
+    if pred is None:
+        return None
+    return Verdict(face=pred.face, margin=2.0 if pred.face else -2.0, clear=True)

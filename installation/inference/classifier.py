@@ -19,6 +19,7 @@ from installation.inference.backends import make_interpreter
 from installation.inference.bundle import FIX, Bundle, BundleError, load_bundle
 from installation.inference.rarity import Rarity, RarityError
 from installation.types import Prediction
+from installation.verdicts import logit_of
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,11 @@ class Classifier:
                     f"{outs[1]['shape'][1]}; {FIX}"
                 )
         self._buf = np.empty(INPUT_SHAPE, dtype=inp[0]["dtype"])
+
+    @property
+    def threshold_logit(self) -> float:
+        """The card's threshold as a logit: the stable verdict's decision line."""
+        return logit_of(self.card.threshold)
 
     def _check_outputs(self, outs: list[dict[str, Any]], model_file: Path) -> None:
         """Output 0 = face logit [1, 1], output 1 = latent mean [1, D]; the card says the same."""

@@ -36,6 +36,7 @@ class _Interval:
         "faces",
         "frames",
         "latency",
+        "missed",
         "ms",
         "p_sum",
         "present",
@@ -45,7 +46,8 @@ class _Interval:
 
     def __init__(self) -> None:
         self.frames = 0
-        self.present = 0  # frames where at least one model sees a face
+        self.present = 0  # frames with a visitor in the box (occupancy, or either model's face)
+        self.missed = 0  # of those, frames where neither model finds the face
         self.faces = [0, 0]
         self.p_sum = [0.0, 0.0]  # of p_face over present frames
         self.disagree = 0
@@ -95,7 +97,9 @@ class StatsAggregator:
                 "faces": [0, 0],
                 "p_face_sum": [0.0, 0.0],
                 "disagreements": 0,
+                "missed_frames": 0,
                 "sessions_ended": 0,
+                "sessions_missed_by_both": 0,
                 "dwell_s": 0.0,
             },
         }
@@ -104,20 +108,23 @@ class StatsAggregator:
 
     def on_result(self, r: FrameResult) -> None:
         left, right = r.predictions["left"], r.predictions["right"]
-        lf, rf = left.face, right.face
+        # The stable verdicts (what the screen shows); presence never only from the models.
+        lf, rf = r.found("left"), r.found("right")
+        present = r.present
         with self._lock:
             cur = self._cur
             cur.frames += 1
             cur.ms[0].add(left.ms)
             cur.ms[1].add(right.ms)
-            if lf or rf:
+            if present:
                 cur.present += 1
+                cur.missed += not (lf or rf)
                 cur.faces[0] += lf
                 cur.faces[1] += rf
                 cur.p_sum[0] += left.p_face
                 cur.p_sum[1] += right.p_face
                 cur.disagree += lf != rf
-            self._sessions.update(r.t_capture, lf or rf)
+            self._sessions.update(r.t_capture, present, lf or rf)
 
     def on_render(self, render_ms: float, latency_ms: float | None) -> None:
         with self._lock:
@@ -149,7 +156,7 @@ class StatsAggregator:
         with self._lock:
             cur, self._cur = self._cur, _Interval()
             self._sessions.expire(now_mono)  # nobody seen for a while (paused, camera lost)
-            started, ended, dwell = self._sessions.take()
+            started, ended, dwell, missed = self._sessions.take()
             start_wall = self._interval_start_wall
             seconds = max(now_mono - self._interval_start_mono, 1e-9)
             self._interval_start_mono, self._interval_start_wall = now_mono, now_wall
@@ -207,16 +214,21 @@ class StatsAggregator:
                 for i, s in enumerate(SIDES)
             }
             out["disagreement_rate"] = round(cur.disagree / cur.present, 4)
+            out["missed_by_both_rate"] = round(cur.missed / cur.present, 4)
             rel["intervals"] += 1
             rel["present_frames"] += cur.present
             rel["disagreements"] += cur.disagree
+            rel["missed_frames"] += cur.missed
             for i in range(2):
                 rel["faces"][i] += cur.faces[i]
                 rel["p_face_sum"][i] += cur.p_sum[i]
         if ended >= self.k_min:
             out["mean_dwell_s"] = round(dwell / ended, 1)
+            # Visitors whom neither model found: counted like every visitor, shown like dwell.
+            out["sessions_missed_by_both"] = missed
             rel["sessions_ended"] += ended
             rel["dwell_s"] += dwell
+            rel["sessions_missed_by_both"] += missed
         out["cumulative"] = {
             "since": _iso(self._start_wall),
             "frames": tot["frames"],
@@ -229,7 +241,9 @@ class StatsAggregator:
                 "faces": dict(zip(SIDES, rel["faces"], strict=True)),
                 "p_face_sum": {s: round(rel["p_face_sum"][i], 3) for i, s in enumerate(SIDES)},
                 "disagreements": rel["disagreements"],
+                "missed_frames": rel["missed_frames"],
                 "sessions_ended": rel["sessions_ended"],
+                "sessions_missed_by_both": rel["sessions_missed_by_both"],
                 "dwell_s": round(rel["dwell_s"], 1),
             },
         }

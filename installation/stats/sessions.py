@@ -2,10 +2,20 @@
 
 A session starts once someone has been in the box for `presence_min_s` (a passer-by does not
 count), and ends after nobody was there for `presence_gap_s` (a blink or a turned head does not
-split it). Only counts and summed dwell times come out; no per-frame value is kept.
+split it). A session in which neither model ever found the visitor's face is also counted as
+"missed by both". Only counts and summed dwell times come out; no per-frame value is kept.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class SessionCounts(NamedTuple):
+    started: int
+    ended: int
+    dwell_s: float  # total dwell of the ended sessions
+    missed_by_both: int  # ended sessions in which neither model found the face
 
 
 class SessionTracker:
@@ -20,12 +30,15 @@ class SessionTracker:
         self._since: float | None = None  # start of the current presence streak
         self._last_seen: float | None = None
         self._in_session = False
+        self._found = False  # either model found the face during the current streak
         self.started = 0  # sessions started since the last `take()`
         self.ended = 0  # sessions ended since the last `take()`
         self.dwell_sum_s = 0.0  # total dwell of those ended sessions
+        self.missed_by_both = 0  # of those ended sessions, the ones no model found a face in
 
-    def update(self, t: float, present: bool) -> None:
-        """One observation at monotonic time `t` (seconds)."""
+    def update(self, t: float, present: bool, found: bool = True) -> None:
+        """One observation at monotonic time `t` (seconds): someone in the box, and whether
+        either model finds their face."""
         if present:
             if self._since is None or (
                 self._last_seen is not None and t - self._last_seen > self._gap
@@ -33,7 +46,9 @@ class SessionTracker:
                 if self._in_session:
                     self._end()
                 self._since = t
+                self._found = False
             self._last_seen = t
+            self._found = self._found or found
             if not self._in_session and t - self._since >= self._min:
                 self._in_session = True
                 self.started += 1
@@ -53,14 +68,16 @@ class SessionTracker:
         assert self._since is not None and self._last_seen is not None
         self.dwell_sum_s += self._last_seen - self._since
         self.ended += 1
+        self.missed_by_both += not self._found
         self._in_session = False
 
     @property
     def active(self) -> bool:
         return self._in_session
 
-    def take(self) -> tuple[int, int, float]:
-        """(sessions started, sessions ended, their total dwell in s) since the last call."""
-        out = (self.started, self.ended, self.dwell_sum_s)
-        self.started, self.ended, self.dwell_sum_s = 0, 0, 0.0
+    def take(self) -> SessionCounts:
+        """Sessions started and ended since the last call, their dwell and how many of them
+        neither model found a face in."""
+        out = SessionCounts(self.started, self.ended, self.dwell_sum_s, self.missed_by_both)
+        self.started, self.ended, self.dwell_sum_s, self.missed_by_both = 0, 0, 0.0, 0
         return out
