@@ -58,6 +58,14 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         "light, low resolution, motion blur; since 2026-12-03) or camera (the milder one before)",
     )
     p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="data-loading threads; > 1 for a GPU box, where one thread's augmentation cannot "
+        "keep the accelerator busy (each batch then draws from its own seeded random stream, "
+        "so results differ from a one-worker run)",
+    )
+    p.add_argument(
         "--mixed-precision",
         action="store_true",
         help="float16 compute (GPU only; weights and the loss stay float32)",
@@ -84,6 +92,7 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         faces_first=not args.decode_all,
         rarity_views=args.rarity_views,
         augment=args.augment,
+        workers=args.workers,
     )
 
 

@@ -46,6 +46,24 @@ def make_augmenter(name: AugmentName, scenes: np.ndarray) -> Augmenter:
     raise DataError(f"unknown augmentation {name!r}; use camera or wild")
 
 
+class BatchStreams:
+    """Where a batch's augmentation draws its random numbers.
+
+    One worker (the default, how every shipped checkpoint was trained): one sequential stream,
+    batch after batch. Several workers (`--workers`, for a GPU box whose single data thread
+    cannot keep up with the accelerator) augment batches concurrently and in any order, so each
+    batch gets its own stream seeded by (seed, epoch, batch): a run is reproducible for a given
+    seed, but its augmentation draws differ from a one-worker run's."""
+
+    def __init__(self, seed: int, workers: int) -> None:
+        if workers < 1:
+            raise DataError(f"--workers must be >= 1, got {workers}")
+        self.seed, self.per_batch, self.epoch = seed, workers > 1, 0
+
+    def get(self, i: int, shared: np.random.Generator) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, i]) if self.per_batch else shared
+
+
 class Batches(keras.utils.PyDataset):
     def __init__(
         self,
@@ -56,10 +74,12 @@ class Batches(keras.utils.PyDataset):
         *,
         train: bool = True,
         aug: Augmenter = augment,
+        workers: int = 1,
     ) -> None:
-        super().__init__()
+        super().__init__(workers=workers, use_multiprocessing=False)
         self.x, self.y, self.bs, self.train, self.aug = x, y, batch_size, train, aug
         self.rng = np.random.default_rng(seed)
+        self.streams = BatchStreams(seed, workers)
         self.order = self.rng.permutation(len(x)) if train else np.arange(len(x))
 
     def __len__(self) -> int:
@@ -68,10 +88,12 @@ class Batches(keras.utils.PyDataset):
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         idx = self.order[i * self.bs : (i + 1) * self.bs]
         xb = self.x[idx]
-        xb_f = self.aug(xb, self.rng) if self.train else xb.astype(np.float32) / 255.0
-        return xb_f, self.y[idx]
+        if not self.train:
+            return xb.astype(np.float32) / 255.0, self.y[idx]
+        return self.aug(xb, self.streams.get(i, self.rng)), self.y[idx]
 
     def on_epoch_end(self) -> None:
+        self.streams.epoch += 1
         if self.train:
             self.order = self.rng.permutation(len(self.x))
 
@@ -109,10 +131,12 @@ class FacesFirstBatches(keras.utils.PyDataset):
         seed: int,
         conditions: tuple[np.ndarray, np.ndarray] | None = None,
         aug: Augmenter = augment,
+        workers: int = 1,
     ) -> None:
-        super().__init__()
+        super().__init__(workers=workers, use_multiprocessing=False)
         self.x, self.k, self.m, self.aug = x, k, batch_size - k, aug
         self.rng = np.random.default_rng(seed)
+        self.streams = BatchStreams(seed, workers)
         # Index orders (the same draws as permuting the arrays), so conditions can follow.
         fo, no = self.rng.permutation(len(faces)), self.rng.permutation(len(nonfaces))
         self.faces, self.nonfaces = faces[fo], nonfaces[no]
@@ -130,10 +154,11 @@ class FacesFirstBatches(keras.utils.PyDataset):
         f, nf = self.faces[fs], self.nonfaces[ns]
         y = np.concatenate([np.ones(len(f), np.float32), np.zeros(len(nf), np.float32)])
         xb = self.x[np.concatenate([f, nf])]
+        rng = self.streams.get(i, self.rng)
         if self.conditions is None:
-            return self.aug(xb, self.rng), y
+            return self.aug(xb, rng), y
         cond = np.concatenate([self.conditions[0][fs], self.conditions[1][ns]])
-        return apply_conditions(xb, cond, self.rng), y
+        return apply_conditions(xb, cond, rng), y
 
 
 @dataclass
@@ -158,6 +183,8 @@ class TrainConfig:
     rarity_views: Literal["clean", "augmented"] = "clean"
     # Training augmentation (make_augmenter): "camera" until 2026-12-03, "wild" since.
     augment: AugmentName = "camera"
+    # Data-loading threads (BatchStreams): more than one gives each batch its own random stream.
+    workers: int = 1
 
 
 def _verbose() -> int:
@@ -185,18 +212,25 @@ def latent_means(model: DBVAE, x: np.ndarray, batch: int = 256) -> np.ndarray:
 
 
 # Settings that shape what a checkpoint has learned; `epochs` is not one (more epochs resume).
-_CNN_KEYS = ("batch_size", "learning_rate", "seed", "augment")
+_CNN_KEYS = ("batch_size", "learning_rate", "seed", "augment", "per_batch_streams")
 _DBVAE_KEYS = (
     *_CNN_KEYS,
     *("latent_dim", "kl_weight", "bins", "alpha", "rule", "temperature", "cap", "faces_first"),
     "rarity_views",
 )
 # What a checkpoint saved before a setting existed was trained with.
-_LEGACY: dict[str, Any] = {"faces_first": False, "rarity_views": "clean", "augment": "camera"}
+_LEGACY: dict[str, Any] = {
+    "faces_first": False,
+    "rarity_views": "clean",
+    "augment": "camera",
+    "per_batch_streams": False,
+}
 
 
 def _settings(cfg: TrainConfig, keys: tuple[str, ...]) -> dict[str, Any]:
-    full = asdict(cfg)
+    # How many threads load data is not a setting; whether batches draw from their own random
+    # streams (any count above one) is, since it changes the augmentation the model saw.
+    full = asdict(cfg) | {"per_batch_streams": cfg.workers > 1}
     return {k: full[k] for k in keys}
 
 
@@ -261,7 +295,14 @@ def train_baseline(
     x: np.ndarray, y: np.ndarray, cfg: TrainConfig, work: Path
 ) -> tuple[keras.Model, list[dict[str, Any]]]:
     model, done, log = _compiled_cnn(cfg, work)
-    data = Batches(x, y, cfg.batch_size, cfg.seed, aug=make_augmenter(cfg.augment, x[y == 0]))
+    data = Batches(
+        x,
+        y,
+        cfg.batch_size,
+        cfg.seed,
+        aug=make_augmenter(cfg.augment, x[y == 0]),
+        workers=cfg.workers,
+    )
     for epoch in range(done, cfg.epochs):
         hist = model.fit(data, epochs=1, verbose=_verbose())
         log.append({"epoch": epoch + 1, "loss": float(hist.history["loss"][-1])})
@@ -338,10 +379,13 @@ def train_dbvae(
                 seed=cfg.seed + epoch,
                 conditions=by_label,
                 aug=augmenter,
+                workers=cfg.workers,
             )
         else:
             idx = np.concatenate([drawn, nonfaces])
-            data = Batches(x[idx], y[idx], cfg.batch_size, cfg.seed + epoch, aug=augmenter)
+            data = Batches(
+                x[idx], y[idx], cfg.batch_size, cfg.seed + epoch, aug=augmenter, workers=cfg.workers
+            )
         hist = model.fit(data, epochs=1, verbose=_verbose())
         log.append(
             {
@@ -393,6 +437,7 @@ def train_balanced(
             cfg.batch_size,
             cfg.seed + epoch,
             aug=augmenter,
+            workers=cfg.workers,
         )
         hist = model.fit(data, epochs=1, verbose=_verbose())
         log.append(

@@ -18,6 +18,8 @@ from model_export.evaluate import all_combinations, set_metrics, threshold_at_fp
 from model_export.models import DBVAE
 from model_export.resampling import Rule, effective_shares, face_weights
 from model_export.train import (
+    Batches,
+    BatchStreams,
     FacesFirstBatches,
     TrainConfig,
     faces_per_batch,
@@ -141,6 +143,49 @@ def test_resume_refuses_a_checkpoint_trained_with_other_settings(tmp_path: Path)
         x, y, TrainConfig(epochs=2, batch_size=16, seed=3, cap=20.0), tmp_path / "b"
     )
     assert [e["epoch"] for e in log] == [1, 2]
+
+
+def _noise_aug(xb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return xb.astype(np.float32) / 255.0 + rng.normal(0, 1, xb.shape).astype(np.float32)
+
+
+def test_parallel_batches_are_reproducible_in_any_order() -> None:
+    """Several workers augment batches in whatever order threads reach them: each batch draws
+    from its own (seed, epoch, batch) stream, so the order of access changes nothing, and the
+    next epoch draws anew. One worker keeps the single sequential stream of every shipped run."""
+    x = np.random.default_rng(0).integers(0, 255, size=(40, 64, 64, 3), dtype=np.uint8)
+    y = np.zeros(40, np.float32)
+
+    def epoch(workers: int, order: list[int]) -> dict[int, np.ndarray]:
+        data = Batches(x, y, 8, seed=5, aug=_noise_aug, workers=workers)
+        return {i: data[i][0] for i in order}
+
+    a, b = epoch(3, [0, 1, 2, 3, 4]), epoch(3, [4, 2, 0, 3, 1])
+    assert all(np.array_equal(a[i], b[i]) for i in range(5))
+    seq_a, seq_b = epoch(1, [0, 1, 2, 3, 4]), epoch(1, [4, 2, 0, 3, 1])
+    assert not np.array_equal(seq_a[0], seq_b[0])  # one stream: order matters, as it always did
+    data = Batches(x, y, 8, seed=5, aug=_noise_aug, workers=3)
+    first = data[0][0]
+    data.on_epoch_end()
+    assert not np.array_equal(first, data[0][0])
+    with pytest.raises(DataError, match="--workers"):
+        BatchStreams(5, 0)
+
+
+def test_parallel_workers_are_a_recorded_setting(tmp_path: Path) -> None:
+    """A checkpoint trained with one worker is not resumed with per-batch streams."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 255, size=(32, 64, 64, 3), dtype=np.uint8)
+    y = (np.arange(32) % 2).astype(np.float32)
+    train_baseline(x, y, TrainConfig(epochs=1, batch_size=16, seed=3), tmp_path / "b")
+    with pytest.raises(DataError, match="per_batch_streams"):
+        train_baseline(
+            x, y, TrainConfig(epochs=2, batch_size=16, seed=3, workers=4), tmp_path / "b"
+        )
+    _, log = train_baseline(
+        x, y, TrainConfig(epochs=1, batch_size=16, seed=3, workers=4), tmp_path / "p"
+    )
+    assert len(log) == 1
 
 
 @pytest.mark.parametrize(("n_faces", "n_nonfaces"), [(40, 40), (7, 30), (30, 3), (5, 0)])
