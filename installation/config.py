@@ -120,6 +120,14 @@ class DisplayConfig(_Strict):
     )
     mirror: bool = Field(True, description="Flip the live image like a mirror.")
     show_fps: bool = Field(False, description="Show a small fps / latency line for staff.")
+    heatmaps: bool = Field(
+        True,
+        description="Show where each model looks (occlusion heatmaps on the crop, measured on "
+        "the CPU through a second copy of each int8 model).",
+    )
+    heatmap_hz: float = Field(
+        8.0, gt=0, le=30, description="Heatmap updates per second (both models; ~25 ms each)."
+    )
 
 
 class TlsConfig(_Strict):

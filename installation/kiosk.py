@@ -21,8 +21,15 @@ from typing import Any
 from installation import paths
 from installation.config import Config
 from installation.display import DisplayApp, FrameInputs, KioskView
+from installation.heatmap import HeatmapWorker
 from installation.pipeline import PipelineThread
-from installation.runtime import USER_ERRORS, Runtime, build_runtime, report_user_error
+from installation.runtime import (
+    USER_ERRORS,
+    Runtime,
+    build_runtime,
+    load_heatmap_models,
+    report_user_error,
+)
 from installation.sources import LatestFrameGrabber, open_source
 from installation.stats import StatsAggregator
 from installation.types import SourceStatus
@@ -121,6 +128,11 @@ def run_with_runtime(
     stats.set_backend(rt.backend)
     rt.pipeline.subscribe(stats.on_result)
     worker = PipelineThread(rt.pipeline, grabber, stop, paused=control.paused)
+    heatmaps = None
+    if cfg.display.heatmaps:
+        heatmaps = HeatmapWorker(
+            load_heatmap_models(cfg), worker.latest, stop, rate_hz=cfg.display.heatmap_hz
+        )
 
     publisher = None
     if cfg.mqtt.enabled:
@@ -153,6 +165,9 @@ def run_with_runtime(
         frame = grabber.latest()
         if result is not None and result.present:
             last_present[0] = max(last_present[0], result.t_capture)
+        maps = heatmaps.latest() if heatmaps is not None else None
+        if maps is not None and (result is None or result.t_capture - maps.t_capture > 1.0):
+            maps = None  # stale: measured on a crop more than a second old
         status = grabber.status()
         if status != last_status[0]:
             stats.on_source_status(status)
@@ -165,6 +180,7 @@ def run_with_runtime(
             paused=control.paused.is_set(),
             notice=None,
             frame_t=frame.t if frame is not None else None,
+            heatmaps=maps,
         )
 
     def on_language(lang: str) -> None:
@@ -174,6 +190,8 @@ def run_with_runtime(
 
     grabber.start()
     worker.start()
+    if heatmaps is not None:
+        heatmaps.start()
     if publisher is not None:
         publisher.start()
     try:
@@ -181,6 +199,9 @@ def run_with_runtime(
     finally:
         # Ordered shutdown: the display is gone; stop judging, then capturing, then say offline.
         stop.set()
+        if heatmaps is not None:
+            heatmaps.join(timeout=5)
+            app.heatmap_updates = heatmaps.updates
         worker.join(timeout=5)
         grabber.stop()
         if publisher is not None:

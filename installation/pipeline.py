@@ -122,6 +122,7 @@ class Pipeline:
             rarity=rarity,
             stage_ms=stage_ms,
             frame=frame.image if self._keep_frame else None,
+            crop=crop if self._keep_frame else None,
             verdicts=verdicts,
             occupied=occupied,
         )

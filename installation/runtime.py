@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from installation.pipeline import Pipeline
 from installation.presence import OccupancyDetector
 from installation.region import RegionError, RegionFinder
 from installation.sources import SourceError
+from installation.types import ImageU8
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,24 @@ class Runtime:
     def backend(self) -> str:
         backends = sorted({c.backend for c in self.classifiers.values()})
         return "+".join(backends)
+
+
+def _logit_of(clf: Classifier) -> Callable[[ImageU8], float]:
+    def logit(crop: ImageU8) -> float:
+        return clf.predict(crop).logit
+
+    return logit
+
+
+def load_heatmap_models(config: Config) -> dict[str, Callable[[ImageU8], float]]:
+    """side -> the face logit of a crop through a second CPU interpreter of the same int8
+    model (installation.heatmap): the pipeline thread owns the first, and an Edge TPU is one
+    device, so the heatmaps never compete with the live verdicts for it."""
+    m = config.models
+    out: dict[str, Callable[[ImageU8], float]] = {}
+    for side, path in (("left", m.left), ("right", m.right)):
+        out[side] = _logit_of(load_classifier(path, accelerator="cpu", num_threads=1))
+    return out
 
 
 def load_models(config: Config) -> dict[str, Classifier]:

@@ -76,6 +76,7 @@ class FrameResult:
     rarity: float | None = None  # percentile in [0, 1] vs. training faces, from the DB-VAE latent
     stage_ms: dict[str, float] = field(default_factory=dict)
     frame: ImageU8 | None = None  # for the live mirror only; never stored or sent
+    crop: ImageU8 | None = None  # [64, 64, 3] model input, for the heatmaps only; never stored
     # Stable per-model verdicts (smoothed, with hysteresis): what the screen and stats use.
     # Empty when no tracker ran; then the raw per-frame decisions stand in.
     verdicts: dict[str, Verdict] = field(default_factory=dict)

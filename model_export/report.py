@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from model_export.paired import cell_labels, compare, recheck, wider_sets, wider_targets
-from model_export.workflow import Prepared, float_metrics, int8_metrics
+from model_export.workflow import METHOD_NAMES, Prepared, float_metrics, int8_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -558,6 +558,11 @@ def build_report(
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     # Screen names from the cards, so a balanced-resampling run is never labelled DB-VAE.
     names_ = {folder: str(results[0][folder]["name"]) for folder in FOLDERS}
+    wider = tg.get("wider")
+    if wider and not wider.get("debiased_holds"):
+        # Not measurably debiased in the wild: the report names the method, as the card will.
+        method = str(results[0]["debiased"]["method"])
+        names_["debiased"] = METHOD_NAMES.get(method, names_["debiased"])
     write_markdown(
         agg,
         tg,

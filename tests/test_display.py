@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pygame
 import pytest
@@ -30,10 +31,12 @@ from installation.display import (
 from installation.display.palette import BLUE, TEXT_PAIRS, contrast
 from installation.display.panels import Panel
 from installation.display.widgets import TextCache
+from installation.heatmap import Heatmaps
 from installation.inference.card import load_card
 from installation.paths import TEXTS_DIR
 from installation.types import Region, SourceState, SourceStatus
 from tests.display_fixtures import cards, result, scene
+from tests.video_fixtures import face_like
 
 GOLDEN = Path(__file__).parent / "golden"
 SIZE = (960, 540)
@@ -114,6 +117,42 @@ def test_golden_a_visitor_both_models_miss(view: KioskView) -> None:
     res = result(False, False, rarity=None, occupied=True, close=(True, False))
     img = render(view, frame=scene(), result=res, status=OK, attract=False)
     check_golden("missed_by_both_en", img)
+
+
+def _heatmaps(index: int = 1) -> Heatmaps:
+    """Two made-up maps on the scene's face: the left model rests on the eyes, the right one
+    on the outline of the face."""
+    crop = cv2.cvtColor(cv2.resize(face_like(256), (64, 64)), cv2.COLOR_BGR2RGB)
+    left = np.zeros((7, 7), np.float32)
+    left[2:4, 1:6] = 3.0
+    right = np.zeros((7, 7), np.float32)
+    right[[0, 6], :] = 2.0
+    right[:, [0, 6]] = 2.0
+    return Heatmaps(index, 0.0, {"left": left, "right": right}, crop, 25.0)
+
+
+def test_golden_heatmaps_show_where_each_model_looks(view: KioskView) -> None:
+    res = result(False, True, rarity=None, occupied=True)
+    img = render(view, frame=scene(), result=res, status=OK, attract=False, heatmaps=_heatmaps())
+    check_golden("heatmaps_en", img)
+    plain = render(view, frame=scene(), result=res, status=OK, attract=False)
+    assert np.abs(img.astype(int) - plain.astype(int)).max(axis=2).mean() > 0.5
+    # Each map sits in the lower corner of the live image on its own model's side.
+    f = view.frame_rect
+    diff = np.abs(img.astype(int) - plain.astype(int)).max(axis=2)
+    assert diff[f.bottom - 60, f.x + 60] > 20 and diff[f.bottom - 60, f.right - 60] > 20
+    assert diff[f.y + 20, f.centerx] == 0
+
+
+def test_no_heatmaps_without_a_visitor(view: KioskView) -> None:
+    """The box is empty (or the room shows in attract mode): no map, whatever the worker has."""
+    empty = result(False, False, rarity=None, occupied=False)
+    for attract in (False, True):
+        with_maps = render(
+            view, frame=scene(), result=empty, status=OK, attract=attract, heatmaps=_heatmaps()
+        )
+        without = render(view, frame=scene(), result=empty, status=OK, attract=attract)
+        assert np.array_equal(with_maps, without)
 
 
 def _drawn_texts(view: KioskView, **kwargs: object) -> set[str]:

@@ -466,6 +466,8 @@ def test_all_with_wider_demog_on_tiny_data(tmp_path: Path) -> None:
     assert right.debiased is False and right.name == "DB-VAE resampling"
     md = (out / "report" / "report.md").read_text()
     assert "In-the-wild faces (wider-demog)" in md and "McNemar" in md
+    # The report names the right-hand model as the card does: never "Debiased" unless measured.
+    assert "DB-VAE resampling" in md and "Debiased" not in md
     halves = report["recheck_halves"]
     for name in ("wider_f050", "wider_f070", "wider_f090"):
         assert halves["A"][name]["faces"] + halves["B"][name]["faces"] == 24

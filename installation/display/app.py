@@ -21,6 +21,7 @@ from installation.config import DisplayConfig
 from installation.display.texts import LANGUAGES
 from installation.display.view import KioskView
 from installation.display.widgets import quit_pygame
+from installation.heatmap import Heatmaps
 from installation.types import FrameResult, SourceState, SourceStatus
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class FrameInputs:
     paused: bool = False
     notice: str | None = None
     frame_t: float | None = None  # capture time (monotonic) of `frame`, for the latency figure
+    heatmaps: Heatmaps | None = None  # where each model looks, for the current visitor
 
 
 IDLE = FrameInputs(None, None, SourceStatus(SourceState.CONNECTING), attract=True)
@@ -53,6 +55,7 @@ class DisplayApp:
         self.render_ms: deque[float] = deque(maxlen=2048)
         self.latency_ms: deque[float] = deque(maxlen=2048)
         self.frames = 0
+        self.heatmap_updates = 0  # set by the kiosk when it stops (bench)
         self._language: str = cfg.language
         self._on_language: Callable[[str], None] | None = None
 
@@ -127,6 +130,7 @@ class DisplayApp:
                     paused=inputs.paused,
                     notice=inputs.notice,
                     fps_text=fps_text,
+                    heatmaps=inputs.heatmaps,
                 )
                 pygame.display.flip()
                 render_ms = (time.perf_counter() - t0) * 1e3

@@ -20,6 +20,7 @@ from installation.display.palette import BG, BLUE, MUTED, PANEL, RGB, TEXT, WHIT
 from installation.display.panels import Panel
 from installation.display.texts import Texts
 from installation.display.widgets import TextCache, bar, brackets
+from installation.heatmap import Heatmaps, heat_image
 from installation.inference.card import Card
 from installation.paths import TEXTS_DIR
 from installation.types import FrameResult, Region, SourceState, SourceStatus, Verdict
@@ -67,6 +68,8 @@ class KioskView:
         self.video_rect = pygame.Rect(vx, top, vw, vh)
         self.frame_rect = self.video_rect.copy()  # where the last frame landed on screen
         self._last_region: Region | None = None
+        self._heat_key: tuple[int, int] | None = None
+        self._heat_surfs: dict[str, pygame.Surface] = {}
 
     # -- language ------------------------------------------------------------------------
 
@@ -97,6 +100,7 @@ class KioskView:
         paused: bool = False,
         notice: str | None = None,
         fps_text: str | None = None,
+        heatmaps: Heatmaps | None = None,
     ) -> dict[str, float]:
         """Draw one screen; returns the ms spent on video, panels and the overlays."""
         t0 = time.perf_counter()
@@ -125,6 +129,8 @@ class KioskView:
             self._attract(surface)
         elif live and frame is not None:
             self._guide_box(surface, result, frame)
+            if show and heatmaps is not None:
+                self._heatmaps(surface, heatmaps)
             self._under_video(surface, result)
         if notice:
             self._banner(surface, notice)
@@ -198,6 +204,42 @@ class KioskView:
         rect = self.guide_rect(region, (frame.shape[1], frame.shape[0]))
         present = result is not None and result.present
         brackets(surface, rect, BLUE if present else WHITE, self.px(8))
+
+    def _heatmaps(self, surface: pygame.Surface, hm: Heatmaps) -> None:
+        """Where each model looks, in the live image's lower corners on its own panel's side:
+        the crop it judged, dimmed to grey, with yellow where covering the picture moved its
+        face score the most (installation.heatmap). Mirrored like the live image."""
+        size = self.px(190)
+        key = (hm.frame_index, size)
+        if self._heat_key != key:
+            self._heat_surfs = {side: self._heat_surface(hm, side, size) for side in hm.maps}
+            self._heat_key = key
+        f, pad = self.frame_rect, self.px(14)
+        caption = self.t("looks_title")
+        cap_size = self.text.fit(caption, self.px(26), size)
+        for side, surf in self._heat_surfs.items():
+            rect = surf.get_rect()
+            if side == "left":
+                rect.bottomleft = (f.x + pad, f.bottom - pad)
+            else:
+                rect.bottomright = (f.right - pad, f.bottom - pad)
+            cap = self.text.render(caption, cap_size, TEXT)
+            back = pygame.Rect(rect.x, rect.y - cap.get_height() - self.px(8), size, 0)
+            back.height = rect.bottom - back.y
+            pygame.draw.rect(surface, BG, back.inflate(self.px(8), self.px(8)))
+            surface.blit(cap, (rect.x, back.y))
+            surface.blit(surf, rect)
+
+    def _heat_surface(self, hm: Heatmaps, side: str, size: int) -> pygame.Surface:
+        crop = cv2.resize(hm.crop, (size, size), interpolation=cv2.INTER_LINEAR)  # RGB
+        grey = crop.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        heat = heat_image(hm.maps[side], size)[..., None]  # [size, size, 1] in [0, 1]
+        base = np.repeat(grey[..., None] * 0.6, 3, axis=2)
+        img = base * (1 - 0.8 * heat) + np.array(YELLOW, np.float32) * 0.8 * heat
+        out = np.ascontiguousarray(np.clip(img, 0, 255).astype(np.uint8))
+        if self.mirror:
+            out = np.ascontiguousarray(out[:, ::-1])
+        return pygame.image.frombuffer(out.data, (size, size), "RGB").copy()
 
     def _under_video(self, surface: pygame.Surface, result: FrameResult | None) -> None:
         """What the visitor reads under the mirror. Presence comes from the box, not from the

@@ -1,0 +1,180 @@
+"""Where each model looks: occlusion maps, the heatmap thread, and how the screen shows them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from installation.heatmap import Heatmaps, HeatmapWorker, heat_image, occlusion_map
+from installation.inference import load_classifier
+from installation.paths import MODELS_DIR
+from installation.types import FrameResult, ImageU8, Prediction, Region
+
+
+def bright_spot_logit(crop: ImageU8) -> float:
+    """A 'model' that looks only at the red channel of the square at rows/cols 40-56."""
+    return float(crop[40:56, 40:56, 0].mean()) / 20.0
+
+
+def test_the_map_lights_up_where_the_model_looks() -> None:
+    crop = np.zeros((64, 64, 3), np.uint8)
+    crop[40:56, 40:56, 0] = 255
+    heat = occlusion_map(bright_spot_logit, crop)
+    assert heat.shape == (7, 7) and heat.dtype == np.float32 and (heat >= 0).all()
+    hot = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    assert hot == (5, 5)  # the patch at 40-56 exactly covers the spot
+    assert heat[:3, :].max() == 0 and heat[:, :3].max() == 0  # elsewhere covering changes nothing
+    img = heat_image(heat, 190)
+    assert img.shape == (190, 190) and img.min() >= 0 and img.max() <= 1
+    assert img[150, 150] > 0.5 > img[30, 30]
+
+
+def test_bad_crop_is_refused() -> None:
+    with pytest.raises(ValueError, match="square crop"):
+        occlusion_map(bright_spot_logit, np.zeros((64, 32, 3), np.uint8))
+
+
+def _unsure_crop(logit: object) -> ImageU8:
+    """The astronaut (scikit-image, public domain) at the first framing, tight to loose, whose
+    logit the model's clip at +-8 does not flatten (a crop judged with full certainty either
+    way barely moves under one patch)."""
+    from skimage import data
+
+    photo = data.astronaut()  # RGB [512, 512, 3]
+    for half in range(60, 256, 12):
+        cy, cx = 130, 230  # about the face's centre
+        y0, x0 = max(cy - half, 0), max(cx - half, 0)
+        crop = cv2.resize(
+            photo[y0 : cy + half, x0 : cx + half], (64, 64), interpolation=cv2.INTER_AREA
+        )
+        if abs(logit(crop)) < 7.5:  # type: ignore[operator]
+            return crop
+    pytest.fail("every framing of the astronaut is judged at the clip: pick another photo")
+
+
+@pytest.mark.parametrize("folder", ["baseline", "debiased"])
+def test_shipped_models_maps_agree_with_covering_the_patch(folder: str) -> None:
+    """Through a real int8 model: each cell is how far the logit moves when its patch is
+    covered, so covering the hottest patch by hand moves it by the same amount."""
+    clf = load_classifier(MODELS_DIR / folder, accelerator="cpu")
+
+    def logit(c: ImageU8) -> float:
+        return clf.predict(c).logit
+
+    crop = _unsure_crop(logit)
+    heat = occlusion_map(logit, crop)
+    assert np.isfinite(heat).all() and heat.max() > 0 and heat.min() >= 0
+    i, j = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    covered = crop.copy()
+    fill = crop.reshape(-1, 3).mean(axis=0).round().astype(np.uint8)
+    covered[8 * i : 8 * i + 16, 8 * j : 8 * j + 16] = fill
+    assert abs(logit(crop) - logit(covered)) == pytest.approx(float(heat[i, j]), abs=1e-4)
+
+
+def _result(index: int, present: bool, crop: ImageU8 | None) -> FrameResult:
+    pred = Prediction(0.5, present, 0.0, 0.2)
+    return FrameResult(
+        frame_index=index,
+        t_capture=float(index),
+        t_done=float(index),
+        region=Region(0, 0, 64, 64),
+        predictions={"left": pred, "right": pred},
+        crop=crop,
+        occupied=present,
+    )
+
+
+class Feed:
+    def __init__(self) -> None:
+        self.result: FrameResult | None = None
+
+    def __call__(self) -> FrameResult | None:
+        return self.result
+
+
+def test_worker_measures_each_new_crop_once_and_forgets_a_visitor_who_left() -> None:
+    calls = {"left": 0, "right": 0}
+
+    def model(side: str) -> object:
+        def fn(c: ImageU8) -> float:
+            calls[side] += 1
+            return bright_spot_logit(c)
+
+        return fn
+
+    feed = Feed()
+    worker = HeatmapWorker(
+        {"left": model("left"), "right": model("right")},  # type: ignore[dict-item]
+        feed,
+        threading.Event(),
+    )
+    assert worker.step() is None  # nothing judged yet
+    crop = np.zeros((64, 64, 3), np.uint8)
+    crop[40:56, 40:56, 0] = 255
+    feed.result = _result(1, True, crop)
+    hm = worker.step()
+    assert hm is not None and set(hm.maps) == {"left", "right"} and hm.frame_index == 1
+    assert calls == {"left": 50, "right": 50}  # the crop, then 49 occlusions, per model
+    assert worker.step() is hm and calls["left"] == 50  # the same frame is not measured again
+    feed.result = _result(2, False, crop)  # the box is empty: the maps go with the visitor
+    assert worker.step() is None and worker.latest() is None
+    feed.result = _result(3, True, None)  # replay keeps no crop: nothing to measure
+    assert worker.step() is None
+
+
+def test_worker_thread_runs_until_the_stop_event_and_survives_a_failing_model(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stop = threading.Event()
+    feed = Feed()
+    n = [0]
+
+    def flaky(c: ImageU8) -> float:
+        n[0] += 1
+        if n[0] == 1:
+            raise RuntimeError("interpreter hiccup")
+        return bright_spot_logit(c)
+
+    index = [0]
+
+    def fresh() -> FrameResult:
+        index[0] += 1  # a new frame each time, like a live camera
+        return _result(index[0], True, np.full((64, 64, 3), 90, np.uint8))
+
+    worker = HeatmapWorker({"left": flaky, "right": bright_spot_logit}, fresh, stop, rate_hz=50)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while worker.updates < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    worker.join(timeout=5)
+    assert worker.updates >= 3
+    assert not worker._thread.is_alive()
+    assert "heatmap update failed" in caplog.text
+    with pytest.raises(ValueError, match="heatmap_hz"):
+        HeatmapWorker({}, feed, stop, rate_hz=0)
+
+
+def test_heatmaps_are_never_in_the_stats(tmp_path: Path) -> None:
+    """The maps and the crop live in the display thread's memory only: the stats payload has no
+    field that could carry them."""
+    from installation.stats import StatsAggregator
+
+    agg = StatsAggregator(k_min_sessions=1, presence_min_s=0.0, presence_gap_s=0.5)
+    crop = np.full((64, 64, 3), 77, np.uint8)
+    for i in range(20):
+        agg.on_result(_result(i, True, crop))
+    text = repr(agg.snapshot())
+    assert "crop" not in text and "heat" not in text and "77, 77" not in text
+
+
+def test_heatmaps_dataclass_holds_what_the_view_needs() -> None:
+    hm = Heatmaps(
+        1, 0.0, {"left": np.zeros((7, 7), np.float32)}, np.zeros((64, 64, 3), np.uint8), 1.0
+    )
+    assert hm.maps["left"].shape == (7, 7)
