@@ -22,6 +22,7 @@ from installation import paths
 from installation.config import Config
 from installation.display import DisplayApp, FrameInputs, KioskView
 from installation.heatmap import HeatmapWorker
+from installation.language import LanguageState
 from installation.pipeline import PipelineThread
 from installation.runtime import (
     USER_ERRORS,
@@ -119,7 +120,8 @@ def run_with_runtime(
         reopen_max_s=src.reopen_max_s,
         stop_event=stop,
     )
-    control = KioskControl(cfg.display.language)
+    languages = LanguageState(cfg.display.language, paths.state_dir())
+    control = KioskControl(languages.default)
     stats = StatsAggregator(
         k_min_sessions=cfg.privacy.k_min_sessions,
         presence_min_s=cfg.region.presence_min_s,
@@ -149,7 +151,7 @@ def run_with_runtime(
 
     cards = {side: c.card for side, c in rt.classifiers.items()}
     app = DisplayApp(
-        cfg.display,
+        cfg.display.model_copy(update={"language": languages.default}),
         lambda size: KioskView(size, cards, language=control.language, mirror=cfg.display.mirror),
     )
     last_present = [-1e9]
@@ -158,6 +160,7 @@ def run_with_runtime(
     def tick() -> FrameInputs:
         for name, value in control.drain():
             if name == "language":
+                languages.set_by_staff(value)  # the default from now on, also after a restart
                 app.set_language(value)
                 control.language = value
         now = time.monotonic()
@@ -168,6 +171,11 @@ def run_with_runtime(
         maps = heatmaps.latest() if heatmaps is not None else None
         if maps is not None and (result is None or result.t_capture - maps.t_capture > 1.0):
             maps = None  # stale: measured on a crop more than a second old
+        attract = now - last_present[0] > cfg.display.attract_after_s
+        back_to = languages.update(attract)
+        if back_to is not None:
+            # The visitor left: a language they chose with the keys was for their visit only.
+            app.set_language(back_to)
         status = grabber.status()
         if status != last_status[0]:
             stats.on_source_status(status)
@@ -176,7 +184,7 @@ def run_with_runtime(
             frame=frame.image if frame is not None else None,
             result=result,
             status=status,
-            attract=now - last_present[0] > cfg.display.attract_after_s,
+            attract=attract,
             paused=control.paused.is_set(),
             notice=None,
             frame_t=frame.t if frame is not None else None,

@@ -34,3 +34,13 @@ def resolve(path: Path, *bases: Path) -> Path:
         if cand.exists():
             return cand.resolve()
     return candidates[-1]
+
+
+def state_dir() -> Path:
+    """Where the kiosk keeps what staff set and must survive a restart (the language set over
+    MQTT). Never frames or visitor data. systemd's StateDirectory= sets $STATE_DIRECTORY."""
+    env = os.environ.get("STATE_DIRECTORY")
+    if env:
+        return Path(env.split(":")[0])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "bias-mirror"

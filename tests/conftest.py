@@ -31,3 +31,10 @@ def terminal_sigint() -> Iterator[None]:
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture(autouse=True)
+def _own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test keeps the kiosk's state (the staff language) in its own folder: never the
+    user's ~/.local/state, and never one test's command in another test's kiosk."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "kiosk-state"))

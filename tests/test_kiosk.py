@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from installation.kiosk import KioskControl, run_with_runtime
+from installation.language import LanguageState
 from installation.runtime import build_runtime
 from tests.video_fixtures import write_clip
 
@@ -111,3 +112,13 @@ def test_kiosk_gives_ctrl_c_back_when_it_returns(
     assert {s: signal.getsignal(s) for s in before} == before
     with pytest.raises(KeyboardInterrupt):
         signal.raise_signal(signal.SIGINT)
+
+
+def test_the_kiosk_starts_in_the_language_staff_set_last(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    LanguageState("en", tmp_path / "state").set_by_staff("fr")  # a command before the restart
+    rt = build_runtime(config, keep_frame=True)
+    app = run_with_runtime(rt, threading.Event(), max_frames=5)
+    assert app.language == "fr"
