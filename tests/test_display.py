@@ -518,6 +518,28 @@ def test_loop_exits_on_stop_event_and_records_latency(view: KioskView) -> None:
     assert not pygame.display.get_init()
 
 
+def test_loop_redraws_only_when_something_changed(view: KioskView) -> None:
+    """A still screen is not drawn again at the display rate: only a new camera frame, result,
+    state or language redraws it (and a heartbeat once a second)."""
+    app = _app(view)
+    stop = threading.Event()
+    frame, res = scene(), result(True, True)
+    same = FrameInputs(frame, res, OK, attract=False, frame_t=1.0)
+    new = FrameInputs(frame.copy(), res, OK, attract=False, frame_t=2.0)  # the next camera frame
+    n = [0]
+
+    def tick() -> FrameInputs:
+        n[0] += 1
+        if n[0] == 10:
+            app.set_language("de")  # a key: the same picture in another language
+        return same if n[0] < 20 else new
+
+    app.run(tick, lambda lang: None, stop, max_frames=25)
+    assert app.frames == 25
+    assert app.redraws == 3  # the first screen, the language change, the new camera frame
+    assert len(app.render_ms) == 3
+
+
 def test_loop_calls_pygame_quit_when_tick_fails(view: KioskView) -> None:
     app = _app(view)
 

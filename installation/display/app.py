@@ -42,6 +42,23 @@ class FrameInputs:
 
 
 IDLE = FrameInputs(None, None, SourceStatus(SourceState.CONNECTING), attract=True)
+# A screen with nothing new is still redrawn this often, so the draw rate that staff see stays
+# above zero while the loop is alive (a frozen loop then shows as 0).
+HEARTBEAT_S = 1.0
+
+
+def _unchanged(a: FrameInputs, b: FrameInputs) -> bool:
+    """Nothing to redraw: the same camera frame, result and maps (by identity), same states."""
+    return (
+        a.frame is b.frame
+        and a.frame_t == b.frame_t
+        and a.result is b.result
+        and a.heatmaps is b.heatmaps
+        and a.status == b.status
+        and (a.attract, a.paused, a.notice) == (b.attract, b.paused, b.notice)
+    )
+
+
 LANGUAGE_KEYS = {"1": "en", "2": "de", "3": "fr"}
 
 
@@ -54,7 +71,8 @@ class DisplayApp:
         self.view: KioskView | None = None
         self.render_ms: deque[float] = deque(maxlen=2048)
         self.latency_ms: deque[float] = deque(maxlen=2048)
-        self.frames = 0
+        self.frames = 0  # loop turns (screen refreshes at display.fps)
+        self.redraws = 0  # of those, turns that drew: only when something changed
         self.heatmap_updates = 0  # set by the kiosk when it stops (bench)
         self._language: str = cfg.language
         self._on_language: Callable[[str], None] | None = None
@@ -106,6 +124,8 @@ class DisplayApp:
             self.view.language = self._language
             clock = pygame.time.Clock()
             last_frame_t: float | None = None
+            drawn: tuple[FrameInputs, str] | None = None
+            drawn_at = 0.0
             while not stop_event.is_set():
                 for event in pygame.event.get():
                     if event.type == pygame.QUIT:
@@ -121,6 +141,21 @@ class DisplayApp:
                 inputs = tick()
                 t0 = time.perf_counter()
                 fps_text = f"{clock.get_fps():.0f} fps" if self.cfg.show_fps else None
+                if (
+                    drawn is not None
+                    and fps_text is None
+                    and drawn[1] == self._language
+                    and _unchanged(drawn[0], inputs)
+                    and time.monotonic() - drawn_at < HEARTBEAT_S
+                ):
+                    # Nothing changed: no draw, no flip (a quarter of a core saved at 60 fps).
+                    self.frames += 1
+                    if max_frames is not None and self.frames >= max_frames:
+                        break
+                    clock.tick(self.cfg.fps)
+                    continue
+                drawn, drawn_at = (inputs, self._language), time.monotonic()
+                self.redraws += 1
                 self.view.draw(
                     screen,
                     frame=inputs.frame,
