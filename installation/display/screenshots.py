@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -19,7 +20,8 @@ import numpy as np
 
 from installation.config import RegionConfig
 from installation.display import KioskView, render_to_png
-from installation.inference import load_classifier
+from installation.heatmap import Heatmaps, occlusion_map
+from installation.inference import Classifier, load_classifier
 from installation.paths import ASSETS_DIR, MODELS_DIR
 from installation.pipeline import Pipeline
 from installation.region import RegionFinder
@@ -56,6 +58,13 @@ def frames() -> dict[str, np.ndarray]:
     }
 
 
+def _logit_fn(clf: Classifier) -> Callable[[np.ndarray], float]:
+    def logit(crop: np.ndarray) -> float:
+        return clf.predict(crop).logit
+
+    return logit
+
+
 def main(out_dir: Path) -> None:
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     classifiers = {
@@ -63,15 +72,40 @@ def main(out_dir: Path) -> None:
         for side, name in (("left", "baseline"), ("right", "debiased"))
     }
     pipeline = Pipeline(
-        RegionFinder(RegionConfig()), classifiers, rarity=classifiers["right"].rarity
+        RegionFinder(RegionConfig()),
+        classifiers,
+        rarity=classifiers["right"].rarity,
+        keep_frame=True,
     )
     cards = {side: clf.card for side, clf in classifiers.items()}
     view = KioskView(SIZE, cards)
     ok = SourceStatus(SourceState.OK)
     out_dir.mkdir(parents=True, exist_ok=True)
     shots = frames()
+    t = 0.0
     for name, image in shots.items():
-        res = pipeline.process(Frame(index=0, t=0.0, image=image))
+        # A visit as the kiosk sees one: 3 s of the room without the visitor (a heavy blur of
+        # the picture stands in for it), so the occupancy detector learns it, then the visitor.
+        room = np.asarray(cv2.GaussianBlur(image, (0, 0), 40), np.uint8)
+        for i in range(30):
+            pipeline.process(Frame(index=i, t=t, image=room))
+            t += 0.1
+        for i in range(30, 40):
+            res = pipeline.process(Frame(index=i, t=t, image=image))
+            t += 0.1
+        t += 10.0  # the next shot is another visit
+        maps = None
+        if res.crop is not None and res.present:
+            maps = Heatmaps(
+                res.frame_index,
+                res.t_capture,
+                {
+                    side: occlusion_map(_logit_fn(clf), res.crop)
+                    for side, clf in classifiers.items()
+                },
+                res.crop,
+                0.0,
+            )
         logger.info(
             "%s: left p=%.2f, right p=%.2f, rarity %s",
             name,
@@ -81,7 +115,13 @@ def main(out_dir: Path) -> None:
         )
         if name == "face":
             render_to_png(
-                view, out_dir / "kiosk-en.png", frame=image, result=res, status=ok, attract=False
+                view,
+                out_dir / "kiosk-en.png",
+                frame=image,
+                result=res,
+                status=ok,
+                attract=False,
+                heatmaps=maps,
             )
             render_to_png(
                 view, out_dir / "attract-en.png", frame=image, result=None, status=ok, attract=True
@@ -89,7 +129,13 @@ def main(out_dir: Path) -> None:
         else:
             view.language = "de"
             render_to_png(
-                view, out_dir / "no-face-de.png", frame=image, result=res, status=ok, attract=False
+                view,
+                out_dir / "no-face-de.png",
+                frame=image,
+                result=res,
+                status=ok,
+                attract=False,
+                heatmaps=maps,
             )
             view.language = "en"
     print(f"screenshots written to {out_dir}")

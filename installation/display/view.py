@@ -68,7 +68,8 @@ class KioskView:
         self.video_rect = pygame.Rect(vx, top, vw, vh)
         self.frame_rect = self.video_rect.copy()  # where the last frame landed on screen
         self._last_region: Region | None = None
-        self._heat_key: tuple[int, int] | None = None
+        self._heat_of: Heatmaps | None = None
+        self._heat_size = self.px(190)
         self._heat_surfs: dict[str, pygame.Surface] = {}
 
     # -- language ------------------------------------------------------------------------
@@ -209,11 +210,10 @@ class KioskView:
         """Where each model looks, in the live image's lower corners on its own panel's side:
         the crop it judged, dimmed to grey, with yellow where covering the picture moved its
         face score the most (installation.heatmap). Mirrored like the live image."""
-        size = self.px(190)
-        key = (hm.frame_index, size)
-        if self._heat_key != key:
+        size = self._heat_size
+        if self._heat_of is not hm:  # new maps (frame indices restart when a source reopens)
             self._heat_surfs = {side: self._heat_surface(hm, side, size) for side in hm.maps}
-            self._heat_key = key
+            self._heat_of = hm
         f, pad = self.frame_rect, self.px(14)
         caption = self.t("looks_title")
         cap_size = self.text.fit(caption, self.px(26), size)
