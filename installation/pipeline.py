@@ -80,6 +80,9 @@ class Pipeline:
     def subscribe(self, callback: Subscriber) -> None:
         self._subscribers.append(callback)
 
+    def unsubscribe(self, callback: Subscriber) -> None:
+        self._subscribers.remove(callback)
+
     def process(self, frame: Frame) -> FrameResult:
         t0 = time.perf_counter()
         region = self._finder.find(frame.image)

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 VERDICT_TOP = 176
 RECALL_TOP = 394
 ROWS_TOP = 462
+NOTE_LINES = 2
 
 
 class Panel:
@@ -120,6 +121,16 @@ class Panel:
             parts = self.text.wrap(t.t("gap_unclear"), self.px(26), inner)[:2]
             for k, part in enumerate(parts):
                 self._blit_text(surf, part, self.px(26), (pad, y + self.px(2 + 30 * k)))
+        y = foot_top
+        for line in self.note_lines():
+            self._blit_text(surf, line, self.px(26), (pad, y), MUTED)
+            y += self.px(32)
+
+    def note_lines(self) -> list[str]:
+        """The footnote under the bars (test set and count), wrapped to the panel. The layout
+        has room for two lines; the count comes first, so it is never the part cut off."""
+        t = self.texts
+        groups = self.groups()
         eval_set = self.card.display.eval_set if self.card.display else ""
         count, where = sum(g.count for g in groups), t.eval_set(eval_set)
         if self.card.seeds > 1 and any(g.recall_mean is not None for g in groups):
@@ -127,10 +138,19 @@ class Panel:
             note = t.t("recall_note_seeds", n=self.card.seeds, set=where, count=count)
         else:
             note = t.t("recall_note", set=where, count=count)
-        y = foot_top
-        for line in self.text.wrap(note, self.px(26), inner)[:2]:
-            self._blit_text(surf, line, self.px(26), (pad, y), MUTED)
-            y += self.px(32)
+        return self.text.wrap(note, self.px(26), self.inner)[:NOTE_LINES]
+
+    def note_fits(self) -> bool:
+        """Whether the whole footnote fits in its NOTE_LINES lines (tests check every language)."""
+        t = self.texts
+        groups = self.groups()
+        eval_set = self.card.display.eval_set if self.card.display else ""
+        count, where = sum(g.count for g in groups), t.eval_set(eval_set)
+        notes = [
+            t.t("recall_note_seeds", n=self.card.seeds, set=where, count=count),
+            t.t("recall_note", set=where, count=count),
+        ]
+        return all(len(self.text.wrap(n, self.px(26), self.inner)) <= NOTE_LINES for n in notes)
 
     # -- per frame -----------------------------------------------------------------------
 

@@ -2,9 +2,11 @@
 
     python -m installation.display.screenshots [OUT_DIR]     (default assets/screenshots)
 
-Frames are built from scikit-image's bundled public-domain photos (the astronaut Eileen
-Collins, a coffee cup), judged by the real pipeline on the shipped bundles, and drawn at
-1280x720 under the dummy video driver. Needs the `[dev]` extra (scikit-image).
+Every screen (found by both, found by one, missed by both, attract, camera unavailable, paused)
+in every language. Frames are built from scikit-image's bundled public-domain photo of the
+astronaut Eileen Collins at three framings, judged by the real pipeline on the shipped bundles
+after a simulated visit (the occupancy detector first learns the empty box), with the heatmaps
+measured as the kiosk measures them, and drawn at 1280x720 under the dummy video driver.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -25,7 +28,7 @@ from installation.inference import Classifier, load_classifier
 from installation.paths import ASSETS_DIR, MODELS_DIR
 from installation.pipeline import Pipeline
 from installation.region import RegionFinder
-from installation.types import Frame, SourceState, SourceStatus
+from installation.types import Frame, FrameResult, SourceState, SourceStatus
 
 logger = logging.getLogger(__name__)
 
@@ -45,17 +48,23 @@ def _zoom(photo: np.ndarray, face: tuple[int, int, int], box: tuple[int, int, in
     return np.asarray(frame, np.uint8)
 
 
+# Framings of the astronaut (x, y, side of the square in photo pixels that fills the guide box),
+# picked so that the shipped models split as each screen needs; the log prints their logits.
+FRAMINGS = {
+    "found_both": (160, 70, 120),  # her face, tight like the training crops
+    "found_one": (70, -20, 300),  # looser: one model finds her, the other misses
+    "missed_both": (0, -70, 400),  # loose, as a visitor a step back: both models miss her
+}
+LANGS = ("en", "de", "fr")
+
+
 def frames() -> dict[str, np.ndarray]:
     from skimage import data
 
     guide = RegionFinder(RegionConfig()).guide_box(640, 480)
     box = (guide.x, guide.y, guide.w)
     astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)  # [512, 512, 3]
-    coffee = cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR)  # [400, 600, 3]
-    return {
-        "face": _zoom(astronaut, (160, 70, 120), box),  # her face, tight like the training crops
-        "cup": _zoom(coffee, (130, 60, 300), box),
-    }
+    return {name: _zoom(astronaut, face, box) for name, face in FRAMINGS.items()}
 
 
 def _logit_fn(clf: Classifier) -> Callable[[np.ndarray], float]:
@@ -65,7 +74,23 @@ def _logit_fn(clf: Classifier) -> Callable[[np.ndarray], float]:
     return logit
 
 
-def main(out_dir: Path) -> None:
+def _visit(pipeline: Pipeline, image: np.ndarray, t: float) -> tuple[FrameResult, float]:
+    """A visit as the kiosk sees one: 3 s of the room without the visitor (a heavy blur of the
+    picture stands in for it), so the occupancy detector learns it, then 1 s of the visitor."""
+    room = np.asarray(cv2.GaussianBlur(image, (0, 0), 40), np.uint8)
+    for i in range(30):
+        pipeline.process(Frame(index=i, t=t, image=room))
+        t += 0.1
+    res = None
+    for i in range(30, 40):
+        res = pipeline.process(Frame(index=i, t=t, image=image))
+        t += 0.1
+    assert res is not None
+    return res, t + 10.0  # the next shot is another visit
+
+
+def main(out_dir: Path) -> list[Path]:
+    """Every screen in every language: `{screen}-{lang}.png` in `out_dir`; returns the files."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     classifiers = {
         side: load_classifier(MODELS_DIR / name, accelerator="cpu")
@@ -82,18 +107,26 @@ def main(out_dir: Path) -> None:
     ok = SourceStatus(SourceState.OK)
     out_dir.mkdir(parents=True, exist_ok=True)
     shots = frames()
+    screens: dict[str, dict[str, Any]] = {}
     t = 0.0
     for name, image in shots.items():
-        # A visit as the kiosk sees one: 3 s of the room without the visitor (a heavy blur of
-        # the picture stands in for it), so the occupancy detector learns it, then the visitor.
-        room = np.asarray(cv2.GaussianBlur(image, (0, 0), 40), np.uint8)
-        for i in range(30):
-            pipeline.process(Frame(index=i, t=t, image=room))
-            t += 0.1
-        for i in range(30, 40):
-            res = pipeline.process(Frame(index=i, t=t, image=image))
-            t += 0.1
-        t += 10.0  # the next shot is another visit
+        res, t = _visit(pipeline, image, t)
+        logger.info(
+            "%s: left logit %.2f (%s), right logit %.2f (%s), rarity %s",
+            name,
+            res.predictions["left"].logit,
+            res.found("left"),
+            res.predictions["right"].logit,
+            res.found("right"),
+            res.rarity,
+        )
+        found = sum(res.found(side) for side in classifiers)
+        wanted = {"found_both": 2, "found_one": 1, "missed_both": 0}[name]
+        if found != wanted or not res.present:
+            raise RuntimeError(
+                f"framing {name} {FRAMINGS[name]}: {found} model(s) find the face with these "
+                f"models, not {wanted}; pick another framing in FRAMINGS"
+            )
         maps = None
         if res.crop is not None and res.present:
             maps = Heatmaps(
@@ -106,39 +139,24 @@ def main(out_dir: Path) -> None:
                 res.crop,
                 0.0,
             )
-        logger.info(
-            "%s: left p=%.2f, right p=%.2f, rarity %s",
-            name,
-            res.predictions["left"].p_face,
-            res.predictions["right"].p_face,
-            res.rarity,
-        )
-        if name == "face":
-            render_to_png(
-                view,
-                out_dir / "kiosk-en.png",
-                frame=image,
-                result=res,
-                status=ok,
-                attract=False,
-                heatmaps=maps,
-            )
-            render_to_png(
-                view, out_dir / "attract-en.png", frame=image, result=None, status=ok, attract=True
-            )
-        else:
-            view.language = "de"
-            render_to_png(
-                view,
-                out_dir / "no-face-de.png",
-                frame=image,
-                result=res,
-                status=ok,
-                attract=False,
-                heatmaps=maps,
-            )
-            view.language = "en"
-    print(f"screenshots written to {out_dir}")
+        screens[name] = {"frame": image, "result": res, "status": ok, "heatmaps": maps}
+    room = shots["found_both"]
+    screens["attract"] = {"frame": room, "result": None, "status": ok, "attract": True}
+    screens["camera_unavailable"] = {
+        "frame": None,
+        "result": None,
+        "status": SourceStatus(SourceState.UNAVAILABLE, "camera unavailable, retrying in 4 s"),
+    }
+    screens["paused"] = {"frame": room, "result": None, "status": ok, "paused": True}
+    written = []
+    for lang in LANGS:
+        view.language = lang
+        for name, kwargs in screens.items():
+            path = out_dir / f"{name}-{lang}.png"
+            render_to_png(view, path, **{"attract": False, **kwargs})
+            written.append(path)
+    print(f"{len(written)} screenshots written to {out_dir}")
+    return written
 
 
 if __name__ == "__main__":

@@ -110,6 +110,7 @@ class KioskView:
             # Nothing of the camera is shown while staff have paused the exhibit.
             lines = [(self.t("paused_title"), 80, TEXT), (self.t("paused_body"), 40, MUTED)]
             self._centered(surface, surface.get_rect(), lines)
+            self._camera_notice(surface, self.px(40))
             return {"video": 0.0, "panels": 0.0, "overlay": (time.perf_counter() - t0) * 1e3}
         if result is not None:
             self._last_region = result.region
@@ -150,7 +151,14 @@ class KioskView:
         sub_s = self.text.render(sub, self.text.fit(sub, self.px(34), room), MUTED)
         surface.blit(sub_s, (m, self.px(26) + title.get_height() + self.px(6)))
         hint = self.text.render(self.t("languages_hint"), self.px(28), MUTED)
-        surface.blit(hint, hint.get_rect(topright=(self.size[0] - m, self.px(40))))
+        hint_rect = hint.get_rect(topright=(self.size[0] - m, self.px(40)))
+        surface.blit(hint, hint_rect)
+        self._camera_notice(surface, hint_rect.bottom + self.px(12))
+
+    def _camera_notice(self, surface: pygame.Surface, y: int) -> None:
+        """On every screen: the camera is on, and nothing it sees is kept."""
+        note = self.text.render(self.t("camera_notice"), self.px(28), TEXT)
+        surface.blit(note, note.get_rect(topright=(self.size[0] - self.margin, y)))
 
     def _video(self, surface: pygame.Surface, frame: np.ndarray, soft: bool) -> None:
         # frame: BGR uint8 [H, W, 3] from OpenCV. Bilinear resize + flip in OpenCV, then hand the
