@@ -40,6 +40,13 @@ class SourceConfig(_Strict):
     loop: bool = Field(True, description="Kiosk: restart a video file or folder at its end.")
     reopen_min_s: float = Field(0.5, gt=0, le=60, description="First retry delay after a loss.")
     reopen_max_s: float = Field(30, gt=0, le=600, description="Longest retry delay (backoff cap).")
+    stall_s: float = Field(
+        10,
+        gt=0,
+        le=600,
+        description="A source that reports OK but delivers no new frame for this long counts as "
+        "frozen: the systemd watchdog stops and systemd restarts the kiosk.",
+    )
 
 
 class RegionConfig(_Strict):

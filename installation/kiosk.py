@@ -33,7 +33,8 @@ from installation.runtime import (
 )
 from installation.sources import LatestFrameGrabber, open_source
 from installation.stats import StatsAggregator
-from installation.types import SourceStatus
+from installation.types import SourceState, SourceStatus
+from installation.watchdog import Notifier, Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ def run_with_runtime(
         cfg.display.model_copy(update={"language": languages.default}),
         lambda size: KioskView(size, cards, language=control.language, mirror=cfg.display.mirror),
     )
+    watchdog = Watchdog(Notifier(), stall_s=src.stall_s)
     last_present = [-1e9]
     last_status: list[SourceStatus | None] = [None]
 
@@ -177,7 +179,18 @@ def run_with_runtime(
             # The visitor left: a language they chose with the keys was for their visit only.
             app.set_language(back_to)
         status = grabber.status()
+        paused = control.paused.is_set()
+        watchdog.tick(
+            source_ok=status.state == SourceState.OK,
+            frame_t=frame.t if frame is not None else None,
+            judged_t=result.t_done if result is not None else None,
+            paused=paused,
+            status=f"source {status.state.name.lower()}" + (", paused" if paused else ""),
+        )
         if status != last_status[0]:
+            lost = status.state == SourceState.UNAVAILABLE
+            if lost and (last_status[0] is None or last_status[0].state != status.state):
+                stats.count_error("camera_lost")  # staff see it in stats.errors by kind
             stats.on_source_status(status)
             last_status[0] = status
         return FrameInputs(
@@ -185,7 +198,7 @@ def run_with_runtime(
             result=result,
             status=status,
             attract=attract,
-            paused=control.paused.is_set(),
+            paused=paused,
             notice=None,
             frame_t=frame.t if frame is not None else None,
             heatmaps=maps,

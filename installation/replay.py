@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -26,10 +27,16 @@ from installation.types import Frame, FrameResult
 logger = logging.getLogger(__name__)
 
 
+def partial_path(path: Path) -> Path:
+    """Where the report is written until the replay has succeeded (then renamed over `path`)."""
+    return path.with_name(f".{path.name}.partial")
+
+
 def open_report(path: Path) -> IO[str]:
-    """Open the report for writing before any work is done, so a bad path fails fast."""
+    """Open the report's partial file before any work is done, so a bad folder fails fast;
+    an existing report at `path` is replaced only when the replay succeeds."""
     try:
-        return path.open("w", encoding="utf-8")
+        return partial_path(path).open("w", encoding="utf-8")
     except OSError as exc:
         raise ReportError(
             f"cannot write the report {path} ({exc.strerror}); "
@@ -153,23 +160,29 @@ def replay_main(
     if max_frames is not None and max_frames < 1:
         print("error: --max-frames must be at least 1", file=sys.stderr)
         return 2
+    partial = partial_path(report)
     try:
-        out = open_report(report)
-        with out:
-            runtime = build_runtime(config_path, keep_frame=False)
-            cfg = runtime.config.source
-            source = open_source(
-                source_uri, width=cfg.width, height=cfg.height, fps=cfg.fps, loop=False
-            )
-            names = {s: c.card.name for s, c in runtime.classifiers.items()}
-            try:
-                stats = run_replay(runtime.pipeline, source, out, names, max_frames)
-            finally:
-                source.close()
-    except USER_ERRORS as exc:
-        return report_user_error(exc)
-    if stats.frames == 0:
-        print(f"error: {source_uri}: no frames could be read", file=sys.stderr)
-        return 1
+        try:
+            out = open_report(report)
+            with out:
+                runtime = build_runtime(config_path, keep_frame=False)
+                cfg = runtime.config.source
+                source = open_source(
+                    source_uri, width=cfg.width, height=cfg.height, fps=cfg.fps, loop=False
+                )
+                names = {s: c.card.name for s, c in runtime.classifiers.items()}
+                try:
+                    stats = run_replay(runtime.pipeline, source, out, names, max_frames)
+                finally:
+                    source.close()
+        except USER_ERRORS as exc:
+            return report_user_error(exc)
+        if stats.frames == 0:
+            print(f"error: {source_uri}: no frames could be read", file=sys.stderr)
+            return 1
+        # Only now does the new report replace an old one: a typo in SOURCE loses nothing.
+        os.replace(partial, report)
+    finally:
+        partial.unlink(missing_ok=True)
     print(json.dumps(stats.summary(names, runtime.backend, report), indent=2))
     return 0

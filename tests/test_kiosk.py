@@ -14,6 +14,7 @@ import pytest
 from installation.kiosk import KioskControl, run_with_runtime
 from installation.language import LanguageState
 from installation.runtime import build_runtime
+from installation.stats import StatsAggregator
 from tests.video_fixtures import write_clip
 
 
@@ -51,8 +52,20 @@ def test_missing_camera_keeps_the_kiosk_running(config: Path) -> None:
     config.write_text(text.replace(str(config.parent / "clip.mp4"), "/dev/video99"))
     rt = build_runtime(config, keep_frame=True)
     stop = threading.Event()
-    app = run_with_runtime(rt, stop, max_frames=30)
+    errors: list[str] = []
+    original = StatsAggregator.count_error
+
+    def spy(self: StatsAggregator, kind: str) -> None:
+        errors.append(kind)
+        original(self, kind)
+
+    StatsAggregator.count_error = spy  # type: ignore[method-assign]
+    try:
+        app = run_with_runtime(rt, stop, max_frames=30)
+    finally:
+        StatsAggregator.count_error = original  # type: ignore[method-assign]
     assert app.frames == 30  # rendered the "camera unavailable" screen instead of dying
+    assert errors == ["camera_lost"]  # staff see it once in stats.errors, not every frame
 
 
 def test_staff_commands_are_applied_on_the_main_loop() -> None:

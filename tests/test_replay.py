@@ -172,6 +172,7 @@ def test_bad_input_gets_one_clear_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     source, report = str(clip), tmp_path / "out.jsonl"
+    report.write_text("a report from yesterday\n", encoding="utf-8")
     if case == "missing_source":
         source = str(tmp_path / "no-such-clip.mp4")
     elif case == "empty_video":
@@ -191,6 +192,9 @@ def test_bad_input_gets_one_clear_error(
     assert message in err
     assert "Traceback" not in err
     assert err.count("error:") >= 1
+    if case != "bad_report_dir":  # an existing report is never lost to a failed replay
+        assert report.read_text(encoding="utf-8") == "a report from yesterday\n"
+    assert sorted(p.name for p in report.parent.glob(".*.partial")) == []
 
 
 def test_cli_replay_subprocess(config: Path, clip: Path, tmp_path: Path) -> None:
