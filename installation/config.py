@@ -5,19 +5,32 @@ Every model forbids unknown keys, so a typo is an error and not a silently ignor
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from installation import paths
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+TOPIC_PREFIX = re.compile(r"(?=.{1,64}$)[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 
 
 class SourceConfig(_Strict):
@@ -34,6 +47,15 @@ class SourceConfig(_Strict):
     def _camera_index(cls, v: Any) -> Any:
         # `uri: 0` in YAML is an int; a camera index is meant.
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @model_validator(mode="after")
+    def _reopen_order(self) -> SourceConfig:
+        if self.reopen_min_s > self.reopen_max_s:
+            raise ValueError(
+                f"reopen_min_s ({self.reopen_min_s}) is larger than reopen_max_s "
+                f"({self.reopen_max_s}); the first retry delay cannot exceed the cap"
+            )
+        return self
 
     height: int = Field(480, ge=16, le=4320, description="Requested capture height in pixels.")
     fps: float = Field(30, gt=0, le=240, description="Requested capture rate; files play at it.")
@@ -80,6 +102,8 @@ class RegionConfig(_Strict):
     @classmethod
     def _box_inside(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         x, y, w, h = v
+        if not all(math.isfinite(c) for c in v):
+            raise ValueError("box must be four finite numbers (no .nan or .inf)")
         if min(v) < 0 or w <= 0 or h <= 0 or x + w > 1 or y + h > 1:
             raise ValueError(
                 "box must lie inside the frame: 0 <= x, y; w, h > 0; x + w <= 1; y + h <= 1"
@@ -159,6 +183,19 @@ class MqttConfig(_Strict):
     discovery: bool = Field(True, description="Publish Home Assistant MQTT discovery configs.")
     discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix.")
     topic_prefix: str = Field("bias-mirror", description="Root of this project's topics.")
+
+    @field_validator("topic_prefix", "discovery_prefix")
+    @classmethod
+    def _topic_levels(cls, v: str) -> str:
+        # A '+' or '#' (wildcards), a NUL or an empty level makes every publish fail inside
+        # paho's network thread; refuse them here, with the line, instead.
+        if not TOPIC_PREFIX.fullmatch(v):
+            raise ValueError(
+                "must be topic levels of letters, digits, '_', '-' or '.', separated by '/', "
+                "at most 64 characters (no '+', '#', spaces or empty levels)"
+            )
+        return v
+
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive in seconds.")
     queue_max: int = Field(
         1440, ge=1, le=100000, description="Stats intervals kept while the broker is down."
@@ -275,11 +312,24 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
                     tls[k] = str(paths.resolve(Path(tls[k]), base))
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlevel, _REPR.maxdict, _REPR.maxlist = 50, 50, 2, 3, 3
+
+
+def _short(value: object) -> str:
+    """A bounded repr for error messages: a YAML alias bomb or a huge value must not be expanded
+    (repr() of the whole input before cutting it took 71 s and 2 GB)."""
+    return _REPR.repr(value)[:60]
+
+
 def parse_config(text: str, filename: str = "<config>", base: Path | None = None) -> Config:
     """Parse YAML text into a Config, or raise ConfigError listing every problem."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
+    except RecursionError:
+        msg = "nested too deeply to be a kiosk config; a config is a few levels of keys"
+        raise ConfigError([ConfigProblem(filename, None, "<yaml>", "-", msg)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -289,7 +339,7 @@ def parse_config(text: str, filename: str = "<config>", base: Path | None = None
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(
-            [ConfigProblem(filename, 1, "<root>", repr(data)[:40], "the file must be a mapping")]
+            [ConfigProblem(filename, 1, "<root>", _short(data), "the file must be a mapping")]
         )
     _resolve_paths(data, base or Path.cwd())
     try:
@@ -298,7 +348,7 @@ def parse_config(text: str, filename: str = "<config>", base: Path | None = None
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            value = repr(err.get("input"))[:60] if err["type"] != "missing" else "<missing>"
+            value = _short(err.get("input")) if err["type"] != "missing" else "<missing>"
             if any("password" in str(p) for p in loc) and err["type"] != "missing":
                 value = "'***'"  # never echo a secret into a log
             msg = err["msg"].removeprefix("Value error, ")
@@ -315,6 +365,18 @@ def load_config(path: Path | None = None) -> Config:
     path = path or paths.DEFAULT_CONFIG
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    str(path),
+                    None,
+                    "<file>",
+                    "-",
+                    f"not UTF-8 text (byte {exc.start}); save the file as UTF-8",
+                )
+            ]
+        ) from None
     except OSError as exc:
         raise ConfigError(
             [

@@ -160,6 +160,64 @@ def test_unreadable_file() -> None:
     assert "cannot read" in str(err.value)
 
 
+def test_non_utf8_file_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.yaml"
+    path.write_bytes(b"installation_id: caf\xe9\n")  # Latin-1, as an old editor saves it
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "not UTF-8" in str(err.value) and "save the file as UTF-8" in str(err.value)
+
+
+def test_deep_nesting_is_one_clear_error() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config("source: " + "[" * 5000 + "]" * 5000 + "\n", "k.yaml")
+    assert "nested too deeply" in str(err.value)
+
+
+def test_alias_bomb_is_refused_quickly_and_small() -> None:
+    """A 1 KB YAML 'billion laughs' (9 x 6^8 = 15 million leaves): the error message must not
+    expand it (repr() of the input took 71 s and 2.27 GB). Checked by memory, not by time."""
+    import tracemalloc
+
+    bomb = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for i, name in enumerate("bcdefghi"):
+        prev = "abcdefghi"[i]
+        bomb.append(f"{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]")
+    bomb.append("source: *i")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError) as err:
+            parse_config("\n".join(bomb) + "\n", "k.yaml")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    text = str(err.value)
+    assert len(text) < 5000 and "source" in text
+    assert peak < 20_000_000, f"{peak / 1e6:.0f} MB to report a 1 KB file"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "words"),
+    [
+        ("box: [0.3, 0.15, 0.4, 0.6]", "box: [.nan, .nan, .nan, .nan]", "region.box", "finite"),
+        ("fps: 30}", "fps: 30, reopen_min_s: 40, reopen_max_s: 20}", "source", "cap"),
+        ("port: 1883", "port: 1883, topic_prefix: 'museum/+'", "mqtt.topic_prefix", "'+'"),
+        ("port: 1883", "port: 1883, topic_prefix: 'a#'", "mqtt.topic_prefix", "'#'"),
+        ("port: 1883", "port: 1883, discovery_prefix: 'ha//x'", "mqtt.discovery_prefix", "empty"),
+        ("port: 1883", 'port: 1883, topic_prefix: "a\\0b"', "mqtt.topic_prefix", "levels"),
+    ],
+)
+def test_values_that_used_to_pass_and_break_later_are_refused(
+    tmp_path: Path, bundles: Path, old: str, new: str, key: str, words: str
+) -> None:
+    text = _valid_yaml(bundles)
+    assert old in text
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text.replace(old, new, 1)))
+    (problem,) = err.value.problems
+    assert problem.key == key and words in problem.message, problem
+
+
 def test_camera_index_as_int(tmp_path: Path, bundles: Path) -> None:
     text = _valid_yaml(bundles).replace("uri: demo", "uri: 0")
     assert load_config(_write(tmp_path, text)).source.uri == "0"
