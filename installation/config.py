@@ -30,6 +30,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
+# Keys whose value may be a secret, spelt right or wrong (`passwd: hunter2` must not reach the
+# journal either).
+SECRET_KEY = re.compile(r"pass|pwd|secret|token|cred|private|api.?key", re.IGNORECASE)
 TOPIC_PREFIX = re.compile(r"(?=.{1,64}$)[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 
 
@@ -349,8 +352,8 @@ def parse_config(text: str, filename: str = "<config>", base: Path | None = None
         for err in exc.errors():
             loc = tuple(err["loc"])
             value = _short(err.get("input")) if err["type"] != "missing" else "<missing>"
-            if any("password" in str(p) for p in loc) and err["type"] != "missing":
-                value = "'***'"  # never echo a secret into a log
+            if err["type"] != "missing" and any(SECRET_KEY.search(str(p)) for p in loc):
+                value = "'***'"  # never echo a secret into a log, even under a misspelt key
             msg = err["msg"].removeprefix("Value error, ")
             hint = _KEY_HINTS.get(tuple(str(p) for p in loc)) or _HINTS.get(err["type"])
             if hint:

@@ -218,6 +218,15 @@ def test_values_that_used_to_pass_and_break_later_are_refused(
     assert problem.key == key and words in problem.message, problem
 
 
+@pytest.mark.parametrize("key", ["passwd", "Password_File_x", "mqtt_secret", "token"])
+def test_a_misspelt_secret_is_never_echoed(tmp_path: Path, bundles: Path, key: str) -> None:
+    text = _valid_yaml(bundles).replace("port: 1883", f"port: 1883, {key}: hunter2")
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    (problem,) = err.value.problems
+    assert problem.key == f"mqtt.{key}" and "hunter2" not in str(err.value)
+
+
 def test_camera_index_as_int(tmp_path: Path, bundles: Path) -> None:
     text = _valid_yaml(bundles).replace("uri: demo", "uri: 0")
     assert load_config(_write(tmp_path, text)).source.uri == "0"
