@@ -84,6 +84,7 @@ COLUMNS = (
 
 def render_table(board: KioskBoard, stale_s: float, now: float | None = None) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     now = time.time() if now is None else now
     rows = board.snapshot()
@@ -99,7 +100,8 @@ def render_table(board: KioskBoard, stale_s: float, now: float | None = None) ->
         table.add_column(col, no_wrap=col in ("kiosk", "status"))
     for r in rows:
         style, cells = row_cells(r, now, stale_s)
-        table.add_row(*cells, style=style)
+        # Plain text: a kiosk's strings (language, backend, error kinds) are never rich markup.
+        table.add_row(*(Text(c) for c in cells), style=style)
     if not rows:
         table.add_row("(no kiosk on this broker yet)", *[""] * (len(COLUMNS) - 1))
     return table

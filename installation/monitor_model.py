@@ -9,9 +9,11 @@ Stats arrive at least once, so intervals are counted once per (cumulative.since,
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -105,11 +107,17 @@ class KioskBoard:
             row = self.rows.get(iid)
             if row is None:
                 row = self.rows[iid] = KioskRow(iid, first_seen=now)
+            # Parse and check on a copy first: a message that fails half-way must not leave the
+            # row half-updated, and no payload (Infinity, 1e999, deep JSON, a string where a
+            # number belongs) may kill the network thread or the monitor at its next start.
+            trial = copy.deepcopy(row)
             try:
-                _KINDS[kind](row, payload, now, retained)
-            except (ValueError, UnicodeDecodeError, AttributeError, TypeError, KeyError) as exc:
+                _KINDS[kind](trial, payload, now, retained)
+            except Exception as exc:
                 self.bad_messages += 1
-                logger.debug("ignored a malformed %s message from %s: %s", kind, iid, exc)
+                logger.debug("ignored a malformed %s message from %s: %.200s", kind, iid, exc)
+                return
+            row.__dict__.update(trial.__dict__)  # the same row object: callers may hold it
 
     def snapshot(self) -> list[KioskRow]:
         with self._lock:
@@ -125,9 +133,31 @@ def _available(row: KioskRow, payload: bytes, now: float, retained: bool) -> Non
         row.online, row.since, row.since_exact = online, now, not retained
 
 
+def _text(value: object, limit: int) -> str | None:
+    """A short plain string from a kiosk's payload, or None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value[:limit]
+
+
+def _num(value: object) -> float | None:
+    """A finite number from a kiosk's payload, or None when absent (withheld below k)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise TypeError(f"expected a finite number, got {str(value)[:20]!r}")
+    return float(value)
+
+
 def _state(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
     st = json.loads(payload)
-    row.language, row.paused, row.backend = st.get("language"), st.get("paused"), st.get("backend")
+    paused = st.get("paused")
+    if paused is not None and not isinstance(paused, bool):
+        raise TypeError("paused must be true or false")
+    row.language, row.paused = _text(st.get("language"), 8), paused
+    row.backend = _text(st.get("backend"), 40)
 
 
 def _stats(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
@@ -158,9 +188,9 @@ def _stats(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
     row.dropped_today += int(s.get("dropped_frames", 0))
     if seq >= max(run.seqs):  # the newest interval sets the "now" figures
         fps = s.get("fps", {})
-        row.fps_process, row.fps_render = fps.get("process"), fps.get("render")
-        row.disagreement = s.get("disagreement_rate")
-        row.missed_by_both = s.get("missed_by_both_rate")
+        row.fps_process, row.fps_render = _num(fps.get("process")), _num(fps.get("render"))
+        row.disagreement = _num(s.get("disagreement_rate"))
+        row.missed_by_both = _num(s.get("missed_by_both_rate"))
         row.last_errors = errors
         row.queue_dropped = int(s.get("queue_dropped", 0))
 

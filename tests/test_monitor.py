@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import io
 import json
@@ -134,6 +135,42 @@ def test_malformed_messages_are_counted_not_fatal() -> None:
     board.feed("other/x/stats", b"{}")
     assert board.bad_messages == 5 and board.messages == 5
     assert board.rows["x"].online is None
+
+
+def test_hostile_payloads_change_nothing_and_render_as_plain_text() -> None:
+    """Found by fault injection: each of these killed the network thread or crashed the monitor
+    at every start while retained. Now each is counted and leaves the row as it was."""
+    clock = Clock(NOON)
+    board = KioskBoard(clock=clock)
+    board.feed("bias-mirror/k/available", b"online")
+    good = stats(1, NOON, 3, NOON - 60, 3)
+    board.feed("bias-mirror/k/stats", good)
+    board.feed("bias-mirror/k/state", b'{"language": "de", "paused": false, "backend": "cpu"}')
+    before = copy.deepcopy(board.rows["k"])
+    deep = b'{"seq": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for topic, payload in [
+        (
+            "bias-mirror/k/stats",
+            stats(2, NOON + 60, 1, NOON - 60, 4).replace(b'"seq": 2', b'"seq": Infinity'),
+        ),
+        (
+            "bias-mirror/k/stats",
+            stats(2, NOON + 60, 1, NOON - 60, 4).replace(b'"seq": 2', b'"seq": 1e999'),
+        ),
+        ("bias-mirror/k/stats", deep),
+        ("bias-mirror/k/stats", stats(3, NOON + 120, 1, NOON - 60, 5, disagreement_rate="lots")),
+        ("bias-mirror/k/stats", stats(4, NOON + 180, 1, NOON - 60, 6, errors={"x": "many"})),
+        ("bias-mirror/k/state", b'{"language": {"nested": 1}, "paused": "no"}'),
+    ]:
+        board.feed(topic, payload)
+    assert board.bad_messages == 6
+    assert board.rows["k"] == before  # nothing half-applied
+    board.feed("bias-mirror/k/state", b'{"language": "[b]x[/b]", "backend": "[link=x]y"}')
+    table = render_table(board, stale_s=180, now=NOON + 1)
+    console = Console(record=True, width=200)
+    console.print(table)
+    text = console.export_text()
+    assert "[link=x]y" in text  # shown as the characters the kiosk sent, not as markup
 
 
 def args(**kw: Any) -> argparse.Namespace:
