@@ -56,6 +56,9 @@ class KioskControl:
         if name == "language":
             if value not in LANGUAGES:
                 return False, f"unknown language {value!r}; use one of {', '.join(LANGUAGES)}"
+            # The state staff see says the new language at once; the screen switches on its
+            # next frame (the display belongs to the main loop).
+            self.language = str(value)
             self._pending.put(("language", value))
             return True, f"language set to {value}"
         if name == "pause":

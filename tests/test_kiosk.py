@@ -71,6 +71,7 @@ def test_missing_camera_keeps_the_kiosk_running(config: Path) -> None:
 def test_staff_commands_are_applied_on_the_main_loop() -> None:
     control = KioskControl("en")
     assert control.on_command("language", "fr") == (True, "language set to fr")
+    assert control.language == "fr"  # the state staff see is the new one at once, not the old
     assert control.on_command("language", "xx")[0] is False
     assert control.on_command("pause", None)[0] and control.paused.is_set()
     assert control.on_command("resume", None)[0] and not control.paused.is_set()

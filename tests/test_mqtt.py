@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -188,6 +189,35 @@ def test_commands_are_validated_and_answered(broker: Broker, recorder: Recorder)
     finally:
         # An empty retained message deletes the retained one.
         recorder.client.publish(f"{BASE}/cmd/pause", b"", qos=1, retain=True).wait_for_publish(5)
+        pub.stop()
+
+
+def test_state_is_published_once_per_change(broker: Broker, recorder: Recorder) -> None:
+    """A command that changes nothing, or a second request for the same state, sends no second
+    retained state; each change sends exactly one, already holding the change."""
+    kiosk = Kiosk()
+    pub, _ = make_publisher(broker.port, kiosk)
+    pub.start()
+    try:
+        assert pub.ready.wait(10)
+
+        def states() -> list[dict[str, Any]]:
+            return [json.loads(p) for p in recorder.on(f"{BASE}/state")]
+
+        assert recorder.wait(lambda: len(states()) == 1)
+        recorder.client.publish(f"{BASE}/cmd/language", b"de", qos=1)
+        assert recorder.wait(lambda: len(states()) == 2)
+        pub.publish_state()  # nothing changed since
+        pub.publish_state()
+        recorder.client.publish(f"{BASE}/cmd/language", b"de", qos=1)  # the same language again
+        recorder.client.publish(f"{BASE}/cmd/pause", b"", qos=1)  # then a real change
+        assert recorder.wait(lambda: any(s["paused"] for s in states()))
+        assert [(s["language"], s["paused"]) for s in states()] == [
+            ("en", False),
+            ("de", False),
+            ("de", True),
+        ]
+    finally:
         pub.stop()
 
 

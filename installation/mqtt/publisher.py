@@ -69,6 +69,7 @@ class MqttPublisher:
         self._stop = threading.Event()
         self._wake = threading.Event()  # wakes the worker early: connect, state, stop
         self._state_due = False
+        self._last_state: str | None = None  # the retained state as last sent
         self.queue = StatsQueue(cfg.queue_max)
         self.connected = False
         self.auth_failed = False
@@ -189,7 +190,7 @@ class MqttPublisher:
         )
         client.subscribe(self.topics.commands, qos=1)
         client.publish(self.topics.available, "online", qos=1, retain=True)
-        self._publish_state_now()
+        self._publish_state_now(force=True)
         if self.cfg.discovery:
             expire = math.ceil(3 * self.cfg.stats_interval_s)
             for topic, payload in discovery_messages(
@@ -240,7 +241,11 @@ class MqttPublisher:
             return
         if msg.retain:
             # A retained command would be replayed on every reconnect; staff must not send them.
-            ok, value, message = False, None, "retained commands are ignored; send without retain"
+            ok, value = False, None
+            message = (
+                f"retained commands are ignored; send without retain, and clear this one with an "
+                f"empty retained message: mosquitto_pub -r -n -t {msg.topic[:120]}"
+            )
         else:
             ok, value, message = parse_command(name, bytes(msg.payload))
         if ok:
@@ -263,10 +268,14 @@ class MqttPublisher:
         self._state_due = True
         self._wake.set()
 
-    def _publish_state_now(self) -> None:
+    def _publish_state_now(self, force: bool = False) -> None:
+        """Send the retained state once per change (and always after a connect)."""
         self._state_due = False
         payload = json.dumps(self._state(), separators=(",", ":"))
+        if payload == self._last_state and not force:
+            return
         self.client.publish(self.topics.state, payload, qos=1, retain=True)
+        self._last_state = payload
 
     def _stats_payload(self) -> str:
         extra = {
