@@ -77,6 +77,16 @@ def test_birth_state_discovery_and_stats_schema(broker: Broker, recorder: Record
     assert cfg["availability_topic"] == f"{BASE}/available"
     assert cfg["state_topic"] == f"{BASE}/stats"
     assert cfg["device"]["identifiers"] == ["bias_mirror_foyer-1"] and cfg["expire_after"] == 3
+    configs = {t.split("/")[3]: json.loads(recorder.on(t)[0]) for t in disc}
+    for metric, c in configs.items():
+        # Current Home Assistant: default_entity_id (object_id is gone since 2026.4), an origin.
+        assert "object_id" not in c and c["default_entity_id"] == f"sensor.{c['unique_id']}"
+        assert c["origin"]["name"] == "Bias Mirror", metric
+    assert configs["uptime"]["device_class"] == "duration"
+    assert configs["dropped"]["state_class"] == "measurement"
+    assert configs["rss"]["entity_category"] == "diagnostic"
+    assert "entity_category" not in configs["sessions"]  # the exhibit's own figures stay primary
+    assert "missed_by_both_rate" in configs["missed_by_both"]["value_template"]
     # The clean stop says goodbye; the broker forwards it to this subscriber asynchronously.
     assert recorder.wait(lambda: recorder.on(f"{BASE}/available")[-1:] == [b"offline"])
     # Retained: a late subscriber gets state, discovery and `offline` at once.

@@ -8,42 +8,66 @@ node_id level), so a broker ACL can confine each kiosk to its own discovery topi
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from installation import __version__
 from installation.mqtt.topics import Topics
 
-# metric id, name, value template on the stats JSON, unit, state_class
-SENSORS: tuple[tuple[str, str, str, str | None, str | None], ...] = (
-    ("sessions", "Visitors (interval)", "{{ value_json.sessions }}", None, "measurement"),
-    (
+
+class Sensor(NamedTuple):
+    metric: str  # id in the topic and the unique_id
+    name: str
+    template: str  # value template on the stats JSON
+    unit: str | None = None
+    state_class: str | None = "measurement"
+    device_class: str | None = None
+    diagnostic: bool = False  # the kiosk's health, not the exhibit's figures
+
+
+SENSORS: tuple[Sensor, ...] = (
+    Sensor("sessions", "Visitors (interval)", "{{ value_json.sessions }}"),
+    Sensor(
         "sessions_total",
         "Visitors (since start)",
         "{{ value_json.cumulative.sessions }}",
-        None,
-        "total_increasing",
+        state_class="total_increasing",
     ),
-    ("process_fps", "Processing fps", "{{ value_json.fps.process }}", "fps", "measurement"),
-    ("render_fps", "Render fps", "{{ value_json.fps.render }}", "fps", "measurement"),
-    ("dropped", "Dropped frames (interval)", "{{ value_json.dropped_frames }}", None, None),
-    (
+    Sensor(
         "disagreement",
         "Model disagreement",
         # Withheld below k sessions: the template renders None, which HA shows as unknown.
         "{{ value_json.disagreement_rate | default(none) }}",
-        None,
-        "measurement",
     ),
-    ("uptime", "Uptime", "{{ value_json.uptime_s }}", "s", None),
-    (
+    Sensor(
+        "missed_by_both",
+        "Visitor frames missed by both models",
+        "{{ value_json.missed_by_both_rate | default(none) }}",
+    ),
+    Sensor("process_fps", "Processing fps", "{{ value_json.fps.process }}", "fps", diagnostic=True),
+    Sensor("render_fps", "Render fps", "{{ value_json.fps.render }}", "fps", diagnostic=True),
+    Sensor(
+        "dropped", "Dropped frames (interval)", "{{ value_json.dropped_frames }}", diagnostic=True
+    ),
+    Sensor(
+        "uptime",
+        "Uptime",
+        "{{ value_json.uptime_s }}",
+        "s",
+        state_class="total_increasing",  # falls to 0 at a restart: HA reads that as a reset
+        device_class="duration",
+        diagnostic=True,
+    ),
+    Sensor(
         "cpu_temp",
         "CPU temperature",
         "{{ value_json.cpu_temp_c }}",  # null where unreadable: unknown in HA
         "°C",
-        "measurement",
+        device_class="temperature",
+        diagnostic=True,
     ),
-    ("rss", "Memory (RSS)", "{{ value_json.rss_mb }}", "MiB", "measurement"),
+    Sensor("rss", "Memory (RSS)", "{{ value_json.rss_mb }}", "MiB", diagnostic=True),
 )
+ORIGIN = {"name": "Bias Mirror", "sw_version": __version__}  # who published these configs
 
 
 def discovery_messages(
@@ -59,27 +83,32 @@ def discovery_messages(
         "sw_version": __version__,
     }
     out = []
-    for metric, name, template, unit, state_class in SENSORS:
-        uid = f"bias_mirror_{iid}_{metric}".replace("-", "_")
+    for sensor in SENSORS:
+        uid = f"bias_mirror_{iid}_{sensor.metric}".replace("-", "_")
         config: dict[str, Any] = {
-            "name": name,
+            "name": sensor.name,
             "unique_id": uid,
-            "object_id": uid,
+            # Home Assistant 2025.10 deprecated object_id (gone in 2026.4) for this.
+            "default_entity_id": f"sensor.{uid}",
             "state_topic": topics.stats,
-            "value_template": template,
+            "value_template": sensor.template,
             "availability_topic": topics.available,
             "payload_available": "online",
             "payload_not_available": "offline",
             "device": device,
+            "origin": ORIGIN,
         }
-        if unit:
-            config["unit_of_measurement"] = unit
-        if state_class:
-            config["state_class"] = state_class
-        if metric == "cpu_temp":
-            config["device_class"] = "temperature"
+        if sensor.unit:
+            config["unit_of_measurement"] = sensor.unit
+        if sensor.state_class:
+            config["state_class"] = sensor.state_class
+        if sensor.device_class:
+            config["device_class"] = sensor.device_class
+        if sensor.diagnostic:
+            config["entity_category"] = "diagnostic"
         if expire_after_s:
             # A kiosk that stops sending stats (hung, cable pulled) turns "unavailable" in HA.
             config["expire_after"] = expire_after_s
-        out.append((f"{discovery_prefix}/sensor/{iid}/{metric}/config", json.dumps(config)))
+        topic = f"{discovery_prefix}/sensor/{iid}/{sensor.metric}/config"
+        out.append((topic, json.dumps(config)))
     return out
