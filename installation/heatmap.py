@@ -77,7 +77,6 @@ class Heatmaps:
     t_capture: float  # its capture time (monotonic)
     maps: dict[str, np.ndarray]  # side -> [7, 7] logit changes
     crop: ImageU8  # the crop they belong to, drawn under them; never stored
-    ms: float  # time for both maps
 
 
 class HeatmapWorker:
@@ -126,15 +125,8 @@ class HeatmapWorker:
         current = self.latest()
         if current is not None and current.frame_index == result.frame_index:
             return current
-        t0 = time.perf_counter()
         maps = {side: occlusion_map(fn, result.crop) for side, fn in self._models.items()}
-        hm = Heatmaps(
-            result.frame_index,
-            result.t_capture,
-            maps,
-            result.crop,
-            (time.perf_counter() - t0) * 1e3,
-        )
+        hm = Heatmaps(result.frame_index, result.t_capture, maps, result.crop)
         with self._lock:
             self._maps = hm
             self.updates += 1

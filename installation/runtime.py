@@ -61,13 +61,6 @@ class Runtime:
         return "+".join(backends)
 
 
-def _logit_of(clf: Classifier) -> Callable[[ImageU8], float]:
-    def logit(crop: ImageU8) -> float:
-        return clf.predict(crop).logit
-
-    return logit
-
-
 def load_heatmap_models(config: Config) -> dict[str, Callable[[ImageU8], float]]:
     """side -> the face logit of a crop through a second CPU interpreter of the same int8
     model (installation.heatmap): the pipeline thread owns the first, and an Edge TPU is one
@@ -75,7 +68,7 @@ def load_heatmap_models(config: Config) -> dict[str, Callable[[ImageU8], float]]
     m = config.models
     out: dict[str, Callable[[ImageU8], float]] = {}
     for side, path in (("left", m.left), ("right", m.right)):
-        out[side] = _logit_of(load_classifier(path, accelerator="cpu", num_threads=1))
+        out[side] = load_classifier(path, accelerator="cpu", num_threads=1).logit
     return out
 
 

@@ -82,10 +82,18 @@ class FrameResult:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     occupied: bool = False  # motion / occupancy in the guide box, independent of both models
 
+    def verdict(self, side: str) -> Verdict:
+        """The model's stable verdict on `side`; a result made without trackers (no smoothing
+        ran) stands in its raw decision, shown as a clear one."""
+        v = self.verdicts.get(side)
+        if v is not None:
+            return v
+        face = self.predictions[side].face
+        return Verdict(face=face, margin=2.0 if face else -2.0, clear=True)
+
     def found(self, side: str) -> bool:
         """Whether the model on `side` finds a face (its stable verdict when there is one)."""
-        v = self.verdicts.get(side)
-        return v.face if v is not None else self.predictions[side].face
+        return self.verdict(side).face
 
     @property
     def present(self) -> bool:

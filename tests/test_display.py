@@ -131,7 +131,7 @@ def _heatmaps(index: int = 1) -> Heatmaps:
     right = np.zeros((7, 7), np.float32)
     right[[0, 6], :] = 2.0
     right[:, [0, 6]] = 2.0
-    return Heatmaps(index, 0.0, {"left": left, "right": right}, crop, 25.0)
+    return Heatmaps(index, 0.0, {"left": left, "right": right}, crop)
 
 
 def test_golden_heatmaps_show_where_each_model_looks(view: KioskView) -> None:

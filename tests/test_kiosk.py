@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import threading
@@ -15,23 +14,12 @@ from installation.kiosk import KioskControl, run_with_runtime
 from installation.language import LanguageState
 from installation.runtime import build_runtime
 from installation.stats import StatsAggregator
-from tests.video_fixtures import write_clip
+from tests.kiosk_fixtures import write_kiosk_config
 
 
 @pytest.fixture
 def config(tmp_path: Path, tiny_bundles: Path) -> Path:
-    shutil.copytree(tiny_bundles / "tiny_baseline", tmp_path / "baseline")
-    shutil.copytree(tiny_bundles / "tiny_dbvae", tmp_path / "debiased")
-    clip = write_clip(tmp_path / "clip.mp4", frames=30, fps=30.0)
-    cfg = tmp_path / "kiosk.yaml"
-    cfg.write_text(
-        f"installation_id: test\nsource: {{uri: {clip}, width: 320, height: 240, fps: 30}}\n"
-        "models: {left: baseline, right: debiased}\n"
-        "display: {fullscreen: false, width: 960, height: 540, attract_after_s: 0.5}\n"
-        "mqtt: {enabled: false}\n",
-        encoding="utf-8",
-    )
-    return cfg
+    return write_kiosk_config(tmp_path, tiny_bundles)
 
 
 def test_kiosk_runs_and_shuts_down_in_order(config: Path) -> None:

@@ -48,12 +48,14 @@ def make(k: int = 5) -> tuple[StatsAggregator, Clock, Clock]:
     return agg, clock, wall
 
 
-def visitors(agg: StatsAggregator, n: int, t0: float, left: bool, right: bool) -> float:
+def visitors(
+    agg: StatsAggregator, n: int, t0: float, left: bool, right: bool, occupied: bool = False
+) -> float:
     """n sessions of 2 s each (20 frames at 10 fps), each followed by an empty box for 5 s."""
     t = t0
     for _ in range(n):
         for _ in range(20):
-            agg.on_result(frame(t, left, right))
+            agg.on_result(frame(t, left, right, occupied=occupied))
             t += 0.1
         t += 5.0  # gone long enough to end the session
         agg.on_result(frame(t, False, False))
@@ -72,11 +74,7 @@ def test_a_visitor_both_models_miss_is_counted_as_a_visitor() -> None:
     agg, clock, wall = make(k=3)
     t = 0.0
     for found in (False, False, True, False):
-        for _ in range(20):
-            agg.on_result(frame(t, found, False, occupied=True))
-            t += 0.1
-        t += 5.0
-        agg.on_result(frame(t, False, False))
+        t = visitors(agg, 1, t, left=found, right=False, occupied=True)
     s = close(agg, clock, wall, t)
     assert s["sessions"] == 4 and s["sessions_ended"] == 4
     assert s["sessions_missed_by_both"] == 3
@@ -84,13 +82,7 @@ def test_a_visitor_both_models_miss_is_counted_as_a_visitor() -> None:
     assert s["cumulative"]["released"]["sessions_missed_by_both"] == 3
     # Below k nothing about them is released, not even the count of missed visitors.
     agg2, clock2, wall2 = make(k=5)
-    t = 0.0
-    for _ in range(2):
-        for _ in range(20):
-            agg2.on_result(frame(t, False, False, occupied=True))
-            t += 0.1
-        t += 5.0
-        agg2.on_result(frame(t, False, False))
+    t = visitors(agg2, 2, 0.0, left=False, right=False, occupied=True)
     s2 = close(agg2, clock2, wall2, t)
     assert s2["sessions"] == 2
     assert "sessions_missed_by_both" not in s2 and "missed_by_both_rate" not in s2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -17,7 +16,7 @@ from installation.runtime import build_runtime
 from installation.sources.capture import LatestFrameGrabber
 from installation.types import Frame
 from installation.watchdog import Notifier, Watchdog
-from tests.video_fixtures import write_clip
+from tests.kiosk_fixtures import write_kiosk_config
 
 
 @pytest.fixture
@@ -184,17 +183,8 @@ def test_the_kiosk_says_ready_and_pings_from_its_render_loop(
     notify_socket: socket.socket,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    shutil.copytree(tiny_bundles / "tiny_baseline", tmp_path / "baseline")
-    shutil.copytree(tiny_bundles / "tiny_dbvae", tmp_path / "debiased")
-    clip = write_clip(tmp_path / "clip.mp4", frames=30, fps=30.0)
-    cfg = tmp_path / "kiosk.yaml"
-    cfg.write_text(
-        f"installation_id: test\nsource: {{uri: {clip}, width: 320, height: 240, fps: 30}}\n"
-        "models: {left: baseline, right: debiased}\n"
-        "display: {fullscreen: false, width: 960, height: 540, fps: 30}\n"
-        "mqtt: {enabled: false}\n",
-        encoding="utf-8",
-    )
+    display = "{fullscreen: false, width: 960, height: 540, fps: 30}"
+    cfg = write_kiosk_config(tmp_path, tiny_bundles, display)
     monkeypatch.setenv("NOTIFY_SOCKET", notify_socket.getsockname())
     monkeypatch.setenv("WATCHDOG_USEC", "200000")  # a ping every 0.1 s
     msgs: list[str] = []

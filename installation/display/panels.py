@@ -126,31 +126,28 @@ class Panel:
             self._blit_text(surf, line, self.px(26), (pad, y), MUTED)
             y += self.px(32)
 
+    def _note(self, means: bool) -> str:
+        """The footnote's text: test set and count, and whether the bars are seed means."""
+        groups = self.groups()
+        eval_set = self.card.display.eval_set if self.card.display else ""
+        count, where = sum(g.count for g in groups), self.texts.eval_set(eval_set)
+        if means:
+            return self.texts.t("recall_note_seeds", n=self.card.seeds, set=where, count=count)
+        return self.texts.t("recall_note", set=where, count=count)
+
     def note_lines(self) -> list[str]:
         """The footnote under the bars (test set and count), wrapped to the panel. The layout
         has room for two lines; the count comes first, so it is never the part cut off."""
-        t = self.texts
-        groups = self.groups()
-        eval_set = self.card.display.eval_set if self.card.display else ""
-        count, where = sum(g.count for g in groups), t.eval_set(eval_set)
-        if self.card.seeds > 1 and any(g.recall_mean is not None for g in groups):
-            # Means over trainings: one model's bars on 15 faces per group are mostly luck.
-            note = t.t("recall_note_seeds", n=self.card.seeds, set=where, count=count)
-        else:
-            note = t.t("recall_note", set=where, count=count)
-        return self.text.wrap(note, self.px(26), self.inner)[:NOTE_LINES]
+        # Means over trainings: one model's bars on 15 faces per group are mostly luck.
+        means = self.card.seeds > 1 and any(g.recall_mean is not None for g in self.groups())
+        return self.text.wrap(self._note(means), self.px(26), self.inner)[:NOTE_LINES]
 
     def note_fits(self) -> bool:
         """Whether the whole footnote fits in its NOTE_LINES lines (tests check every language)."""
-        t = self.texts
-        groups = self.groups()
-        eval_set = self.card.display.eval_set if self.card.display else ""
-        count, where = sum(g.count for g in groups), t.eval_set(eval_set)
-        notes = [
-            t.t("recall_note_seeds", n=self.card.seeds, set=where, count=count),
-            t.t("recall_note", set=where, count=count),
-        ]
-        return all(len(self.text.wrap(n, self.px(26), self.inner)) <= NOTE_LINES for n in notes)
+        return all(
+            len(self.text.wrap(self._note(means), self.px(26), self.inner)) <= NOTE_LINES
+            for means in (True, False)
+        )
 
     # -- per frame -----------------------------------------------------------------------
 

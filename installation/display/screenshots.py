@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import numpy as np
 from installation.config import RegionConfig
 from installation.display import KioskView, render_to_png
 from installation.heatmap import Heatmaps, occlusion_map
-from installation.inference import Classifier, load_classifier
+from installation.inference import load_classifier
 from installation.paths import ASSETS_DIR, MODELS_DIR
 from installation.pipeline import Pipeline
 from installation.region import RegionFinder
@@ -65,13 +64,6 @@ def frames() -> dict[str, np.ndarray]:
     box = (guide.x, guide.y, guide.w)
     astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)  # [512, 512, 3]
     return {name: _zoom(astronaut, face, box) for name, face in FRAMINGS.items()}
-
-
-def _logit_fn(clf: Classifier) -> Callable[[np.ndarray], float]:
-    def logit(crop: np.ndarray) -> float:
-        return clf.predict(crop).logit
-
-    return logit
 
 
 def _visit(pipeline: Pipeline, image: np.ndarray, t: float) -> tuple[FrameResult, float]:
@@ -129,16 +121,8 @@ def main(out_dir: Path) -> list[Path]:
             )
         maps = None
         if res.crop is not None and res.present:
-            maps = Heatmaps(
-                res.frame_index,
-                res.t_capture,
-                {
-                    side: occlusion_map(_logit_fn(clf), res.crop)
-                    for side, clf in classifiers.items()
-                },
-                res.crop,
-                0.0,
-            )
+            heat = {side: occlusion_map(c.logit, res.crop) for side, c in classifiers.items()}
+            maps = Heatmaps(res.frame_index, res.t_capture, heat, res.crop)
         screens[name] = {"frame": image, "result": res, "status": ok, "heatmaps": maps}
     room = shots["found_both"]
     screens["attract"] = {"frame": room, "result": None, "status": ok, "attract": True}

@@ -23,7 +23,7 @@ from installation.display.widgets import TextCache, bar, brackets
 from installation.heatmap import Heatmaps, heat_image
 from installation.inference.card import Card
 from installation.paths import TEXTS_DIR
-from installation.types import FrameResult, Region, SourceState, SourceStatus, Verdict
+from installation.types import FrameResult, Region, SourceState, SourceStatus
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class KioskView:
         # Verdicts only while someone is in the box: an empty room gets no "Missed".
         show = live and not attract and result is not None and result.present
         for side in SIDES:
-            verdict = _verdict(result, side) if show and result is not None else None
+            verdict = result.verdict(side) if show and result is not None else None
             self.panels[side].draw(surface, verdict, attract)
         t2 = time.perf_counter()
         self._header(surface)
@@ -319,14 +319,3 @@ class KioskView:
         for s in surfs:
             surface.blit(s, s.get_rect(midtop=(area.centerx, y)))
             y += s.get_height() + gap
-
-
-def _verdict(result: FrameResult, side: str) -> Verdict | None:
-    """The side's stable verdict; a result made without trackers shows its raw decision."""
-    v = result.verdicts.get(side)
-    if v is not None:
-        return v
-    pred = result.predictions.get(side)
-    if pred is None:
-        return None
-    return Verdict(face=pred.face, margin=2.0 if pred.face else -2.0, clear=True)

@@ -129,6 +129,10 @@ class Classifier:
                 f"{card_shapes} vs {model_shapes}); {FIX}"
             )
 
+    def logit(self, crop_rgb: np.ndarray) -> float:
+        """The face logit alone (the heatmaps' occlusions need nothing else)."""
+        return self.predict(crop_rgb).logit
+
     def predict(self, crop_rgb: np.ndarray) -> Prediction:
         if crop_rgb.shape != INPUT_SHAPE[1:] or crop_rgb.dtype != np.uint8:
             raise ValueError(
