@@ -51,6 +51,7 @@ def card(name: str, kind: str, method_id: str, recalls: list[float], threshold: 
             ],
             "threshold": threshold,
             "license": "CC0-1.0",
+            "training_data": {"faces": 8000},
             "metrics": {
                 "int8": {
                     "mit6s191": {"recall": float(np.mean(recalls)), "count": 120, "groups": groups}

@@ -234,6 +234,22 @@ def test_rarity_is_named_for_the_right_hand_model(view: KioskView) -> None:
     assert view.t("rarity_note") in " ".join(texts) or any("not who you are" in t for t in texts)
 
 
+def test_rarity_names_how_many_faces_it_compares_with() -> None:
+    """A percentile on screen says what it is a percentile of: the right-hand model's training
+    faces, with their count from its card; a card that does not give the count gets no meter."""
+    res = result(False, True, rarity=0.83)
+    for lang in ("en", "de", "fr"):
+        v = KioskView(SIZE, cards(), language=lang)
+        texts = _drawn_texts(v, frame=scene(), result=res, status=OK, attract=False)
+        assert any("83" in t and "8000" in t for t in texts), (lang, texts)
+    raw = cards()["right"].model_dump(by_alias=True)
+    raw["training_data"] = {}
+    unknown = {"left": cards()["left"], "right": type(cards()["right"]).model_validate(raw)}
+    v = KioskView(SIZE, unknown)
+    texts = _drawn_texts(v, frame=scene(), result=res, status=OK, attract=False)
+    assert not any("83" in t for t in texts) and v.t("one_found") in texts
+
+
 def test_golden_german(view: KioskView) -> None:
     view.language = "de"
     res = result(True, True, p=(0.64, 0.92))

@@ -255,8 +255,11 @@ class KioskView:
         if result is None or not result.present:
             self._below_video(surface, [(self.t("step_in"), 44, TEXT)])
             return
-        if result.rarity is not None:
-            self._meter(surface, result.rarity)
+        count = self.cards["right"].training_data.get("faces")
+        if result.rarity is not None and isinstance(count, int):
+            # A percentile is shown with the number of faces it is a percentile of; a card that
+            # does not say how many faces its model learned from gets no meter.
+            self._meter(surface, result.rarity, count)
             return
         left, right = result.found("left"), result.found("right")
         key = "both_found" if left and right else "one_found" if left or right else "missed_both"
@@ -264,7 +267,7 @@ class KioskView:
         lines = self.text.wrap(self.t(key), self.px(36), width)[:3]
         self._below_video(surface, [(ln, 36, TEXT) for ln in lines])
 
-    def _meter(self, surface: pygame.Surface, rarity: float) -> None:
+    def _meter(self, surface: pygame.Surface, rarity: float, count: int) -> None:
         v = self.video_rect
         y = v.bottom + self.px(26)
         # Named for the model whose training data it measures (the right-hand one's latent).
@@ -274,7 +277,7 @@ class KioskView:
         y += self.px(52)
         bar(surface, pygame.Rect(v.x, y, v.width, self.px(30)), rarity, YELLOW)
         y += self.px(48)
-        text = self.t("rarity_text", pct=round(rarity * 100), model=model)
+        text = self.t("rarity_text", pct=round(rarity * 100), count=count, model=model)
         surface.blit(self.text.render(text, self.text.fit(text, self.px(34), v.width)), (v.x, y))
         y += self.px(48)
         for line in self.text.wrap(self.t("rarity_note"), self.px(28), v.width)[:2]:
