@@ -1,6 +1,9 @@
 """Kiosk configuration: YAML -> pydantic v2 models, with errors that name line, key and value.
 
-Every model forbids unknown keys, so a typo is an error and not a silently ignored setting.
+Every model forbids unknown keys, so a typo is an error and not a silently ignored setting. The
+schema never touches the disk: defaults are absolute (installation.paths), so `Config()` works
+from any directory, and whether the named files exist is checked in a separate step
+(installation.config_check) that `validate-config` and startup run.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ TOPIC_PREFIX = re.compile(r"(?=.{1,64}$)[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 
 class SourceConfig(_Strict):
     uri: str = Field(
-        "demo",
+        "0",
         min_length=1,
         description="Camera index ('0'), /dev/videoN, video file, image folder, rtsp:// URL, "
         "GStreamer pipeline (contains '!'), or 'demo' for the generated demo clip.",
@@ -116,10 +119,10 @@ class RegionConfig(_Strict):
 
 class ModelsConfig(_Strict):
     left: Path = Field(
-        Path("assets/models/baseline"), description="Bundle folder of the left-hand model."
+        paths.MODELS_DIR / "baseline", description="Bundle folder of the left-hand model."
     )
     right: Path = Field(
-        Path("assets/models/debiased"), description="Bundle folder of the right-hand model."
+        paths.MODELS_DIR / "debiased", description="Bundle folder of the right-hand model."
     )
     accelerator: Literal["auto", "edgetpu", "gpu", "cpu"] = Field(
         "auto", description="auto tries the Edge TPU, then the CPU; an explicit choice must load."
@@ -130,17 +133,6 @@ class ModelsConfig(_Strict):
         description="Edge TPU device string as in pycoral: 'usb', 'usb:0', 'pci:0'.",
     )
     num_threads: int = Field(1, ge=1, le=16, description="CPU threads per interpreter.")
-
-    @field_validator("left", "right")
-    @classmethod
-    def _bundle_complete(cls, v: Path) -> Path:
-        missing = [n for n in ("model.tflite", "card.json") if not (v / n).is_file()]
-        if missing:
-            raise ValueError(
-                f"missing model file {', '.join(missing)} in {v}; fix the path, "
-                "or run `make models` / copy the whole bundle folder there"
-            )
-        return v
 
 
 class DisplayConfig(_Strict):
@@ -165,7 +157,10 @@ class DisplayConfig(_Strict):
 
 
 class TlsConfig(_Strict):
-    ca_file: Path = Field(description="CA certificate (PEM) that signed the broker's certificate.")
+    ca_file: Path = Field(
+        description="CA certificate (PEM) that signed the broker's certificate.",
+        examples=["/etc/bias-mirror/ca.crt"],
+    )
     cert_file: Path | None = Field(None, description="Client certificate (PEM), optional.")
     key_file: Path | None = Field(None, description="Client key (PEM), optional.")
     insecure: bool = Field(False, description="Skip host name check (test setups only).")
@@ -203,13 +198,6 @@ class MqttConfig(_Strict):
     queue_max: int = Field(
         1440, ge=1, le=100000, description="Stats intervals kept while the broker is down."
     )
-
-    @field_validator("password_file")
-    @classmethod
-    def _password_file_exists(cls, v: Path | None) -> Path | None:
-        if v is not None and not v.is_file():
-            raise ValueError(f"password file {v} not found; create it (chmod 600) or fix the path")
-        return v
 
     def password(self) -> str | None:
         """Read the password from its file or the systemd credential; never from the YAML."""
@@ -273,7 +261,7 @@ class ConfigError(ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+def node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     """1-based line of the YAML node at `loc`, or of its deepest existing parent."""
     node, line = root, (root.start_mark.line + 1 if root is not None else None)
     for part in loc:
@@ -297,11 +285,9 @@ def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Make model, password and TLS paths absolute before validation (config dir, cwd, root)."""
-    models = data.setdefault("models", {})
+    models = data.get("models")
     if isinstance(models, dict):
         for side in ("left", "right"):
-            # Defaults are relative paths too: resolve them like written ones.
-            models.setdefault(side, str(ModelsConfig.model_fields[side].default))
             if isinstance(models.get(side), str):
                 models[side] = str(paths.resolve(Path(models[side]), base))
     mqtt = data.get("mqtt")
@@ -359,7 +345,7 @@ def parse_config(text: str, filename: str = "<config>", base: Path | None = None
             if hint:
                 msg += f"; fix: {hint}"
             key = ".".join(str(p) for p in loc) or "<root>"
-            problems.append(ConfigProblem(filename, _node_line(root, loc), key, value, msg))
+            problems.append(ConfigProblem(filename, node_line(root, loc), key, value, msg))
         raise ConfigError(problems) from None
 
 

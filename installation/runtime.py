@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from installation.config import Config, ConfigError, load_config
+from installation.config import Config, ConfigError
+from installation.config_check import load_checked_config
 from installation.inference import BackendError, BundleError, Classifier, load_classifier
 from installation.inference.card import CardError
 from installation.pipeline import Pipeline
@@ -97,7 +98,7 @@ def load_models(config: Config) -> dict[str, Classifier]:
 
 def build_runtime(config_path: Path | None, *, keep_frame: bool) -> Runtime:
     """Config -> classifiers -> pipeline. Raises one of USER_ERRORS on bad input."""
-    config = load_config(config_path)
+    config = load_checked_config(config_path)
     classifiers = load_models(config)
     rarity = classifiers["right"].rarity
     pipeline = Pipeline(
