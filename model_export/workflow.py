@@ -252,7 +252,8 @@ def calibration_images(
     clean crops alone the ranges clip what other photos make the network do (12 models of the
     2026-12-03 comparison, 95th percentile of |float - int8 logit|: MIT 0.76 -> 0.25,
     camera-shift 0.42 -> 0.33, UTKFace unchanged; assets/models/README.md). `augmented=False`:
-    the same crops as they are (the exporter until 2026-12-03; `model_export.int8_fidelity`).
+    the same crops as they are (the exporter until 2026-12-03;
+    `model_export.diagnostics.int8_fidelity`).
     `kind`: the model's training augmentation ("camera" or "wild", which lays content on
     `scenes`, the training non-faces)."""
     idx = np.random.default_rng(0).choice(len(train_x), size=min(n, len(train_x)), replace=False)

@@ -624,7 +624,7 @@ def test_render_benchmark_1080p(benchmark) -> None:  # type: ignore[no-untyped-d
 
 
 def test_readme_screenshots_from_the_shipped_models(tmp_path: Path) -> None:
-    from installation.display.screenshots import LANGS, main
+    from installation.tools.screenshots import LANGS, main
 
     written = main(tmp_path)  # raises if a framing no longer splits the models as named
     screens = ("found_both", "found_one", "missed_both", "attract", "camera_unavailable", "paused")

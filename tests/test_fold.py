@@ -18,6 +18,7 @@ import numpy as np
 
 from installation.inference import load_classifier
 from model_export.bundle_check import check_tflite
+from model_export.diagnostics.int8_fidelity import int8_logits, logit_error
 from model_export.export import convert_int8, export_bundle
 from model_export.fold import (
     LOGIT_CLIP,
@@ -27,10 +28,9 @@ from model_export.fold import (
     folded_encoder,
     int8_serving,
 )
-from model_export.int8_fidelity import int8_logits, logit_error
 from model_export.models import DBVAE, baseline_cnn
-from model_export.tiny import synthetic_set, tiny_model
 from model_export.workflow import calibration_images
+from tests.tiny_bundles import synthetic_set, tiny_model
 
 
 def _uneven_batchnorm(model: keras.Model, seed: int) -> None:
@@ -197,7 +197,8 @@ def test_calibration_images_are_training_images_as_training_shows_them() -> None
 def test_fidelity_diagnostic_reads_logits_as_the_kiosk_does(
     cnn: keras.Model, images: np.ndarray, tmp_path: Path
 ) -> None:
-    """model_export.int8_fidelity measures the int8 logit the kiosk would read, not another."""
+    """model_export.diagnostics.int8_fidelity measures the int8 logit the kiosk would read, not
+    another."""
     calib = images[:100].astype(np.float32)
     serving = int8_serving(cnn, calib)
     crops = np.round(images[100:140] * 255).astype(np.uint8)

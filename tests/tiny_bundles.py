@@ -1,4 +1,4 @@
-"""Tiny real int8 bundles for the tests: `python -m model_export.tiny OUT_DIR`.
+"""Tiny real int8 bundles for the tests: `python -m tests.tiny_bundles tests/data/bundles`.
 
 Two small Keras CNNs learn a synthetic task (a bright face-like disc with two dark "eyes" vs.
 textured background) for a few hundred steps and go through the real exporter. The checked-in

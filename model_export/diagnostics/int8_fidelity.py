@@ -1,6 +1,8 @@
-"""How far the int8 face logit lies from the float one, per calibration set: a diagnostic.
+"""Answered: which calibration set keeps the int8 face logit closest to the float one?
 
-`python -m model_export.int8_fidelity --data DATA --work WORK --seeds 0 1 2 3 4 5 --latent-dim 32`
+    python -m model_export.diagnostics.int8_fidelity --data DATA --work WORK
+        --seeds 0 1 2 3 4 5 --latent-dim 32
+
 reloads the finished checkpoints of both models in WORK, converts each twice, once calibrated
 on 400 clean training crops (the exporter until 2026-12-03) and once on the exporter's
 `calibration_images` (the same crops under the training augmentation), and prints per model
