@@ -140,7 +140,7 @@ def prepare(
         if not images.rows:
             raise DataError(
                 f"{labels}: evaluation set {name} is empty (no readable split=eval rows under "
-                f"{EVAL_SETS[name][0]}); add them, see DESIGN 'Dataset format'"
+                f"{EVAL_SETS[name][0]}); add them (README 'Training data format')"
             )
     evals["camera_shift"] = make_camera_shift(evals["utkface"], val_nonfaces.x)
     faces = load_wider(wider) if wider is not None else None
