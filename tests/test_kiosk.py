@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from installation.language import LanguageState
 from installation.runtime import build_runtime
 from installation.stats import StatsAggregator
 from tests.kiosk_fixtures import write_kiosk_config
+from tests.mqtt_fixtures import Recorder, run_broker
 
 
 @pytest.fixture
@@ -22,17 +24,57 @@ def config(tmp_path: Path, tiny_bundles: Path) -> Path:
     return write_kiosk_config(tmp_path, tiny_bundles)
 
 
-def test_kiosk_runs_and_shuts_down_in_order(config: Path) -> None:
-    rt = build_runtime(config, keep_frame=True)
-    stop = threading.Event()
-    before = set(threading.enumerate())
-    app = run_with_runtime(rt, stop, max_frames=60)
+def test_kiosk_runs_and_shuts_down_in_order(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order kiosk.py promises: the display closes, then the heatmaps and the pipeline stop
+    judging, then capture stops, and the publisher, last, sends the final interval and `offline`
+    to a real broker. Each part is recorded as it is stopped, with whether it had really ended."""
+    import pygame
+
+    from installation.display import DisplayApp
+    from installation.heatmap import HeatmapWorker
+    from installation.mqtt import MqttPublisher
+    from installation.pipeline import PipelineThread
+    from installation.sources import LatestFrameGrabber
+
+    stopped: list[tuple[str, bool]] = []
+
+    def record(cls: type, method: str, name: str, ended: Callable[[Any], bool]) -> None:
+        original = getattr(cls, method)
+
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            out = original(self, *args, **kwargs)
+            stopped.append((name, ended(self)))
+            return out
+
+        monkeypatch.setattr(cls, method, wrapper)
+
+    record(DisplayApp, "run", "display", lambda app: not pygame.display.get_init())
+    record(HeatmapWorker, "join", "heatmaps", lambda w: not w._thread.is_alive())
+    record(PipelineThread, "join", "pipeline", lambda t: not t.is_alive())
+    record(LatestFrameGrabber, "stop", "capture", lambda t: not t.is_alive())
+    record(MqttPublisher, "stop", "publisher", lambda p: not p.connected)
+
+    with run_broker(tmp_path / "broker") as broker:
+        mqtt = f"mqtt: {{enabled: true, port: {broker.port}, discovery: false}}"
+        config.write_text(config.read_text().replace("mqtt: {enabled: false}", mqtt))
+        rec = Recorder(broker.port)
+        try:
+            rt = build_runtime(config, keep_frame=True)
+            stop = threading.Event()
+            before = set(threading.enumerate())
+            app = run_with_runtime(rt, stop, max_frames=60)
+            assert rec.wait(lambda: rec.on("bias-mirror/test/available")[-1:] == [b"offline"])
+        finally:
+            rec.close()
     assert app.frames == 60
     assert len(app.latency_ms) > 10  # camera frames reached the screen
     assert stop.is_set()
-    time.sleep(0.1)
-    leftover = [t for t in set(threading.enumerate()) - before if t.is_alive()]
-    assert leftover == []  # capture and pipeline threads joined
+    names = ["display", "heatmaps", "pipeline", "capture", "publisher"]
+    assert stopped == [(name, True) for name in names]
+    assert rec.on("bias-mirror/test/available") == [b"online", b"offline"]
+    assert [t for t in set(threading.enumerate()) - before if t.is_alive()] == []
 
 
 def test_missing_camera_keeps_the_kiosk_running(config: Path) -> None:

@@ -18,11 +18,11 @@ from tests.mqtt_fixtures import (
     Broker,
     Kiosk,
     Recorder,
-    eventually,
     feed_visitors,
     make_publisher,
     run_broker,
 )
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "bias-mirror/foyer-1"
@@ -254,7 +254,7 @@ def test_topics() -> None:
     assert t.command_name("bias-mirror/foyer-1/cmd/pause") == "pause"
     assert t.command_name("bias-mirror/foyer-1/cmd/result") is None
     assert t.command_name("bias-mirror/foyer-2/cmd/pause") is None
-    assert eventually(lambda: True)
+    assert wait_until(lambda: True)
 
 
 def _no_lists(v: object) -> bool:
@@ -303,7 +303,7 @@ def test_publish_state_cost_on_the_render_thread(benchmark, broker: Broker) -> N
     pub, _ = make_publisher(broker.port)
     pub.start()
     try:
-        assert eventually(lambda: pub.connected)
+        assert wait_until(lambda: pub.connected)
         benchmark(pub.publish_state)
     finally:
         pub.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -13,7 +12,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from installation.config import TlsConfig
-from tests.mqtt_fixtures import Recorder, eventually, make_ca, make_publisher, run_broker
+from tests.mqtt_fixtures import Recorder, make_ca, make_publisher, run_broker
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,8 +40,11 @@ def test_bad_credentials_stop_retrying_with_one_clear_line(
         with caplog.at_level(logging.INFO, logger="installation.mqtt"):
             pub.start()
             try:
-                assert eventually(lambda: pub.auth_failed, 10)
-                time.sleep(2.5)  # would be two more attempts with the 1 s backoff
+                assert wait_until(lambda: pub.auth_failed, 10)
+                # Not retrying means paho's network thread has ended (it would otherwise try
+                # again after the 1 s backoff): once it has, no further attempt can come. paho
+                # clears `_thread` when its loop_start thread returns.
+                assert wait_until(lambda: pub.client._thread is None, 10)
                 assert not pub.connected and not pub.ready.is_set()
             finally:
                 pub.stop()
@@ -61,12 +64,14 @@ def test_bad_credentials_stop_retrying_with_one_clear_line(
         pub, _ = make_publisher(broker.port, username="foyer-1")
         pub.start()
         try:
-            assert eventually(lambda: pub.connected, 10)
+            assert wait_until(lambda: pub.connected, 10)
         finally:
             pub.stop()
 
 
-def test_tls_with_a_self_signed_ca_and_client_certificates(tmp_path: Path) -> None:
+def test_tls_with_a_self_signed_ca_and_client_certificates(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     ca = make_ca(tmp_path / "tls", client=True)
     extra = (
         f"allow_anonymous true\ncafile {ca['ca']}\ncertfile {ca['server_crt']}\n"
@@ -77,7 +82,7 @@ def test_tls_with_a_self_signed_ca_and_client_certificates(tmp_path: Path) -> No
         pub, _ = make_publisher(broker.port, tls=tls)
         pub.start()
         try:
-            assert eventually(lambda: pub.connected, 10)
+            assert wait_until(lambda: pub.connected, 10)
             assert "foyer-1" in broker.log
         finally:
             pub.stop()
@@ -85,12 +90,14 @@ def test_tls_with_a_self_signed_ca_and_client_certificates(tmp_path: Path) -> No
         other = make_ca(tmp_path / "other")
         tls = TlsConfig(ca_file=other["ca"], cert_file=ca["client_crt"], key_file=ca["client_key"])
         pub, _ = make_publisher(broker.port, tls=tls)
-        pub.start()
-        try:
-            time.sleep(1.5)
-            assert not pub.connected and pub.connects == 0
-        finally:
-            pub.stop()
+        with caplog.at_level(logging.WARNING, logger="installation.mqtt"):
+            pub.start()
+            try:
+                # The handshake fails: the publisher says so (once) and never counts a connect.
+                assert wait_until(lambda: "unreachable" in caplog.text, 10), caplog.text
+                assert not pub.connected and pub.connects == 0
+            finally:
+                pub.stop()
 
 
 def test_a_missing_tls_file_is_named(tmp_path: Path) -> None:
@@ -140,7 +147,11 @@ def test_sample_acl_confines_each_kiosk(tmp_path: Path) -> None:
             assert staff.wait(lambda: bool(staff.on("bias-mirror/foyer-1/cmd/result")))
             results = [json.loads(p) for p in staff.on("bias-mirror/foyer-1/cmd/result")]
             assert [r["command"] for r in results] == ["language"]
-            time.sleep(0.3)
+            # Mosquitto routes a QoS 1 publish to its subscribers before it acknowledges it, and
+            # delivers to one subscriber in order: the rogue's and staff's publishes above were
+            # acknowledged before staff-admin sent cmd/language, so once staff holds that, any
+            # of them the broker had let through would be there too.
+            assert staff.wait(lambda: bool(staff.on("bias-mirror/foyer-1/cmd/language")))
             topics = {t for t, _, _ in staff.messages}
             assert "bias-mirror/other/stats" not in topics
             assert "homeassistant/sensor/other/x/config" not in topics
@@ -148,7 +159,7 @@ def test_sample_acl_confines_each_kiosk(tmp_path: Path) -> None:
             # No anonymous access at all.
             anon, _ = make_publisher(broker.port, iid="anon")
             anon.start()
-            assert eventually(lambda: anon.auth_failed, 5)
+            assert wait_until(lambda: anon.auth_failed, 5)
             anon.stop()
         finally:
             pub.stop()
