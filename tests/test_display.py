@@ -611,16 +611,7 @@ def test_loop_calls_pygame_quit_when_tick_fails(view: KioskView) -> None:
     assert not pygame.display.get_init()
 
 
-# -- speed -----------------------------------------------------------------------------------
-
-
-def test_render_benchmark_1080p(benchmark) -> None:  # type: ignore[no-untyped-def]
-    """Target >= 60 fps (<= 16.7 ms) at 1920x1080 with live video and both panels."""
-    big = KioskView((1920, 1080), cards())
-    surface = pygame.display.set_mode((1920, 1080))
-    frame, res = scene(), result(False, True)
-    timings = benchmark(big.draw, surface, frame=frame, result=res, status=OK, attract=False)
-    assert set(timings) == {"video", "panels", "overlay"}
+# -- the README's screenshots ---------------------------------------------------------------
 
 
 def test_readme_screenshots_from_the_shipped_models(tmp_path: Path) -> None:

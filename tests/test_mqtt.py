@@ -298,17 +298,6 @@ def test_every_published_payload_is_anonymous(broker: Broker, recorder: Recorder
             assert "models" not in s and "disagreement_rate" not in s
 
 
-def test_publish_state_cost_on_the_render_thread(benchmark, broker: Broker) -> None:  # type: ignore[no-untyped-def]
-    """Target: < 0.5 ms on the render thread; publish_state only flags the worker (~1 us)."""
-    pub, _ = make_publisher(broker.port)
-    pub.start()
-    try:
-        assert wait_until(lambda: pub.connected)
-        benchmark(pub.publish_state)
-    finally:
-        pub.stop()
-
-
 def test_stats_publish_cost_while_the_broker_is_down(benchmark) -> None:  # type: ignore[no-untyped-def]
     """What one stats interval costs the worker thread (snapshot, JSON, queue, flush) and so,
     through the GIL, at most the render loop; with the broker down (port 1 refuses at once)."""

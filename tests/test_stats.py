@@ -250,11 +250,3 @@ def test_cpu_temperature_prefers_the_cpu_zone(tmp_path: Path) -> None:
     assert cpu_temperature_c(tmp_path) == 27.8
     assert cpu_temperature_c(tmp_path / "missing") is None
     assert 5 < rss_mb() < 8000
-
-
-def test_on_result_benchmark(benchmark) -> None:  # type: ignore[no-untyped-def]
-    """Target: < 20 us per frame on the pipeline thread (measured ~2 us on a 2-core x86)."""
-    agg = StatsAggregator(k_min_sessions=5, presence_min_s=0.5, presence_gap_s=2.0)
-    r = frame(1.0, True, False)
-    benchmark(agg.on_result, r)
-    assert agg.snapshot()["frames"] >= 1
