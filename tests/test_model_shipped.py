@@ -1,7 +1,8 @@
-"""The two shipped bundles in assets/models keep the contract the exhibit relies on.
+"""The two shipped bundles in assets/models keep the contract the exhibit relies on, and find
+real faces and reject real non-faces in photos that scikit-image ships.
 
-These read only files this project ships (assets/models), never the training data outside
-the repository.
+These read only files this project or a package ships, never the training data outside the
+repository.
 """
 
 from __future__ import annotations

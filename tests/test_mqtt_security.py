@@ -101,7 +101,7 @@ def test_tls_with_a_self_signed_ca_and_client_certificates(
 
 
 def test_a_missing_tls_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"mqtt\.tls\.ca_file .*missing\.crt not found"):
+    with pytest.raises(ValueError, match=r"mqtt\.tls\.ca_file: .*missing\.crt not found"):
         make_publisher(1883, tls=TlsConfig(ca_file=tmp_path / "missing.crt"))
 
 

@@ -26,6 +26,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from installation.config import MqttConfig, PrivacyConfig
+from installation.config_check import mqtt_file_problems
 from installation.mqtt.commands import parse_command
 from installation.mqtt.discovery import discovery_messages
 from installation.mqtt.queue import StatsQueue
@@ -90,13 +91,14 @@ class MqttPublisher:
             client_id=f"bias-mirror-{installation_id}",
             protocol=mqtt.MQTTv311,
         )
+        # The same check as `validate-config` and startup, for a config built in code.
+        missing = mqtt_file_problems(self.cfg)
+        if missing:
+            raise ValueError("; ".join(f"mqtt.{'.'.join(loc)}: {msg}" for loc, _, msg in missing))
         if self.cfg.username:
             client.username_pw_set(self.cfg.username, self.cfg.password())
         if self.cfg.tls is not None:
             tls = self.cfg.tls
-            for name, path in (("ca_file", tls.ca_file), ("cert_file", tls.cert_file)):
-                if path is not None and not path.is_file():
-                    raise ValueError(f"mqtt.tls.{name} {path} not found; fix the path")
             client.tls_set(
                 ca_certs=str(tls.ca_file),
                 certfile=str(tls.cert_file) if tls.cert_file else None,
