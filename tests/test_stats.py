@@ -258,3 +258,31 @@ def test_on_result_benchmark(benchmark) -> None:  # type: ignore[no-untyped-def]
     r = frame(1.0, True, False)
     benchmark(agg.on_result, r)
     assert agg.snapshot()["frames"] >= 1
+
+
+def test_one_sided_kiosk_sends_no_rates_of_the_missing_model() -> None:
+    """The kiosk runs on the left model alone when the right bundle did not load: visitors are
+    still counted, but no rate, comparison or latency is made up for the missing side."""
+    agg, clock, wall = make(k=2)
+    t = 0.0
+    for _ in range(3):
+        for _ in range(20):
+            r = frame(t, True, True, occupied=True)
+            agg.on_result(
+                FrameResult(
+                    frame_index=0,
+                    t_capture=t,
+                    t_done=t,
+                    region=r.region,
+                    predictions={"left": r.predictions["left"]},
+                    occupied=True,
+                )
+            )
+            t += 0.1
+        t += 5.0
+    s = close(agg, clock, wall, t)
+    assert s["sessions"] == 3
+    assert s["inference_ms"]["left"]["p50"] is not None
+    assert s["inference_ms"]["right"]["p50"] is None
+    assert "models" not in s and "disagreement_rate" not in s
+    assert s["cumulative"]["released"]["faces"] == {"left": 0, "right": 0}

@@ -38,6 +38,7 @@ class _Interval:
         "latency",
         "missed",
         "ms",
+        "one_sided",
         "p_sum",
         "present",
         "render",
@@ -56,6 +57,7 @@ class _Interval:
         self.render = LatencyHistogram()
         self.latency = LatencyHistogram()
         self.errors: defaultdict[str, int] = defaultdict(int)
+        self.one_sided = False  # a side judged nothing: its rates and the comparison mean nothing
 
 
 class StatsAggregator:
@@ -107,22 +109,25 @@ class StatsAggregator:
     # -- producers (any thread) ----------------------------------------------------------
 
     def on_result(self, r: FrameResult) -> None:
-        left, right = r.predictions["left"], r.predictions["right"]
+        preds = [r.predictions.get(s) for s in SIDES]
         # The stable verdicts (what the screen shows); presence never only from the models.
         lf, rf = r.found("left"), r.found("right")
         present = r.present
         with self._lock:
             cur = self._cur
             cur.frames += 1
-            cur.ms[0].add(left.ms)
-            cur.ms[1].add(right.ms)
+            # A side whose bundle did not load judges nothing: no latency, no rates.
+            cur.one_sided |= None in preds
+            for i, pred in enumerate(preds):
+                if pred is not None:
+                    cur.ms[i].add(pred.ms)
+                    if present:
+                        cur.p_sum[i] += pred.p_face
             if present:
                 cur.present += 1
                 cur.missed += not (lf or rf)
                 cur.faces[0] += lf
                 cur.faces[1] += rf
-                cur.p_sum[0] += left.p_face
-                cur.p_sum[1] += right.p_face
                 cur.disagree += lf != rf
             self._sessions.update(r.t_capture, present, lf or rf)
 
@@ -204,7 +209,7 @@ class StatsAggregator:
             "errors": dict(cur.errors),
             "uptime_s": round(now_mono - self._start_mono),
         }
-        if started >= self.k_min and cur.present > 0:
+        if started >= self.k_min and cur.present > 0 and not cur.one_sided:
             # k-anonymity: with fewer sessions a rate could describe one visitor.
             out["models"] = {
                 s: {
