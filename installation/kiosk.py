@@ -200,7 +200,10 @@ def run_with_runtime(
             frame_t=frame.t if frame is not None else None,
             judged_t=result.t_done if result is not None else None,
             paused=paused,
-            status=f"source {status.state.name.lower()}" + (", paused" if paused else ""),
+            status=f"source {status.state.name.lower()}"
+            + (", paused" if paused else "")
+            + "".join(f", models.{side} failed" for side in rt.failed)
+            + (f", {problem}" if publisher is not None and (problem := publisher.problem) else ""),
         )
         if status != last_status[0]:
             lost = status.state == SourceState.UNAVAILABLE

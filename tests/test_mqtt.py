@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import signal
 import subprocess
@@ -154,6 +155,7 @@ COMMANDS = [
     ("pause", b"now", False),
     ("resume", b'{"reason": "staff"}', True),
     ("selfdestruct", b"now", False),
+    ("n" * 60_000, b"now", False),  # a 60 KB command name is not echoed back
 ]
 
 
@@ -167,7 +169,9 @@ def test_commands_are_validated_and_answered(broker: Broker, recorder: Recorder)
             calls = len(kiosk.calls)
             recorder.client.publish(f"{BASE}/cmd/{name}", payload, qos=1)
             assert recorder.wait(lambda n=i: len(recorder.on(f"{BASE}/cmd/result")) > n, 5), name
-            answer = json.loads(recorder.on(f"{BASE}/cmd/result")[i])
+            raw = recorder.on(f"{BASE}/cmd/result")[i]
+            assert len(raw) < 400  # never an echo of unbounded input
+            answer = json.loads(raw)
             assert answer["command"] == name[:40] and answer["ok"] is ok, (payload[:30], answer)
             assert answer["message"] and len(answer["message"]) < 200
             assert len(kiosk.calls) == calls + ok  # bad payloads never reach the kiosk
@@ -325,3 +329,21 @@ def test_stats_publish_cost_while_the_broker_is_down(benchmark) -> None:  # type
         assert not pub.connected and pub.queued >= 1
     finally:
         pub.stop(timeout=0.2)
+
+
+def test_rejected_commands_are_logged_at_a_limited_rate(
+    broker: Broker, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    pub, _ = make_publisher(broker.port)
+    pub.start()
+    try:
+        assert pub.ready.wait(10)
+        with caplog.at_level(logging.INFO, logger="installation.mqtt"):
+            for _ in range(50):  # a flood of garbage from a misbehaving client
+                recorder.client.publish(f"{BASE}/cmd/{'x' * 5000}", b"now", qos=1)
+            assert recorder.wait(lambda: len(recorder.on(f"{BASE}/cmd/result")) >= 50)
+        rejected = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+        assert 1 <= len(rejected) <= 3, rejected
+        assert all(len(m) < 400 for m in rejected)  # the name is cut in the log too
+    finally:
+        pub.stop()
