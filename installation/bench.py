@@ -131,7 +131,7 @@ def bench_broker_down(
     agg = StatsAggregator(k_min_sessions=5, presence_min_s=0.4, presence_gap_s=2.0)
     # Port 1 on loopback: connection refused at once, so the client keeps retrying throughout.
     pub = MqttPublisher(
-        MqttConfig(host="127.0.0.1", port=1, stats_interval_s=1),
+        MqttConfig(host="127.0.0.1", port=1, stats_interval_s=1, dev_short_interval=True),
         "bench",
         agg,
         state=dict,
