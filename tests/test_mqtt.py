@@ -88,6 +88,13 @@ def test_birth_state_discovery_and_stats_schema(broker: Broker, recorder: Record
     assert configs["rss"]["entity_category"] == "diagnostic"
     assert "entity_category" not in configs["sessions"]  # the exhibit's own figures stay primary
     assert "missed_by_both_rate" in configs["missed_by_both"]["value_template"]
+    # The camera as a problem binary sensor on the retained state (camera: ok | lost).
+    problem_topic = "homeassistant/binary_sensor/foyer-1/camera/config"
+    camera = json.loads(recorder.on(problem_topic)[0])
+    assert camera["device_class"] == "problem" and camera["state_topic"] == f"{BASE}/state"
+    assert camera["entity_category"] == "diagnostic"
+    assert camera["default_entity_id"] == f"binary_sensor.{camera['unique_id']}"
+    assert camera["device"] == configs["uptime"]["device"]  # the same device as the sensors
     # The clean stop says goodbye; the broker forwards it to this subscriber asynchronously.
     assert recorder.wait(lambda: recorder.on(f"{BASE}/available")[-1:] == [b"offline"])
     # Retained: a late subscriber gets state, discovery and `offline` at once.

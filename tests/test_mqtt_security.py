@@ -147,6 +147,9 @@ def test_sample_acl_confines_each_kiosk(tmp_path: Path) -> None:
             assert staff.on("bias-mirror/foyer-1/available") == [b"online"]
             assert json.loads(staff.on("bias-mirror/foyer-1/state")[0])["language"] == "en"
             assert staff.on("homeassistant/sensor/foyer-1/sessions/config")
+            assert staff.wait(
+                lambda: bool(staff.on("homeassistant/binary_sensor/foyer-1/camera/config"))
+            )
             # A kiosk cannot write into another kiosk's subtree or discovery topics.
             rogue.publish("bias-mirror/other/stats", "{}", qos=1).wait_for_publish(5)
             rogue.publish("homeassistant/sensor/other/x/config", "{}", qos=1).wait_for_publish(5)
