@@ -153,7 +153,7 @@ def unreachable_publisher(rt: Runtime, agg: StatsAggregator) -> Any:
     from installation.mqtt import MqttPublisher
 
     return MqttPublisher(
-        MqttConfig(host="127.0.0.1", port=1, stats_interval_s=1),
+        MqttConfig(host="127.0.0.1", port=1, stats_interval_s=1, dev_short_interval=True),
         "bench",
         agg,
         state=dict,

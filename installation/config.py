@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -36,6 +37,7 @@ class _Strict(BaseModel):
 # Keys whose value may be a secret, spelt right or wrong (`passwd: hunter2` must not reach the
 # journal either).
 SECRET_KEY = re.compile(r"pass|pwd|secret|token|cred|private|api.?key", re.IGNORECASE)
+MIN_STATS_INTERVAL_S = 60.0  # privacy: the finest time resolution a kiosk may send stats at
 TOPIC_PREFIX = re.compile(r"(?=.{1,64}$)[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 
 
@@ -177,7 +179,30 @@ class MqttConfig(_Strict):
         "$CREDENTIALS_DIRECTORY/mqtt_password (systemd LoadCredential=) is used when present.",
     )
     tls: TlsConfig | None = Field(None, description="TLS settings; null for plain TCP.")
-    stats_interval_s: float = Field(60, ge=1, le=86400, description="Seconds between stats.")
+    dev_short_interval: bool = Field(
+        False,
+        description="Development and tests only: allow stats_interval_s below "
+        f"{MIN_STATS_INTERVAL_S:.0f} s (short intervals let a dashboard time single visits).",
+    )
+    stats_interval_s: float = Field(
+        60,
+        ge=1,
+        le=86400,
+        description=f"Seconds between stats; at least {MIN_STATS_INTERVAL_S:.0f} on a kiosk.",
+    )
+
+    @field_validator("stats_interval_s")
+    @classmethod
+    def _interval_coarse_enough(cls, v: float, info: ValidationInfo) -> float:
+        # Privacy: counts are held back below k sessions, but the interval is still the time
+        # resolution of everything sent; below a minute it starts to time one visit.
+        if v < MIN_STATS_INTERVAL_S and not info.data.get("dev_short_interval"):
+            raise ValueError(
+                f"must be at least {MIN_STATS_INTERVAL_S:.0f} s (shorter intervals can time a "
+                "single visitor); for development and tests set mqtt.dev_short_interval: true"
+            )
+        return v
+
     discovery: bool = Field(True, description="Publish Home Assistant MQTT discovery configs.")
     discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix.")
     topic_prefix: str = Field("bias-mirror", description="Root of this project's topics.")

@@ -51,15 +51,18 @@ def mqtt_file_problems(mqtt: MqttConfig) -> list[tuple[tuple[str, ...], Path, st
     return out
 
 
-def file_problems(config: Config, filename: str, text: str | None = None) -> list[ConfigProblem]:
+def file_problems(
+    config: Config, filename: str, text: str | None = None, *, models: bool = True
+) -> list[ConfigProblem]:
     """Every missing file `config` names; lines are looked up in `text` (the YAML it came from)
-    when given, so a key left at its default is reported without a line."""
+    when given, so a key left at its default is reported without a line. `models=False` leaves
+    the bundles to the loader (the kiosk runs on one side when the other cannot load)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader) if text else None
     except yaml.YAMLError:
         root = None  # parse_config has accepted this text; no lines rather than a second error
     found: list[tuple[tuple[str, ...], Path, str]] = []
-    for side in ("left", "right"):
+    for side in ("left", "right") if models else ():
         folder: Path = getattr(config.models, side)
         msg = bundle_problem(folder)
         if msg is not None:
@@ -71,7 +74,7 @@ def file_problems(config: Config, filename: str, text: str | None = None) -> lis
     ]
 
 
-def check_files(config: Config, path: Path | None) -> None:
+def check_files(config: Config, path: Path | None, *, models: bool = True) -> None:
     """Raise ConfigError listing every missing file; `path` is the YAML `config` came from."""
     text = None
     if path is not None:
@@ -79,14 +82,16 @@ def check_files(config: Config, path: Path | None) -> None:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             text = None  # loaded a moment ago; without lines is still a clear report
-    problems = file_problems(config, str(path) if path is not None else "<config>", text)
+    problems = file_problems(
+        config, str(path) if path is not None else "<config>", text, models=models
+    )
     if problems:
         raise ConfigError(problems)
 
 
-def load_checked_config(path: Path | None = None) -> Config:
+def load_checked_config(path: Path | None = None, *, models: bool = True) -> Config:
     """load_config, then check_files: what `validate-config` and the kiosk's start run."""
     path = path or paths.DEFAULT_CONFIG
     config = load_config(path)
-    check_files(config, path)
+    check_files(config, path, models=models)
     return config

@@ -37,6 +37,10 @@ def row_cells(r: KioskRow, now: float, stale_s: float) -> tuple[str, list[str]]:
     elif r.stale(now, stale_s):
         heard = now - (r.last_stats or r.first_seen)
         status, style = f"stale ({_ago(heard)})", "bold yellow"
+    elif r.camera == "lost":
+        status, style = "camera lost", "bold red"
+    elif r.models_failed:
+        status, style = f"model {'+'.join(r.models_failed)} failed", "bold red"
     elif r.paused:
         status, style = "paused", "cyan"
     else:
@@ -98,10 +102,14 @@ def render_table(board: KioskBoard, stale_s: float, now: float | None = None) ->
     )
     for col in COLUMNS:
         table.add_column(col, no_wrap=col in ("kiosk", "status"))
+    errors_col = COLUMNS.index("errors today")
     for r in rows:
         style, cells = row_cells(r, now, stale_s)
         # Plain text: a kiosk's strings (language, backend, error kinds) are never rich markup.
-        table.add_row(*(Text(c) for c in cells), style=style)
+        texts = [Text(c) for c in cells]
+        if r.errors_today:
+            texts[errors_col].stylize("bold red")  # faults today stand out on a green row too
+        table.add_row(*texts, style=style)
     if not rows:
         table.add_row("(no kiosk on this broker yet)", *[""] * (len(COLUMNS) - 1))
     return table

@@ -65,6 +65,8 @@ class KioskRow:
     language: str | None = None
     paused: bool | None = None
     backend: str | None = None
+    camera: str | None = None  # "ok" / "lost" from the retained state (None: not said)
+    models_failed: tuple[str, ...] = ()  # sides whose bundle did not load
 
     def visitors_today(self, today: dt.date) -> tuple[int, bool]:
         """(count, partial) for the local day `today`."""
@@ -156,8 +158,18 @@ def _state(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
     paused = st.get("paused")
     if paused is not None and not isinstance(paused, bool):
         raise TypeError("paused must be true or false")
+    camera = st.get("camera")
+    if camera not in (None, "ok", "lost"):
+        raise ValueError(f"camera {str(camera)[:20]!r}")
+    models = st.get("models") or {}
+    if not isinstance(models, dict):
+        raise TypeError("models must be an object")
+    failed = tuple(
+        sorted(side for side, m in models.items() if isinstance(m, dict) and "error" in m)
+    )
     row.language, row.paused = _text(st.get("language"), 8), paused
     row.backend = _text(st.get("backend"), 40)
+    row.camera, row.models_failed = camera, tuple(side[:8] for side in failed)
 
 
 def _stats(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:

@@ -92,8 +92,9 @@ class FrameResult:
         return Verdict(face=face, margin=2.0 if face else -2.0, clear=True)
 
     def found(self, side: str) -> bool:
-        """Whether the model on `side` finds a face (its stable verdict when there is one)."""
-        return self.verdict(side).face
+        """Whether the model on `side` finds a face (its stable verdict when there is one);
+        False for a side that did not judge (its bundle did not load)."""
+        return side in self.predictions and self.verdict(side).face
 
     @property
     def present(self) -> bool:

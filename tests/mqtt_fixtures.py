@@ -165,7 +165,13 @@ def make_publisher(
 ) -> tuple[MqttPublisher, StatsAggregator]:
     kiosk = kiosk or Kiosk()
     agg = StatsAggregator(k_min_sessions=k, presence_min_s=0.1, presence_gap_s=0.5)
-    settings = {"port": port, "stats_interval_s": 1, "keepalive_s": 5, **cfg}
+    settings = {
+        "port": port,
+        "stats_interval_s": 1,
+        "dev_short_interval": True,  # tests wait seconds, not minutes
+        "keepalive_s": 5,
+        **cfg,
+    }
     pub = MqttPublisher(
         MqttConfig(**settings),
         iid,

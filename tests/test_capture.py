@@ -232,3 +232,48 @@ def test_a_source_that_never_opens_reports_unavailable(tmp_path: Path) -> None:
     grabber.stop()
     assert str(missing) in (grabber.last_error or "")
     assert grabber.latest() is None
+
+
+def test_a_looping_folder_whose_images_vanish_recovers_when_they_return(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "imgs", frames=3)
+    away = tmp_path / "away"
+    grabber = _grabber(
+        lambda: open_source(str(folder), width=160, height=120, fps=60, loop=True, realtime=True),
+        lo=0.05,
+        hi=0.1,
+    )
+    grabber.start()
+    assert wait_until(lambda: grabber.status().state == SourceState.OK)
+    folder.rename(away)  # the share went away, or someone emptied the folder
+    folder.mkdir()
+    # Not "the recording has ended" for good: unavailable, and retried.
+    assert wait_until(lambda: grabber.status().state == SourceState.UNAVAILABLE)
+    assert grabber.status().state != SourceState.ENDED
+    assert "no images" in (grabber.last_error or "") or "vanished" in (grabber.last_error or "")
+    for image in away.iterdir():
+        image.rename(folder / image.name)
+    assert wait_until(lambda: grabber.status().state == SourceState.OK)
+    before = grabber.latest()
+    assert before is not None
+    assert wait_until(lambda: (f := grabber.latest()) is not None and f.index > before.index + 3)
+    grabber.stop()
+    assert grabber.reopens >= 1
+
+
+def test_a_video_deleted_while_playing_is_noticed(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "c.mp4", frames=10)
+    grabber = _grabber(
+        lambda: open_source(str(clip), width=320, height=240, loop=True, realtime=True),
+        lo=0.05,
+        hi=0.1,
+    )
+    grabber.start()
+    assert wait_until(lambda: grabber.status().state == SourceState.OK)
+    clip.unlink()  # Linux keeps the open file readable: OpenCV alone would loop on silently
+    assert wait_until(lambda: grabber.status().state == SourceState.UNAVAILABLE)
+    assert "deleted or replaced" in (grabber.last_error or "") or str(clip) in (
+        grabber.last_error or ""
+    )
+    write_clip(clip, frames=10)  # put back: it plays again
+    assert wait_until(lambda: grabber.status().state == SourceState.OK)
+    grabber.stop()

@@ -84,6 +84,8 @@ def test_relative_model_paths_resolve_against_config_folder(tmp_path: Path, bund
         ("language: de", "language: nl", "display.language", 5, "'en', 'de' or 'fr'"),
         ("port: 1883", "port: 70000", "mqtt.port", 6, "65535"),
         ("accelerator: auto", "accelerator: tpu", "models.accelerator", 4, "edgetpu"),
+        # A 1 s interval would time single visits; 60 s is the least a kiosk may use.
+        ("stats_interval_s: 60", "stats_interval_s: 1", "mqtt.stats_interval_s", 6, "at least 60"),
     ],
 )
 def test_each_mistake_names_line_key_value(
@@ -311,3 +313,12 @@ def test_validate_config_cli(tmp_path: Path, bundles: Path) -> None:
     assert res.returncode == 1
     assert f"{good}:4: models.left = " in res.stderr
     assert "missing model file card.json" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_short_stats_intervals_only_with_the_dev_flag(tmp_path: Path, bundles: Path) -> None:
+    text = _valid_yaml(bundles).replace("stats_interval_s: 60", "stats_interval_s: 5")
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    assert "mqtt.dev_short_interval" in str(err.value.problems[0])  # names the way out
+    dev = text.replace("stats_interval_s: 5", "dev_short_interval: true, stats_interval_s: 5")
+    assert load_config(_write(tmp_path, dev)).mqtt.stats_interval_s == 5

@@ -34,7 +34,7 @@ from installation.display.widgets import TextCache
 from installation.heatmap import Heatmaps
 from installation.inference.card import load_card
 from installation.paths import TEXTS_DIR
-from installation.types import Region, SourceState, SourceStatus
+from installation.types import FrameResult, Region, SourceState, SourceStatus
 from tests.display_fixtures import cards, result, scene
 from tests.video_fixtures import face_like
 
@@ -387,9 +387,32 @@ def test_render_to_png(view: KioskView, tmp_path: Path) -> None:
     assert pygame.image.load(str(out)).get_size() == SIZE
 
 
-def test_view_needs_both_cards() -> None:
-    with pytest.raises(ValueError, match="right"):
-        KioskView(SIZE, {"left": cards()["left"]})
+def test_view_needs_at_least_one_card() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        KioskView(SIZE, {})
+
+
+@pytest.mark.parametrize("broken", ["left", "right"])
+def test_a_side_whose_bundle_did_not_load_shows_a_notice(broken: str) -> None:
+    working = "right" if broken == "left" else "left"
+    view = KioskView(SIZE, {working: cards()[working]})
+    one = result(True, True, rarity=None)
+    one = FrameResult(
+        **{
+            **{f: getattr(one, f) for f in one.__dataclass_fields__},
+            "predictions": {working: one.predictions[working]},
+            "verdicts": {working: one.verdicts[working]},
+        }
+    )
+    for lang in ("en", "de", "fr"):
+        view.language = lang
+        texts = _drawn_texts(view, frame=scene(), result=one, status=OK, attract=False)
+        assert view.t("model_unavailable_title") in texts, lang
+        assert view.t("face") in texts  # the working side still judges, in every language
+        assert view.t("one_found") not in " ".join(texts)  # no comparison with a missing model
+    img = render(view, frame=scene(), result=one, status=OK, attract=False)
+    rect = view.panel_rects[broken]
+    assert img[rect.centery, rect.centerx].tolist() != [0, 0, 0]  # a panel, not a hole
 
 
 def test_panels_show_the_seed_means_when_the_card_has_them() -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from installation.display.panels import Panel, UnavailablePanel
+from installation.inference import BundleError
 from installation.kiosk import KioskControl, run_with_runtime
 from installation.language import LanguageState
 from installation.runtime import build_runtime
@@ -96,6 +98,58 @@ def test_missing_camera_keeps_the_kiosk_running(config: Path) -> None:
         StatsAggregator.count_error = original  # type: ignore[method-assign]
     assert app.frames == 30  # rendered the "camera unavailable" screen instead of dying
     assert errors == ["camera_lost"]  # staff see it once in stats.errors, not every frame
+
+
+def _count_errors() -> tuple[list[str], Callable[[], None]]:
+    """Records every error kind the kiosk counts for staff; call the second value to stop."""
+    errors: list[str] = []
+    original = StatsAggregator.count_error
+
+    def spy(self: StatsAggregator, kind: str) -> None:
+        errors.append(kind)
+        original(self, kind)
+
+    StatsAggregator.count_error = spy  # type: ignore[method-assign]
+
+    def restore() -> None:
+        StatsAggregator.count_error = original  # type: ignore[method-assign]
+
+    return errors, restore
+
+
+def test_one_broken_bundle_keeps_the_kiosk_on_the_other(config: Path) -> None:
+    card = config.parent / "debiased" / "card.json"
+    card.write_bytes(b"\xff\xfe" + card.read_bytes())  # not UTF-8
+    rt = build_runtime(config, keep_frame=True, allow_one_failed=True)
+    assert set(rt.classifiers) == {"left"}
+    assert "card.json is not UTF-8" in rt.failed["right"]
+    errors, restore = _count_errors()
+    try:
+        app = run_with_runtime(rt, threading.Event(), max_frames=40)
+    finally:
+        restore()
+    assert app.frames == 40
+    assert errors.count("model_load") == 1  # staff see it once in stats.errors
+    assert app.view is not None and isinstance(app.view.panels["right"], UnavailablePanel)
+    assert isinstance(app.view.panels["left"], Panel)
+    with pytest.raises(BundleError, match="not UTF-8"):  # replay and bench need both
+        build_runtime(config, keep_frame=False)
+
+
+def test_both_bundles_broken_is_one_clear_error(config: Path) -> None:
+    for side in ("baseline", "debiased"):
+        (config.parent / side / "card.json").write_text("[" * 100_000)
+    res = subprocess.run(
+        [sys.executable, "-m", "installation", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 1
+    assert "neither model bundle loads" in res.stderr
+    assert "models.left" in res.stderr and "models.right" in res.stderr
+    assert "Traceback" not in res.stderr
 
 
 def test_staff_commands_are_applied_on_the_main_loop() -> None:

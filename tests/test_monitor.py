@@ -121,6 +121,34 @@ def test_status_since_stale_and_errors() -> None:
     assert "3 kiosk(s), 1 offline, 1 stale" in text and "hung" in text
 
 
+def test_camera_lost_failed_models_and_errors_show_in_red() -> None:
+    clock = Clock(NOON)
+    board = KioskBoard(clock=clock)
+    board.feed("bias-mirror/cam/available", b"online")
+    board.feed("bias-mirror/cam/stats", stats(1, NOON, 0, NOON - 60, 0, errors={"camera_lost": 1}))
+    board.feed("bias-mirror/cam/state", b'{"language": "en", "paused": false, "camera": "lost"}')
+    board.feed("bias-mirror/mod/available", b"online")
+    board.feed("bias-mirror/mod/stats", stats(1, NOON, 0, NOON - 60, 0))
+    right_broken = {"camera": "ok", "models": {"left": {"name": "a"}, "right": {"error": "x"}}}
+    board.feed("bias-mirror/mod/state", json.dumps(right_broken).encode())
+    rows = {r.installation_id: r for r in board.snapshot()}
+    style, cells = row_cells(rows["cam"], clock.t, stale_s=180)
+    assert style == "bold red" and cells[1] == "camera lost"
+    style, cells = row_cells(rows["mod"], clock.t, stale_s=180)
+    assert style == "bold red" and cells[1] == "model right failed"
+    # The camera is back: the next retained state clears it.
+    board.feed("bias-mirror/cam/state", b'{"language": "en", "paused": false, "camera": "ok"}')
+    style, cells = row_cells(rows["cam"], clock.t, stale_s=180)
+    assert style == "green" and cells[1] == "online"
+    # Errors today are red even on a healthy row.
+    table = render_table(board, stale_s=180, now=clock.t)
+    errors = table.columns[col("errors today")]._cells
+    assert [str(c) for c in errors] == ["1 (camera_lost 1)", "0"]
+    assert "red" in str(errors[0].spans[0].style) and not errors[1].spans
+    board.feed("bias-mirror/cam/state", b'{"camera": "on fire"}')  # not a value it sends
+    assert board.bad_messages == 1 and rows["cam"].camera == "ok"
+
+
 def test_malformed_messages_are_counted_not_fatal() -> None:
     board = KioskBoard()
     for topic, payload in [

@@ -201,3 +201,30 @@ class Panel:
         found = self.texts.t("weakest_found", pct=round(g.shown * 100))
         size = self.text.fit(found, self.px(36), self.inner)
         surface.blit(self.text.render(found, size), (x, y))
+
+
+class UnavailablePanel:
+    """The panel of a side whose bundle did not load: the kiosk runs on the other model, and
+    the visitor reads why this side is empty (staff get the error over MQTT)."""
+
+    def __init__(self, rect: pygame.Rect, texts: Texts, cache: TextCache, u: float) -> None:
+        self.rect = rect
+        self.texts = texts
+        self.text = cache
+        self.u = u
+
+    def px(self, v: float) -> int:
+        return max(round(v * self.u), 1)
+
+    def draw(self, surface: pygame.Surface, verdict: Verdict | None, attract: bool) -> None:
+        rect, pad = self.rect, self.px(30)
+        inner = rect.width - 2 * pad
+        pygame.draw.rect(surface, PANEL, rect, border_radius=self.px(22))
+        y = rect.y + self.px(VERDICT_TOP)
+        title = self.texts.t("model_unavailable_title")
+        size = self.text.fit(title, self.px(44), inner)
+        surface.blit(self.text.render(title, size, ORANGE), (rect.x + pad, y))
+        y += size + self.px(24)
+        for line in self.text.wrap(self.texts.t("model_unavailable_body"), self.px(32), inner):
+            surface.blit(self.text.render(line, self.px(32), MUTED), (rect.x + pad, y))
+            y += self.px(40)

@@ -17,7 +17,7 @@ import numpy as np
 import pygame
 
 from installation.display.palette import BG, BLUE, MUTED, PANEL, RGB, TEXT, WHITE, YELLOW
-from installation.display.panels import Panel
+from installation.display.panels import Panel, UnavailablePanel
 from installation.display.texts import Texts
 from installation.display.widgets import TextCache, bar, brackets
 from installation.heatmap import Heatmaps, heat_image
@@ -40,9 +40,8 @@ class KioskView:
         language: str = "en",
         mirror: bool = True,
     ) -> None:
-        missing = [side for side in SIDES if side not in cards]
-        if missing:
-            raise ValueError(f"KioskView needs a card for {missing}; got {sorted(cards)}")
+        if not any(side in cards for side in SIDES):
+            raise ValueError(f"KioskView needs a card for at least one of {SIDES}")
         self.size = size
         self.cards = cards
         self.texts = Texts(texts_dir, language)
@@ -57,8 +56,11 @@ class KioskView:
             "left": pygame.Rect(self.margin, top, pw, h - top - self.margin),
             "right": pygame.Rect(w - self.margin - pw, top, pw, h - top - self.margin),
         }
-        self.panels = {
+        # A side without a card (its bundle did not load) shows a notice instead of a model.
+        self.panels: dict[str, Panel | UnavailablePanel] = {
             side: Panel(self.panel_rects[side], cards[side], self.texts, self.text, self.u)
+            if side in cards
+            else UnavailablePanel(self.panel_rects[side], self.texts, self.text, self.u)
             for side in SIDES
         }
         vx = self.margin * 2 + pw
@@ -123,7 +125,8 @@ class KioskView:
         # Verdicts only while someone is in the box: an empty room gets no "Missed".
         show = live and not attract and result is not None and result.present
         for side in SIDES:
-            verdict = result.verdict(side) if show and result is not None else None
+            judged = show and result is not None and side in result.predictions
+            verdict = result.verdict(side) if judged and result is not None else None
             self.panels[side].draw(surface, verdict, attract)
         t2 = time.perf_counter()
         self._header(surface)
@@ -255,12 +258,15 @@ class KioskView:
         if result is None or not result.present:
             self._below_video(surface, [(self.t("step_in"), 44, TEXT)])
             return
-        count = self.cards["right"].training_data.get("faces")
+        meter_card = self.cards.get("right")
+        count = meter_card.training_data.get("faces") if meter_card is not None else None
         if result.rarity is not None and isinstance(count, int):
             # A percentile is shown with the number of faces it is a percentile of; a card that
             # does not say how many faces its model learned from gets no meter.
             self._meter(surface, result.rarity, count)
             return
+        if any(side not in result.predictions for side in SIDES):
+            return  # one model only: there is no comparison to tell (its panel says why)
         left, right = result.found("left"), result.found("right")
         key = "both_found" if left and right else "one_found" if left or right else "missed_both"
         width = self.video_rect.width

@@ -152,6 +152,16 @@ def load_card(path: Path) -> Card:
             f"{path}: card.json is missing. Fix: re-export the bundle with "
             "`bias-mirror-export export` or copy the whole bundle folder."
         ) from None
+    except UnicodeDecodeError as exc:
+        raise CardError(
+            f"{path}: card.json is not UTF-8 text (byte {exc.start}). Fix: re-export the bundle "
+            "or copy the whole bundle folder again."
+        ) from None
+    except RecursionError:
+        raise CardError(
+            f"{path}: card.json is nested too deeply to be a model card. Fix: re-export the "
+            "bundle or copy the whole bundle folder again."
+        ) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise CardError(
             f"{path}: card.json is not readable JSON ({exc}). Fix: re-export the bundle."

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from installation.inference.backends import make_interpreter
+from installation.inference.backends import BackendError, make_interpreter
 from installation.inference.bundle import FIX, Bundle, BundleError, load_bundle
 from installation.inference.rarity import Rarity, RarityError
 from installation.types import Prediction
@@ -173,7 +173,16 @@ def load_classifier(
         interp, backend, model_file = make_interpreter(
             bundle.model_path, accelerator, edgetpu_device, num_threads, bundle.edgetpu_path
         )
+    except BackendError:
+        raise  # an accelerator that cannot load: its own message says what to install
     except ValueError as exc:  # the interpreter's own error for a file that is not a model
         raise BundleError(f"{bundle.model_path}: not a valid TFLite model ({exc}); {FIX}") from None
+    except RuntimeError as exc:
+        # allocate_tensors rejects a graph whose shapes do not fit together (e.g. a model
+        # exported for another input size), before the contract's shape check could run.
+        raise BundleError(
+            f"{bundle.model_path}: the model cannot be prepared ({str(exc).strip()[:200]}); "
+            f"it does not follow the contract's input [1, 64, 64, 3] int8; {FIX}"
+        ) from None
     logger.info("%s: %s on %s", folder, bundle.card.name, backend)
     return Classifier(bundle, interp, backend, model_file)

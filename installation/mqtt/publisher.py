@@ -7,8 +7,11 @@ an event, so nothing on the kiosk's side ever waits on the network.
 
 On connect: subscribe to commands, then birth `online` (retained), state (retained), discovery
 (retained), and the queued stats intervals in order. A failed CONNACK never marks the client
-connected; refused credentials stop the retries with one clear log line; any other loss
-reconnects with backoff (1 s doubling to 8 s, so <= ~10 s after the broker returns).
+connected; refused credentials are retried on a long backoff (60 s doubling to 10 min, so a
+brief broker auth outage heals by itself without hammering the broker), logged once per change
+and counted as `mqtt_auth` in stats.errors; any other loss reconnects with backoff (1 s doubling
+to 8 s, so <= ~10 s after the broker returns). Rejected commands are answered on cmd/result with
+the name cut to a few dozen characters, and logged at most once per REJECT_LOG_S.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from installation.config import MqttConfig, PrivacyConfig
 from installation.config_check import mqtt_file_problems
-from installation.mqtt.commands import parse_command
+from installation.mqtt.commands import MAX_SHOWN, parse_command
 from installation.mqtt.discovery import discovery_messages
 from installation.mqtt.queue import StatsQueue
 from installation.mqtt.topics import Topics
@@ -40,6 +43,8 @@ logger = logging.getLogger(__name__)
 # codes 4 and 5 map onto these in paho 2.x).
 AUTH_FAILURES = frozenset({134, 135})
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 8
+AUTH_RETRY_MIN_S, AUTH_RETRY_MAX_S = 60, 600  # after refused credentials
+REJECT_LOG_S = 10.0  # at most one "command rejected" log line per this many seconds
 
 
 class MqttPublisher:
@@ -78,6 +83,9 @@ class MqttPublisher:
         self.ready = threading.Event()  # connected and the command subscription acknowledged
         self._down_since: float | None = None
         self._fail_logged = False
+        self.auth_retry_s = (AUTH_RETRY_MIN_S, AUTH_RETRY_MAX_S)  # (first, cap) in seconds
+        self._reject_logged_at = -math.inf
+        self._rejects_unlogged = 0
         self._worker: threading.Thread | None = None
         self.client = self._make_client(installation_id)
 
@@ -149,6 +157,13 @@ class MqttPublisher:
         self.client.loop_stop()
 
     @property
+    def problem(self) -> str | None:
+        """A one-line MQTT problem for the kiosk's status line (systemd STATUS=), or None."""
+        if self.auth_failed:
+            return f"MQTT: broker refused user {self.cfg.username!r}, retrying slowly"
+        return None
+
+    @property
     def queued(self) -> int:
         """Stats intervals not yet acknowledged by the broker."""
         return len(self.queue)
@@ -165,19 +180,32 @@ class MqttPublisher:
         if reason.is_failure:
             self.connected = False
             if reason.value in AUTH_FAILURES:
-                self.auth_failed = True
-                logger.error(
-                    "MQTT broker %s:%d refused user %r (%s); not retrying. Fix mqtt.username / "
-                    "mqtt.password_file (or the mqtt_password credential) and restart the kiosk.",
-                    self.cfg.host,
-                    self.cfg.port,
-                    self.cfg.username,
-                    reason,
-                )
-                client.disconnect()  # ends paho's reconnect loop
+                if not self.auth_failed:  # once per change; the retries stay quiet
+                    self.auth_failed = True
+                    self._agg.count_error("mqtt_auth")
+                    first, cap = self.auth_retry_s
+                    # paho waits `first`, doubling up to `cap`, until a CONNACK succeeds.
+                    client.reconnect_delay_set(min_delay=first, max_delay=cap)
+                    logger.error(
+                        "MQTT broker %s:%d refused user %r (%s); retrying in %d s, then less "
+                        "often, up to every %d s. Fix mqtt.username / mqtt.password_file (or the "
+                        "mqtt_password credential), or the broker's password file.",
+                        self.cfg.host,
+                        self.cfg.port,
+                        self.cfg.username,
+                        reason,
+                        first,
+                        cap,
+                    )
+                else:
+                    logger.debug("MQTT broker still refuses user %r", self.cfg.username)
             else:
                 logger.warning("MQTT broker refused the connection (%s); retrying", reason)
             return
+        if self.auth_failed:
+            self.auth_failed = False
+            client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
+            logger.info("MQTT broker accepted user %r again", self.cfg.username)
         self.connected = True
         self.connects += 1
         self._fail_logged = False
@@ -254,14 +282,31 @@ class MqttPublisher:
             try:
                 ok, message = self._on_command(name, value)
             except Exception:  # a handler bug must not take the network thread down
-                logger.exception("MQTT command %s failed in the kiosk", name)
+                logger.exception("MQTT command %s failed in the kiosk", name[:MAX_SHOWN])
                 ok, message = False, "internal error"
+        shown = name[:MAX_SHOWN]  # the topic level is the sender's input: never echo it whole
+        message = message[:200]
         if not ok:
-            logger.warning("MQTT command %s rejected: %s", name, message)
-        result = {"command": name, "ok": ok, "message": message}
+            self._log_rejected(shown, message)
+        result = {"command": shown, "ok": ok, "message": message}
         client.publish(self.topics.result, json.dumps(result), qos=1)
         if ok:
             self.publish_state()
+
+    def _log_rejected(self, name: str, message: str) -> None:
+        """A warning per REJECT_LOG_S at most: a flood of bad commands cannot fill the journal."""
+        now = time.monotonic()
+        if now - self._reject_logged_at < REJECT_LOG_S:
+            self._rejects_unlogged += 1
+            return
+        more = self._rejects_unlogged
+        self._reject_logged_at, self._rejects_unlogged = now, 0
+        logger.warning(
+            "MQTT command %s rejected: %s%s",
+            name,
+            message,
+            f" ({more} more rejected since the last line)" if more else "",
+        )
 
     # -- publishing ----------------------------------------------------------------------
 

@@ -34,6 +34,11 @@ class FrameSource(Protocol):
 
     def close(self) -> None: ...
 
+    def shortfall(self) -> str | None:
+        """After the end of a file or folder: why fewer frames came than it held (truncated,
+        corrupt, images gone while reading), else None. Live sources return None."""
+        ...
+
 
 # scheme://user:password@host anywhere in the string (GStreamer pipelines embed URLs too).
 _USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/@\s:]*):[^/@\s]*@")

@@ -6,9 +6,13 @@ latent or per-frame value: only sums for the current interval.
 
 Consumer: `snapshot()` closes the interval and returns the JSON-ready aggregate. Privacy rule
 (k-anonymity): per-model rates and means appear only when the interval holds at least
-`k_min_sessions` visitor sessions, the mean dwell only when that many sessions ended; otherwise
-counts only. The cumulative block sums the same way (`released` only adds intervals that were
-released), so differencing two cumulative blocks cannot reveal a withheld interval.
+`k_min_sessions` visitor sessions, the mean dwell only when that many sessions ended. The
+visitor counts (sessions, sessions_ended, present_frames) are held back while fewer than k
+sessions have gathered and then released together, in the interval that completes k (until
+then they read 0), so no interval's counts describe fewer than k visitors; `cumulative.sessions`
+adds released counts only, so differencing it reveals nothing held back either (fewer than k
+sessions still held at a stop are never sent). The cumulative block sums the rates the same way
+(`released` only adds intervals that were released).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class _Interval:
         "latency",
         "missed",
         "ms",
+        "one_sided",
         "p_sum",
         "present",
         "render",
@@ -56,6 +61,7 @@ class _Interval:
         self.render = LatencyHistogram()
         self.latency = LatencyHistogram()
         self.errors: defaultdict[str, int] = defaultdict(int)
+        self.one_sided = False  # a side judged nothing: its rates and the comparison mean nothing
 
 
 class StatsAggregator:
@@ -86,6 +92,8 @@ class StatsAggregator:
         self._source: SourceStatus | None = None
         self._dropped_seen = 0  # last cumulative drop count reported by the source
         self._seq = 0
+        # Visitor counts not yet released: fewer than k sessions gathered so far.
+        self._held = {"sessions": 0, "sessions_ended": 0, "present_frames": 0}
         self._tot: dict[str, Any] = {
             "frames": 0,
             "sessions": 0,
@@ -107,22 +115,25 @@ class StatsAggregator:
     # -- producers (any thread) ----------------------------------------------------------
 
     def on_result(self, r: FrameResult) -> None:
-        left, right = r.predictions["left"], r.predictions["right"]
+        preds = [r.predictions.get(s) for s in SIDES]
         # The stable verdicts (what the screen shows); presence never only from the models.
         lf, rf = r.found("left"), r.found("right")
         present = r.present
         with self._lock:
             cur = self._cur
             cur.frames += 1
-            cur.ms[0].add(left.ms)
-            cur.ms[1].add(right.ms)
+            # A side whose bundle did not load judges nothing: no latency, no rates.
+            cur.one_sided |= None in preds
+            for i, pred in enumerate(preds):
+                if pred is not None:
+                    cur.ms[i].add(pred.ms)
+                    if present:
+                        cur.p_sum[i] += pred.p_face
             if present:
                 cur.present += 1
                 cur.missed += not (lf or rf)
                 cur.faces[0] += lf
                 cur.faces[1] += rf
-                cur.p_sum[0] += left.p_face
-                cur.p_sum[1] += right.p_face
                 cur.disagree += lf != rf
             self._sessions.update(r.t_capture, present, lf or rf)
 
@@ -169,7 +180,14 @@ class StatsAggregator:
 
         tot, rel = self._tot, self._tot["released"]
         tot["frames"] += cur.frames
-        tot["sessions"] += started
+        held = self._held
+        held["sessions"] += started
+        held["sessions_ended"] += ended
+        held["present_frames"] += cur.present
+        counts = dict.fromkeys(held, 0)
+        if held["sessions"] >= self.k_min:
+            counts, self._held = held, dict.fromkeys(held, 0)
+        tot["sessions"] += counts["sessions"]
         tot["dropped_frames"] += dropped
         for kind, n in cur.errors.items():
             tot["errors"][kind] += n
@@ -184,10 +202,11 @@ class StatsAggregator:
                 "seconds": round(seconds, 1),
             },
             "k_min_sessions": self.k_min,
-            "sessions": started,
-            "sessions_ended": ended,
+            # Released visitor counts (see the module doc): 0 or those of at least k sessions.
+            "sessions": counts["sessions"],
+            "sessions_ended": counts["sessions_ended"],
             "frames": cur.frames,
-            "present_frames": cur.present,
+            "present_frames": counts["present_frames"],
             "fps": {
                 "camera": round(source.fps, 1) if source else None,
                 "process": round(cur.frames / seconds, 1),
@@ -204,7 +223,7 @@ class StatsAggregator:
             "errors": dict(cur.errors),
             "uptime_s": round(now_mono - self._start_mono),
         }
-        if started >= self.k_min and cur.present > 0:
+        if started >= self.k_min and cur.present > 0 and not cur.one_sided:
             # k-anonymity: with fewer sessions a rate could describe one visitor.
             out["models"] = {
                 s: {
