@@ -66,6 +66,18 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         "so results differ from a one-worker run)",
     )
     p.add_argument(
+        "--width",
+        type=int,
+        default=12,
+        help="encoder base filters (stages width x 1, 2, 4, 6); the lab CNN's is 12",
+    )
+    p.add_argument(
+        "--convs-per-stage",
+        type=int,
+        default=1,
+        help="encoder convs per stage: 1 is the lab CNN, 2 adds a stride-1 3x3 conv to each",
+    )
+    p.add_argument(
         "--mixed-precision",
         action="store_true",
         help="float16 compute (GPU only; weights and the loss stay float32)",
@@ -76,6 +88,10 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
     from model_export.train import TrainConfig
 
     epochs = (args.dbvae_epochs or args.epochs) if method == "dbvae" else args.epochs
+    if args.width < 1 or args.convs_per_stage < 1:
+        raise DataError(
+            f"--width and --convs-per-stage must be >= 1, got {args.width}/{args.convs_per_stage}"
+        )
     if epochs < 1 or args.batch_size < 1:
         raise DataError(f"--epochs and --batch-size must be >= 1, got {epochs}/{args.batch_size}")
     return TrainConfig(
@@ -93,6 +109,8 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         rarity_views=args.rarity_views,
         augment=args.augment,
         workers=args.workers,
+        width=args.width,
+        convs_per_stage=args.convs_per_stage,
     )
 
 

@@ -101,6 +101,20 @@ def test_folded_graph_computes_the_trained_function(cnn: keras.Model, images: np
     assert check_same_function(cnn, folded, images[:64]) < 1e-3
 
 
+def test_deeper_encoder_folds_to_the_same_function(images: np.ndarray) -> None:
+    """A wider encoder with two convs per stage (the shipped size) folds and equalizes too: one
+    depthwise per BN but the last, and the same function before and after."""
+    deep = baseline_cnn(seed=5, width=8, convs_per_stage=2)
+    deep.build((None, 64, 64, 3))
+    _uneven_batchnorm(deep, seed=5)
+    _logits_in_range(deep, deep.layers[-1], images[:100])
+    folded = folded_encoder(deep, [("face_logit", 0, 1)])
+    kinds = [type(lay).__name__ for lay in folded.layers]
+    assert kinds.count("Conv2D") == 8 and kinds.count("DepthwiseConv2D") == 7
+    equalize_ranges(folded, images[:64])
+    assert check_same_function(deep, folded, images[:64]) < 1e-3
+
+
 def test_equalize_keeps_the_function_and_evens_channel_ranges(
     cnn: keras.Model, images: np.ndarray
 ) -> None:
