@@ -7,11 +7,12 @@ is ever persisted or sent as is: `FrameResult.frame` and `Prediction.latent` sta
 from __future__ import annotations
 
 import enum
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+
+from installation.logits import sigmoid
 
 ImageU8 = npt.NDArray[np.uint8]  # H x W x 3, BGR as OpenCV delivers it unless named otherwise
 
@@ -61,7 +62,7 @@ class Verdict:
     @property
     def strength(self) -> float:
         """The margin squashed to (0, 1), 0.5 at the decision line: a bar for the screen."""
-        return 1.0 / (1.0 + math.exp(-max(min(self.margin, 30.0), -30.0)))
+        return sigmoid(self.margin)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from installation.inference.bundle import sha256_file
+from installation.files import sha256_file
 from installation.inference.card import CARD_SCHEMA, Card
 from model_export.bundle_check import TfliteSummary, check_tflite
 from model_export.latent_stats import LatentStats

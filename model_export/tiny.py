@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from installation.logits import sigmoid
+
 logger = logging.getLogger(__name__)
 
 GROUPS = (("A", "Group A"), ("B", "Group B"), ("C", "Group C"), ("D", "Group D"))
@@ -113,7 +115,7 @@ def make_tiny_bundles(out: Path, steps: int = 300, seed: int = 6191) -> list[Pat
         )
         logit_model.fit(x, y, batch_size=32, epochs=max(1, steps // 16), verbose=0)
         logits = np.asarray(logit_model.predict(xe, verbose=0)).reshape(-1)
-        p = 1 / (1 + np.exp(-logits))
+        p = sigmoid(logits)
         thr = 0.5
         metrics = _metrics(p, ye, ge, thr)
         stats = None

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from installation.logits import sigmoid
 from model_export.augment import DEFAULT as AUGMENT
 from model_export.augment import augment
 from model_export.camera_shift import make_camera_shift
@@ -174,10 +175,6 @@ def augmentation_record(kind: str) -> dict[str, Any]:
 
     cfg: Any = WILD if kind == "wild" else AUGMENT
     return {"name": kind, **dataclasses.asdict(cfg)}
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 def float_metrics(model: Any, data: Prepared, fpr: float) -> tuple[float, dict[str, Any]]:
