@@ -18,12 +18,11 @@ import numpy as np
 
 from installation.presence import OccupancyDetector
 from installation.region import RegionFinder, crop_for_model
-from installation.types import Frame, FrameResult, Prediction, Verdict
+from installation.types import SIDES, Frame, FrameResult, Prediction, Verdict, require_sides
 from installation.verdicts import DEFAULT_MARGIN, DEFAULT_WINDOW, VerdictTracker
 
 logger = logging.getLogger(__name__)
 
-SIDES = ("left", "right")
 NEW_VISIT_GAP_S = 1.0  # an empty box for longer than this ends a visit (its verdicts restart)
 Subscriber = Callable[[FrameResult], None]
 
@@ -61,9 +60,7 @@ class Pipeline:
         verdict_window: int = DEFAULT_WINDOW,
         verdict_margin: float = DEFAULT_MARGIN,
     ) -> None:
-        missing = [s for s in SIDES if s not in classifiers]
-        if missing:
-            raise ValueError(f"pipeline needs a classifier for {missing}")
+        require_sides(classifiers, "the pipeline", "a classifier")
         self._finder = finder
         self._classifiers = dict(classifiers)
         self._rarity = rarity

@@ -19,10 +19,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from installation.pipeline import SIDES, Pipeline
+from installation.pipeline import Pipeline
 from installation.runtime import USER_ERRORS, ReportError, build_runtime, report_user_error
 from installation.sources import FrameSource, open_source
-from installation.types import Frame, FrameResult
+from installation.types import SIDES, Frame, FrameResult
 
 logger = logging.getLogger(__name__)
 

@@ -23,11 +23,17 @@ from installation.display.widgets import TextCache, bar, brackets
 from installation.heatmap import Heatmaps, heat_image
 from installation.inference.card import Card
 from installation.paths import TEXTS_DIR
-from installation.types import FrameResult, Region, SourceState, SourceStatus
+from installation.types import (
+    SIDES,
+    FrameResult,
+    Region,
+    SourceState,
+    SourceStatus,
+    require_sides,
+)
 
 logger = logging.getLogger(__name__)
 
-SIDES = ("left", "right")
 Line = tuple[str, int, RGB]  # text, size in 1080p reference pixels, colour
 
 
@@ -40,9 +46,7 @@ class KioskView:
         language: str = "en",
         mirror: bool = True,
     ) -> None:
-        missing = [side for side in SIDES if side not in cards]
-        if missing:
-            raise ValueError(f"KioskView needs a card for {missing}; got {sorted(cards)}")
+        require_sides(cards, "KioskView", "a card")
         self.size = size
         self.cards = cards
         self.texts = Texts(texts_dir, language)

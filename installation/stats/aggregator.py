@@ -21,10 +21,9 @@ from typing import Any
 
 from installation.stats.histogram import LatencyHistogram
 from installation.stats.sessions import SessionTracker
-from installation.types import FrameResult, SourceStatus
+from installation.types import SIDES, FrameResult, SourceStatus
 
 SCHEMA = 1
-SIDES = ("left", "right")
 
 
 class _Interval:
