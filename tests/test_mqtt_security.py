@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from installation.config import TlsConfig
+from installation.monitor import monitor_main
 from tests.mqtt_fixtures import Recorder, eventually, make_ca, make_publisher, run_broker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +30,10 @@ def password_file(folder: Path, users: dict[str, str]) -> Path:
 
 
 def test_bad_credentials_stop_retrying_with_one_clear_line(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     folder = tmp_path / "auth"
     folder.mkdir()
@@ -64,6 +69,24 @@ def test_bad_credentials_stop_retrying_with_one_clear_line(
             assert eventually(lambda: pub.connected, 10)
         finally:
             pub.stop()
+
+        # The staff monitor logs in through the same client set-up and reads a refusal the same.
+        right = tmp_path / "right"
+        right.write_text("right\n")
+        for password, code in ((secret, 1), (right, 0)):
+            once = argparse.Namespace(
+                host="127.0.0.1",
+                port=broker.port,
+                username="foyer-1",
+                password_file=password,
+                ca_file=None,
+                prefix="bias-mirror",
+                stale_s=180.0,
+                once=True,
+            )
+            assert monitor_main(once) == code
+            err = capsys.readouterr().err
+            assert ("not authorized" in err.lower()) == (code == 1), err
 
 
 def test_tls_with_a_self_signed_ca_and_client_certificates(tmp_path: Path) -> None:

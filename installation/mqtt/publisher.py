@@ -23,9 +23,10 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 
 from installation.config import MqttConfig, PrivacyConfig
+from installation.mqtt.client import RECONNECT_MAX_S, build_client, is_auth_failure
 from installation.mqtt.commands import parse_command
 from installation.mqtt.discovery import discovery_messages
 from installation.mqtt.queue import StatsQueue
@@ -34,11 +35,6 @@ from installation.stats.aggregator import StatsAggregator
 from installation.stats.system import cpu_temperature_c, rss_mb
 
 logger = logging.getLogger(__name__)
-
-# CONNACK reason codes: 134 bad user name or password, 135 not authorized (MQTT 3.1.1 return
-# codes 4 and 5 map onto these in paho 2.x).
-AUTH_FAILURES = frozenset({134, 135})
-RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 8
 
 
 class MqttPublisher:
@@ -85,26 +81,18 @@ class MqttPublisher:
     def _make_client(self, installation_id: str) -> mqtt.Client:
         # The client id is the installation id, so a second kiosk with the same id (a config
         # copied without changing it) shows up as the broker kicking the older one.
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"bias-mirror-{installation_id}",
-            protocol=mqtt.MQTTv311,
-        )
-        if self.cfg.username:
-            client.username_pw_set(self.cfg.username, self.cfg.password())
-        if self.cfg.tls is not None:
-            tls = self.cfg.tls
+        tls = self.cfg.tls
+        if tls is not None:
             for name, path in (("ca_file", tls.ca_file), ("cert_file", tls.cert_file)):
                 if path is not None and not path.is_file():
                     raise ValueError(f"mqtt.tls.{name} {path} not found; fix the path")
-            client.tls_set(
-                ca_certs=str(tls.ca_file),
-                certfile=str(tls.cert_file) if tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls.key_file else None,
-            )
-            client.tls_insecure_set(tls.insecure)
-        client.will_set(self.topics.available, "offline", qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
+        client = build_client(
+            f"bias-mirror-{installation_id}",
+            username=self.cfg.username,
+            password=self.cfg.password() if self.cfg.username else None,
+            tls=tls,
+            will=(self.topics.available, "offline"),
+        )
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -162,7 +150,7 @@ class MqttPublisher:
     ) -> None:
         if reason.is_failure:
             self.connected = False
-            if reason.value in AUTH_FAILURES:
+            if is_auth_failure(reason):
                 self.auth_failed = True
                 logger.error(
                     "MQTT broker %s:%d refused user %r (%s); not retrying. Fix mqtt.username / "
