@@ -92,10 +92,19 @@ def render_table(board: KioskBoard, stale_s: float, now: float | None = None) ->
     rows = board.snapshot()
     n_off = sum(1 for r in rows if r.online is False)
     n_stale = sum(1 for r in rows if r.online is not False and r.stale(now, stale_s))
+    caption = Text(
+        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}; "
+        "disagree / missed by both '-' = withheld (fewer visitors than k)"
+    )
+    if board.bad_messages:
+        # Plain text too: the reason may quote a kiosk's key names.
+        caption.append(
+            f"\n{board.bad_messages} malformed message(s) ignored; last: {board.last_problem}",
+            style="bold red",
+        )
     table = Table(
         title=f"Bias Mirror: {len(rows)} kiosk(s), {n_off} offline, {n_stale} stale",
-        caption=f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}; "
-        "disagree / missed by both '-' = withheld (fewer visitors than k)",
+        caption=caption,
         expand=True,
     )
     for col in COLUMNS:

@@ -266,12 +266,12 @@ class MqttPublisher:
         self._last_state = payload
 
     def _stats_payload(self) -> str:
-        extra = {
-            "cpu_temp_c": cpu_temperature_c(),
-            "rss_mb": rss_mb(),
-            "queue_dropped": self.queue.make_room(),
-        }
-        return json.dumps(self._agg.snapshot(extra), separators=(",", ":"))
+        payload = self._agg.snapshot(
+            cpu_temp_c=cpu_temperature_c(),
+            rss_mb=rss_mb(),
+            queue_dropped=self.queue.make_room(),
+        )
+        return payload.to_json()
 
     def _flush(self) -> None:
         """Hand pending intervals to paho, oldest first, while connected."""
