@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from installation.sources.base import Pacer, SourceError, fit_size
+from installation.sources.base import Framer, Pacer, SourceError
 from installation.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -49,10 +48,9 @@ class FolderSource:
             raise SourceError(
                 f"{folder}: no images (.png, .jpg, ...) in this folder; check source.uri"
             )
-        self._width, self._height, self._loop = width, height, loop
+        self._loop = loop
         self._pos = 0
-        self._index = 0
-        self._pacer = Pacer(fps, realtime)
+        self._framer = Framer(width, height, Pacer(fps, realtime))
         self.unreadable = 0
         # Decode the first readable image now, so a folder of broken files fails at open.
         self._first = self._next_image(allow_wrap=False)
@@ -85,12 +83,7 @@ class FolderSource:
             self._first = None
         else:
             image = self._next_image(allow_wrap=self._loop)
-        if image is None:
-            return None
-        self._pacer.wait()
-        frame = Frame(self._index, time.monotonic(), fit_size(image, self._width, self._height))
-        self._index += 1
-        return frame
+        return None if image is None else self._framer.frame(image)
 
     def close(self) -> None:
         self._files = []

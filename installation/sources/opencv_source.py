@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
 from pathlib import Path
 from typing import Literal
 
 import cv2
 import numpy as np
 
-from installation.sources.base import Pacer, SourceError, fit_size, mask_credentials
+from installation.sources.base import Framer, Pacer, SourceError, mask_credentials
 from installation.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -51,13 +50,12 @@ class CaptureSource:
         self.is_live = kind != "file"
         self.description = f"camera {target}" if kind == "camera" else mask_credentials(str(target))
         self._target = target
-        self._width, self._height, self._loop = width, height, loop
-        self._index = 0
+        self._loop = loop
         self._cap = self._open(target, width, height, fps)
         src_fps = self._cap.get(cv2.CAP_PROP_FPS)
         # Cameras and streams report what they deliver; files what they were recorded at.
         self.nominal_fps = float(src_fps) if 0 < src_fps < 1000 else float(fps)
-        self._pacer = Pacer(self.nominal_fps, realtime and kind == "file")
+        self._framer = Framer(width, height, Pacer(self.nominal_fps, realtime and kind == "file"))
         self._first: np.ndarray | None = None
         if kind == "file":
             # Decode one frame now, so a file OpenCV cannot decode fails at open, not mid-run.
@@ -119,12 +117,7 @@ class CaptureSource:
 
     def read(self) -> Frame | None:
         image = self._next_image()
-        if image is None:
-            return None
-        self._pacer.wait()
-        frame = Frame(self._index, time.monotonic(), fit_size(image, self._width, self._height))
-        self._index += 1
-        return frame
+        return None if image is None else self._framer.frame(image)
 
     def _next_image(self) -> np.ndarray | None:
         if self._first is not None:
@@ -138,7 +131,7 @@ class CaptureSource:
                 f"{self.description}: stopped delivering frames; "
                 + (CAMERA_HINT if self.kind == "camera" else "check the network and the camera")
             )
-        if not self._loop or self._index == 0:
+        if not self._loop or self._framer.count == 0:  # an empty file must not spin
             return None
         # End of the file: start again (the kiosk plays recordings in a loop).
         self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
