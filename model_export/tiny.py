@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from installation.inference.card import ModelKind
 from installation.logits import sigmoid
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,8 @@ def make_tiny_bundles(out: Path, steps: int = 300, seed: int = 6191) -> list[Pat
     x, y, _ = synthetic_set(512, seed)
     xe, ye, ge = synthetic_set(256, seed + 1)
     made = []
-    for kind, latent_dim in (("baseline", None), ("dbvae", 8)):
+    models: tuple[tuple[ModelKind, int | None], ...] = (("baseline", None), ("dbvae", 8))
+    for kind, latent_dim in models:
         # Another seed for the second model, so the two panels show two different models.
         model = tiny_model(latent_dim, seed + (latent_dim is not None))
         logit_model = keras.Model(model.input, model.outputs[0])
@@ -141,7 +143,7 @@ def make_tiny_bundles(out: Path, steps: int = 300, seed: int = 6191) -> list[Pat
         path = export_bundle(
             model,
             out / f"tiny_{kind}",
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             name=name,
             calibration=x[:200],
             card_fields=card_fields,
