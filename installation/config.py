@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from installation import paths
+from installation.types import Language
 
 
 class _Strict(BaseModel):
@@ -142,7 +143,7 @@ class DisplayConfig(_Strict):
     width: int = Field(1920, ge=320, le=7680, description="Window / screen width in pixels.")
     height: int = Field(1080, ge=240, le=4320, description="Window / screen height in pixels.")
     fps: int = Field(60, ge=1, le=240, description="Render rate cap.")
-    language: Literal["en", "de", "fr"] = Field("en", description="Start language (keys 1/2/3).")
+    language: Language = Field("en", description="Start language (keys 1/2/3).")
     attract_after_s: float = Field(
         8, ge=0, le=3600, description="Show the attract screen after nobody was there this long."
     )

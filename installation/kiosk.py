@@ -33,13 +33,12 @@ from installation.runtime import (
 )
 from installation.sources import LatestFrameGrabber, open_source
 from installation.stats import StatsAggregator
-from installation.types import SourceState, SourceStatus
+from installation.types import LANGUAGES, SourceState, SourceStatus
 from installation.watchdog import Notifier, Watchdog
 
 logger = logging.getLogger(__name__)
 
 DEMO_CONFIG = paths.ASSETS_DIR / "config" / "demo.yaml"
-LANGUAGES = ("en", "de", "fr")
 HEADLESS_DRIVERS = ("offscreen", "dummy")
 
 

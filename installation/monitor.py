@@ -14,7 +14,9 @@ import threading
 import time
 from typing import Any
 
+from installation.config import TlsConfig
 from installation.monitor_model import KioskBoard, KioskRow, local_day
+from installation.mqtt.client import build_client, is_auth_failure
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +96,19 @@ def render_table(board: KioskBoard, stale_s: float, now: float | None = None) ->
     rows = board.snapshot()
     n_off = sum(1 for r in rows if r.online is False)
     n_stale = sum(1 for r in rows if r.online is not False and r.stale(now, stale_s))
+    caption = Text(
+        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}; "
+        "disagree / missed by both '-' = withheld (fewer visitors than k)"
+    )
+    if board.bad_messages:
+        # Plain text too: the reason may quote a kiosk's key names.
+        caption.append(
+            f"\n{board.bad_messages} malformed message(s) ignored; last: {board.last_problem}",
+            style="bold red",
+        )
     table = Table(
         title=f"Bias Mirror: {len(rows)} kiosk(s), {n_off} offline, {n_stale} stale",
-        caption=f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}; "
-        "disagree / missed by both '-' = withheld (fewer visitors than k)",
+        caption=caption,
         expand=True,
     )
     for col in COLUMNS:
@@ -119,27 +130,22 @@ class Connection:
     """A read-only paho client feeding the board; records why a connect failed."""
 
     def __init__(self, args: argparse.Namespace, board: KioskBoard) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
         self.subscribed = threading.Event()
         self.settled = threading.Event()  # subscribed, or the first attempt failed
         self.refused: str | None = None
         self.auth_failed = False
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"bias-mirror-monitor-{time.time_ns()}"
+        pw = args.password_file.read_text().strip() if args.password_file else None
+        self.client = build_client(
+            f"bias-mirror-monitor-{time.time_ns()}",
+            username=args.username,
+            password=pw,
+            tls=TlsConfig(ca_file=args.ca_file) if args.ca_file else None,
         )
-        if args.username:
-            pw = args.password_file.read_text().strip() if args.password_file else None
-            self.client.username_pw_set(args.username, pw)
-        if args.ca_file:
-            self.client.tls_set(ca_certs=str(args.ca_file))
         self._prefix = args.prefix
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_message = lambda c, u, m: board.feed(m.topic, bytes(m.payload), m.retain)
-        self.client.reconnect_delay_set(1, 8)
         self.client.connect_async(args.host, args.port, keepalive=30)
         self.client.loop_start()
 
@@ -158,7 +164,7 @@ class Connection:
         if reason.is_failure:
             self.refused = str(reason)
             self.settled.set()
-            if reason.value in (134, 135):
+            if is_auth_failure(reason):
                 self.auth_failed = True
                 c.disconnect()  # wrong credentials do not get better by retrying
             return

@@ -18,12 +18,11 @@ import numpy as np
 
 from installation.presence import OccupancyDetector
 from installation.region import RegionFinder, crop_for_model
-from installation.types import Frame, FrameResult, Prediction, Verdict
+from installation.types import SIDES, Frame, FrameResult, Prediction, Verdict
 from installation.verdicts import DEFAULT_MARGIN, DEFAULT_WINDOW, VerdictTracker
 
 logger = logging.getLogger(__name__)
 
-SIDES = ("left", "right")
 NEW_VISIT_GAP_S = 1.0  # an empty box for longer than this ends a visit (its verdicts restart)
 Subscriber = Callable[[FrameResult], None]
 

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from installation.pipeline import SIDES, Pipeline
+from installation.pipeline import Pipeline
 from installation.runtime import USER_ERRORS, ReportError, build_runtime, report_user_error
 from installation.sources import FrameSource, open_source
 from installation.stats.histogram import LatencyHistogram
-from installation.types import Frame, FrameResult
+from installation.types import SIDES, Frame, FrameResult
 
 logger = logging.getLogger(__name__)
 

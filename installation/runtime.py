@@ -15,11 +15,11 @@ from installation.config import Config, ConfigError
 from installation.config_check import load_checked_config
 from installation.inference import BackendError, BundleError, Classifier, load_classifier
 from installation.inference.card import CardError
-from installation.pipeline import SIDES, Pipeline
+from installation.pipeline import Pipeline
 from installation.presence import OccupancyDetector
 from installation.region import RegionError, RegionFinder
 from installation.sources import SourceError
-from installation.types import ImageU8
+from installation.types import SIDES, ImageU8
 
 logger = logging.getLogger(__name__)
 

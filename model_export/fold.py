@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
+import numpy.typing as npt
 from keras import layers, ops
 
 logger = logging.getLogger(__name__)
@@ -133,9 +134,10 @@ def check_same_function(
     return worst
 
 
-def _channel_range(act: np.ndarray) -> np.ndarray:
+def _channel_range(act: np.ndarray) -> npt.NDArray[np.float64]:
     """Largest |value| per channel (last axis) of activations [N, ..., C]."""
-    return np.max(np.abs(act.reshape(-1, act.shape[-1])), axis=0).astype(np.float64)
+    widest: npt.NDArray[np.float64] = np.max(np.abs(act.reshape(-1, act.shape[-1])), axis=0)
+    return widest.astype(np.float64)
 
 
 def _scales(r: np.ndarray, max_scale: float) -> np.ndarray:

@@ -175,29 +175,21 @@ def export_method(
     """Evaluate float, export int8, re-evaluate int8, write the bundle to `out` (atomically)."""
     import dataclasses
 
-    settings = dataclasses.asdict(cfg)
-    if method != "dbvae":
-        return export_model(
-            method,
-            model,
-            data,
-            out=out,
-            train_log=log,
-            train_settings=settings,
-            fpr=fpr,
-        )
-    from model_export.latent_stats import compute_latent_stats
-    from model_export.train import latent_means
+    stats = None
+    if method == "dbvae":  # the kiosk's rarity meter: histograms of the training faces' latents
+        from model_export.latent_stats import compute_latent_stats
+        from model_export.train import latent_means
 
-    x, y = data.train.x, data.train.y
-    stats = compute_latent_stats(latent_means(model, x[y == 1]), bins=cfg.bins, alpha=cfg.alpha)
+        x, y = data.train.x, data.train.y
+        faces = latent_means(model, x[y == 1])
+        stats = compute_latent_stats(faces, bins=cfg.bins, alpha=cfg.alpha)
     return export_model(
-        "dbvae",
+        method,
         model,
         data,
         out=out,
         train_log=log,
-        train_settings=settings,
+        train_settings=dataclasses.asdict(cfg),
         fpr=fpr,
         latent_stats=stats,
     )

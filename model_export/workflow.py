@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from installation.inference.card import ModelKind
+from installation.logits import sigmoid
 from model_export.augment import DEFAULT as AUGMENT
 from model_export.augment import augment
 from model_export.camera_shift import make_camera_shift
@@ -60,7 +62,7 @@ def group_combos(name: str) -> list[tuple[str, ...]]:
 
 
 # method id -> (bundle kind, screen name, one truthful sentence)
-METHODS: dict[str, tuple[str, str, str]] = {
+METHODS: dict[str, tuple[ModelKind, str, str]] = {
     "baseline": ("baseline", "Baseline CNN", "Standard face classifier trained on the skewed set."),
     "dbvae": (
         "dbvae",
@@ -174,10 +176,6 @@ def augmentation_record(kind: str) -> dict[str, Any]:
 
     cfg: Any = WILD if kind == "wild" else AUGMENT
     return {"name": kind, **dataclasses.asdict(cfg)}
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 def float_metrics(model: Any, data: Prepared, fpr: float) -> tuple[float, dict[str, Any]]:
@@ -307,7 +305,7 @@ def export_model(
     path = export_bundle(
         int8_serving(model, calibration),
         out,
-        kind=METHODS[method][0],  # type: ignore[arg-type]
+        kind=METHODS[method][0],
         name=METHODS[method][1],
         calibration=calibration,
         card_fields=fields,

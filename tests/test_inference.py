@@ -16,7 +16,7 @@ import pytest
 
 from installation.inference import BackendError, BundleError, load_classifier
 from installation.inference import backends as backends_mod
-from installation.inference.classifier import input_lut
+from installation.inference.int8 import input_lut
 from tests.tiny_bundles import synthetic_set
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import signal
@@ -13,6 +14,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from installation.config import TlsConfig
+from installation.monitor import monitor_main
 from tests.mqtt_fixtures import Recorder, make_ca, make_publisher, run_broker
 from tests.waiting import wait_until
 
@@ -29,7 +31,10 @@ def password_file(folder: Path, users: dict[str, str]) -> Path:
 
 
 def test_bad_credentials_are_retried_slowly_reported_and_recovered(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A wrong password (or a broker whose password file is briefly wrong) must not disable
     stats for good: the kiosk retries on a long backoff (60 s doubling to 10 min; shortened
@@ -64,7 +69,7 @@ def test_bad_credentials_are_retried_slowly_reported_and_recovered(
                 assert not pub.auth_failed and pub.problem is None
                 assert any("accepted" in r.getMessage() for r in caplog.records)
                 # Counted once, in the interval it happened (sent once the broker let it in).
-                assert agg.snapshot()["cumulative"]["errors"].get("mqtt_auth") == 1
+                assert agg.snapshot().cumulative.errors.get("mqtt_auth") == 1
             finally:
                 pub.stop()
         assert "s3cret-typo" not in caplog.text  # the password is never logged
@@ -80,6 +85,25 @@ def test_bad_credentials_are_retried_slowly_reported_and_recovered(
             assert wait_until(lambda: pub.connected, 10)
         finally:
             pub.stop()
+
+        # The staff monitor logs in through the same client set-up and reads a refusal the same
+        # (the broker's password is now the one in `secret`).
+        wrong = tmp_path / "wrong"
+        wrong.write_text("right\n")
+        for password, code in ((wrong, 1), (secret, 0)):
+            once = argparse.Namespace(
+                host="127.0.0.1",
+                port=broker.port,
+                username="foyer-1",
+                password_file=password,
+                ca_file=None,
+                prefix="bias-mirror",
+                stale_s=180.0,
+                once=True,
+            )
+            assert monitor_main(once) == code
+            err = capsys.readouterr().err
+            assert ("not authorized" in err.lower()) == (code == 1), err
 
 
 def test_tls_with_a_self_signed_ca_and_client_certificates(

@@ -63,9 +63,11 @@ def visitors(
 
 
 def close(agg: StatsAggregator, clock: Clock, wall: Clock, t: float) -> dict[str, Any]:
+    """Close the interval at `t`; the payload as it goes on the wire."""
     clock.t = t
     wall.t = 1_700_000_000.0 + t
-    return agg.snapshot()
+    payload: dict[str, Any] = json.loads(agg.snapshot().to_json())
+    return payload
 
 
 def test_a_visitor_both_models_miss_is_counted_as_a_visitor() -> None:
@@ -194,7 +196,7 @@ def test_payload_holds_no_trace_of_a_visitor() -> None:
     visitors(agg, 3, 0.0, left=True, right=True)
     agg.on_render(5.0, 30.0)
     wall.t += 0.7  # sub-second wall time must not show up
-    text = json.dumps(agg.snapshot())
+    text = agg.snapshot().to_json()
     payload = json.loads(text)
 
     def walk(v: object) -> None:
@@ -221,12 +223,12 @@ def test_concurrent_producers_lose_no_count() -> None:
     threads = [threading.Thread(target=produce) for _ in range(4)]
     for th in threads:
         th.start()
-    totals = [agg.snapshot()["frames"] for _ in range(20)]  # snapshots race the producers
+    totals = [agg.snapshot().frames for _ in range(20)]  # snapshots race the producers
     for th in threads:
         th.join()
-    totals.append(agg.snapshot()["frames"])
+    totals.append(agg.snapshot().frames)
     assert sum(totals) == 20_000
-    assert agg.snapshot()["cumulative"]["frames"] == 20_000
+    assert agg.snapshot().cumulative.frames == 20_000
 
 
 def test_latency_percentiles_from_histogram() -> None:

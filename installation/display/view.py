@@ -23,11 +23,16 @@ from installation.display.widgets import TextCache, bar, brackets
 from installation.heatmap import Heatmaps, heat_image
 from installation.inference.card import Card
 from installation.paths import TEXTS_DIR
-from installation.types import FrameResult, Region, SourceState, SourceStatus
+from installation.types import (
+    SIDES,
+    FrameResult,
+    Region,
+    SourceState,
+    SourceStatus,
+)
 
 logger = logging.getLogger(__name__)
 
-SIDES = ("left", "right")
 Line = tuple[str, int, RGB]  # text, size in 1080p reference pixels, colour
 
 

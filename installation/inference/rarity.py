@@ -26,7 +26,8 @@ def rarity_scores(
     inner = edges[None, :, 1:-1]
     bins = np.minimum((inner <= latents[:, :, None]).sum(axis=2), n_bins - 1)
     picked = density[np.arange(density.shape[0])[None, :], bins]  # [N, D]
-    return np.mean(-np.log(picked + alpha), axis=1).astype(np.float32)
+    scores: npt.NDArray[np.float64] = np.mean(-np.log(picked + alpha), axis=1)
+    return scores.astype(np.float32)
 
 
 class RarityError(ValueError):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 
-LANGUAGES = ("en", "de", "fr")
+from installation.types import LANGUAGES
+
 MAX_PAYLOAD = 256  # bytes; a valid command is a handful
 COMMANDS = ("language", "pause", "resume")
 MAX_SHOWN = 40  # characters of a command name or value echoed in answers and logs

@@ -26,10 +26,16 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 
 from installation.config import MqttConfig, PrivacyConfig
 from installation.config_check import mqtt_file_problems
+from installation.mqtt.client import (
+    RECONNECT_MAX_S,
+    RECONNECT_MIN_S,
+    build_client,
+    is_auth_failure,
+)
 from installation.mqtt.commands import MAX_SHOWN, parse_command
 from installation.mqtt.discovery import discovery_messages
 from installation.mqtt.queue import StatsQueue
@@ -39,10 +45,6 @@ from installation.stats.system import cpu_temperature_c, rss_mb
 
 logger = logging.getLogger(__name__)
 
-# CONNACK reason codes: 134 bad user name or password, 135 not authorized (MQTT 3.1.1 return
-# codes 4 and 5 map onto these in paho 2.x).
-AUTH_FAILURES = frozenset({134, 135})
-RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 8
 AUTH_RETRY_MIN_S, AUTH_RETRY_MAX_S = 60, 600  # after refused credentials
 REJECT_LOG_S = 10.0  # at most one "command rejected" log line per this many seconds
 
@@ -94,27 +96,17 @@ class MqttPublisher:
     def _make_client(self, installation_id: str) -> mqtt.Client:
         # The client id is the installation id, so a second kiosk with the same id (a config
         # copied without changing it) shows up as the broker kicking the older one.
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"bias-mirror-{installation_id}",
-            protocol=mqtt.MQTTv311,
-        )
         # The same check as `validate-config` and startup, for a config built in code.
         missing = mqtt_file_problems(self.cfg)
         if missing:
             raise ValueError("; ".join(f"mqtt.{'.'.join(loc)}: {msg}" for loc, _, msg in missing))
-        if self.cfg.username:
-            client.username_pw_set(self.cfg.username, self.cfg.password())
-        if self.cfg.tls is not None:
-            tls = self.cfg.tls
-            client.tls_set(
-                ca_certs=str(tls.ca_file),
-                certfile=str(tls.cert_file) if tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls.key_file else None,
-            )
-            client.tls_insecure_set(tls.insecure)
-        client.will_set(self.topics.available, "offline", qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
+        client = build_client(
+            f"bias-mirror-{installation_id}",
+            username=self.cfg.username,
+            password=self.cfg.password() if self.cfg.username else None,
+            tls=self.cfg.tls,
+            will=(self.topics.available, "offline"),
+        )
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -179,7 +171,7 @@ class MqttPublisher:
     ) -> None:
         if reason.is_failure:
             self.connected = False
-            if reason.value in AUTH_FAILURES:
+            if is_auth_failure(reason):
                 if not self.auth_failed:  # once per change; the retries stay quiet
                     self.auth_failed = True
                     self._agg.count_error("mqtt_auth")
@@ -325,12 +317,12 @@ class MqttPublisher:
         self._last_state = payload
 
     def _stats_payload(self) -> str:
-        extra = {
-            "cpu_temp_c": cpu_temperature_c(),
-            "rss_mb": rss_mb(),
-            "queue_dropped": self.queue.make_room(),
-        }
-        return json.dumps(self._agg.snapshot(extra), separators=(",", ":"))
+        payload = self._agg.snapshot(
+            cpu_temp_c=cpu_temperature_c(),
+            rss_mb=rss_mb(),
+            queue_dropped=self.queue.make_room(),
+        )
+        return payload.to_json()
 
     def _flush(self) -> None:
         """Hand pending intervals to paho, oldest first, while connected."""

@@ -72,6 +72,22 @@ def fit_size(image: np.ndarray, width: int, height: int) -> ImageU8:
     return np.ascontiguousarray(cv2.resize(window, (width, height), interpolation=interp))
 
 
+class Framer:
+    """Turns a source's decoded images into `Frame`s: sized to the kiosk, numbered, released at
+    the pacer's rate. Every source's `read` ends here."""
+
+    def __init__(self, width: int, height: int, pacer: Pacer) -> None:
+        self._width, self._height = width, height
+        self._pacer = pacer
+        self.count = 0  # frames made so far; the next one's index
+
+    def frame(self, image: np.ndarray) -> Frame:
+        self._pacer.wait()
+        frame = Frame(self.count, time.monotonic(), fit_size(image, self._width, self._height))
+        self.count += 1
+        return frame
+
+
 class Pacer:
     """Releases frames at `fps` on the monotonic clock (kiosk playback of files and folders);
     disabled, it returns at once (replay reads as fast as it can).

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from installation.sources.base import Pacer, SourceError, fit_size
+from installation.sources.base import Framer, Pacer, SourceError
 from installation.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -49,14 +48,12 @@ class FolderSource:
             raise SourceError(
                 f"{folder}: no images (.png, .jpg, ...) in this folder; check source.uri"
             )
-        self._width, self._height, self._loop = width, height, loop
+        self._loop = loop
         self._pos = 0
-        self._index = 0
-        self._pacer = Pacer(fps, realtime)
+        self._framer = Framer(width, height, Pacer(fps, realtime))
         self._folder = folder
         self.unreadable = 0  # images that could not be decoded (logged)
         self.missing = 0  # images listed at open that were gone when their turn came
-        self.frames_read = 0
         # Decode the first readable image now, so a folder of broken files fails at open.
         self._first = self._next_image(allow_wrap=False)
         if self._first is None:
@@ -101,18 +98,14 @@ class FolderSource:
                     "waiting for them to come back (check the folder in source.uri)"
                 )
             return None
-        self._pacer.wait()
-        frame = Frame(self._index, time.monotonic(), fit_size(image, self._width, self._height))
-        self._index += 1
-        self.frames_read += 1
-        return frame
+        return self._framer.frame(image)
 
     def shortfall(self) -> str | None:
         """After the end: why fewer frames came than the folder listed at open, else None."""
         if not (self.unreadable or self.missing):
             return None
         return (
-            f"{self._folder}: {self.frames_read} of {len(self._files)} images read "
+            f"{self._folder}: {self._framer.count} of {len(self._files)} images read "
             f"({self.unreadable} unreadable, {self.missing} gone while reading)"
         )
 

@@ -12,7 +12,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from installation.sources.base import Pacer, SourceError, fit_size, mask_credentials
+from installation.sources.base import Framer, Pacer, SourceError, mask_credentials
 from installation.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -52,13 +52,12 @@ class CaptureSource:
         self.is_live = kind != "file"
         self.description = f"camera {target}" if kind == "camera" else mask_credentials(str(target))
         self._target = target
-        self._width, self._height, self._loop = width, height, loop
-        self._index = 0
+        self._loop = loop
         self._cap = self._open(target, width, height, fps)
         src_fps = self._cap.get(cv2.CAP_PROP_FPS)
         # Cameras and streams report what they deliver; files what they were recorded at.
         self.nominal_fps = float(src_fps) if 0 < src_fps < 1000 else float(fps)
-        self._pacer = Pacer(self.nominal_fps, realtime and kind == "file")
+        self._framer = Framer(width, height, Pacer(self.nominal_fps, realtime and kind == "file"))
         self._first: np.ndarray | None = None
         # Files: what was opened (a deleted or replaced file is noticed, not looped silently
         # from the still-open descriptor) and how many frames its container says it holds.
@@ -129,12 +128,7 @@ class CaptureSource:
 
     def read(self) -> Frame | None:
         image = self._next_image()
-        if image is None:
-            return None
-        self._pacer.wait()
-        frame = Frame(self._index, time.monotonic(), fit_size(image, self._width, self._height))
-        self._index += 1
-        return frame
+        return None if image is None else self._framer.frame(image)
 
     def _check_file(self, force: bool = False) -> None:
         """Raise SourceError when the file played was deleted or replaced (at most once a
@@ -159,10 +153,10 @@ class CaptureSource:
     def shortfall(self) -> str | None:
         """After the end of a file: why fewer frames came than its container holds, else None
         (a file truncated or corrupted while read stops early without an error from OpenCV)."""
-        if self.expected_frames is None or self._index >= self.expected_frames - 1:
+        if self.expected_frames is None or self._framer.count >= self.expected_frames - 1:
             return None
         return (
-            f"{self.description}: {self._index} of {self.expected_frames} frames could be "
+            f"{self.description}: {self._framer.count} of {self.expected_frames} frames could be "
             "read; the file ends early (truncated or corrupt)"
         )
 
@@ -180,7 +174,7 @@ class CaptureSource:
                 f"{self.description}: stopped delivering frames; "
                 + (CAMERA_HINT if self.kind == "camera" else "check the network and the camera")
             )
-        if not self._loop or self._index == 0:
+        if not self._loop or self._framer.count == 0:  # an empty file must not spin
             return None
         # End of the file: start again (the kiosk plays recordings in a loop).
         self._check_file(force=True)
