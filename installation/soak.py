@@ -356,10 +356,13 @@ def _print_human(r: dict[str, Any]) -> None:
     )
 
 
+SOAK_USER_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, SoakError)
+
+
 def soak_main(config: Path | None, frames: int, broker: str | None, as_json: bool) -> int:
     try:
         result = run_soak(config, frames, broker)
-    except USER_ERRORS + (SoakError,) as exc:
+    except SOAK_USER_ERRORS as exc:
         return report_user_error(exc)
     except KeyboardInterrupt:
         print("soak interrupted", flush=True)

@@ -14,10 +14,17 @@ COMMANDS = ("language", "pause", "resume")
 _LANG_HELP = 'send de, "de" or {"language": "de"}'
 
 
+def _quote(text: str, limit: int = 40) -> str:
+    """A bounded repr for messages: escapes of control and astral characters count too (a
+    40-character name of them made a 400-character log line; found by fuzzing)."""
+    shown = repr(text[:limit])
+    return shown if len(shown) <= limit + 2 else shown[:limit] + "...'"
+
+
 def parse_command(name: str, payload: bytes) -> tuple[bool, object, str]:
     """(ok, value, message). `value` is what the kiosk's handler gets (a language, or None)."""
     if name not in COMMANDS:
-        return False, None, f"unknown command {name[:40]!r}; use one of {', '.join(COMMANDS)}"
+        return False, None, f"unknown command {_quote(name)}; use one of {', '.join(COMMANDS)}"
     if len(payload) > MAX_PAYLOAD:
         return False, None, f"payload of {len(payload)} bytes is too long (max {MAX_PAYLOAD})"
     try:
@@ -33,7 +40,11 @@ def parse_command(name: str, payload: bytes) -> tuple[bool, object, str]:
         except (json.JSONDecodeError, RecursionError):
             obj = None
         if not isinstance(obj, dict):
-            return False, None, f"{name} takes an empty payload or a JSON object, got {text[:40]!r}"
+            return (
+                False,
+                None,
+                f"{name} takes an empty payload or a JSON object, got {_quote(text)}",
+            )
     return True, None, ""
 
 
@@ -46,6 +57,6 @@ def _language(text: str) -> tuple[bool, object, str]:
             return False, None, f"payload is not valid JSON; {_LANG_HELP}"
         value = obj.get("language") if isinstance(obj, dict) else obj
     if not isinstance(value, str) or value not in LANGUAGES:
-        shown = repr(value)[:40]
+        shown = _quote(value) if isinstance(value, str) else repr(value)[:40]
         return False, None, f"language must be one of {', '.join(LANGUAGES)}, got {shown}"
     return True, value, ""
