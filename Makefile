@@ -8,12 +8,13 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/datasets/faces64
 WIDER ?= ../shared/datasets/wider-demog
 
-.PHONY: demo test lint bench models clean help
+.PHONY: demo test lint bench models install uninstall clean help
 
 help:
 	@echo "make demo    run the kiosk on the shipped models and a generated demo clip"
 	@echo "make test    ruff, mypy and pytest (creates .venv)"
 	@echo "make bench   latency / fps / memory benchmarks"
+	@echo "make install install the kiosk as a systemd service (root; INSTALL_ARGS=--x11 --coral ...)"
 	@echo "make models  train, evaluate and export the shipped bundles (DATA=$(DATA) WIDER=$(WIDER))"
 
 $(BIN)/python:
@@ -45,6 +46,13 @@ bench: $(VENV)/.runtime
 
 models: $(VENV)/.all
 	$(BIN)/bias-mirror-export all --data $(DATA) --wider $(WIDER) --out assets/models --seeds 0 1 2 --epochs 12 --latent-dim 32
+
+# The kiosk as a systemd service: user, /opt/bias-mirror (+ venv), /etc/bias-mirror, the unit.
+install:
+	bash systemd/install.sh $(INSTALL_ARGS)
+
+uninstall:
+	bash systemd/install.sh --uninstall $(INSTALL_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
