@@ -97,7 +97,11 @@ class StatsListener:
         self.client.on_message = self._on_message
 
     def start(self) -> bool:
-        self.client.connect_async(self.host, self.port)
+        try:
+            self.client.connect(self.host, self.port)
+        except OSError as exc:  # refused, unknown host, unreachable: say so at once
+            logger.error("soak: MQTT broker %s:%d: %s", self.host, self.port, exc)
+            return False
         self.client.loop_start()
         return self.ready.wait(CONNECT_TIMEOUT_S)
 
