@@ -191,3 +191,44 @@ def test_unit_exposure_below_3(tmp_path: Path) -> None:
     text = UNIT.read_text()
     for needed in ("Type=notify", "WatchdogSec=", "DeviceAllow=char-video4linux rw"):
         assert needed in text
+
+
+# What the unit's MemoryDenyWriteExecute=true enforces, set on a process by the kernel itself
+# (PR_SET_MDWE, Linux >= 6.3): the kiosk (display, both models with XNNPACK, heatmaps, OpenCV)
+# and the soak (paho, a broker) must run under it.
+MDWE_RUN = """
+import ctypes, mmap, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+    sys.exit(f"SKIP: PR_SET_MDWE unsupported ({ctypes.get_errno()})")
+try:
+    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    sys.exit("writable+executable memory was not refused")
+except PermissionError:
+    pass
+from installation.cli import main
+rc = main(["demo", "--max-frames", "60"]) or main(["bench", "--soak", "60"])
+sys.exit(rc)
+"""
+
+
+def test_kiosk_runs_without_writable_executable_memory(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "SDL_VIDEODRIVER": "dummy",
+        "SDL_AUDIODRIVER": "dummy",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", MDWE_RUN],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
+    if proc.stderr.startswith("SKIP:"):
+        pytest.skip(proc.stderr.strip())
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "MemoryDenyWriteExecute=true" in UNIT.read_text()
