@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--broker",
         metavar="HOST[:PORT]",
         default=None,
-        help="--soak: publish to this broker (default: a local mosquitto for the run)",
+        help="--soak: publish to this broker, which must let an anonymous client read the "
+        "stats (default: a local mosquitto for the run)",
     )
     p.set_defaults(func=_cmd_bench)
 
