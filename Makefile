@@ -8,12 +8,13 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/datasets/faces64
 WIDER ?= ../shared/datasets/wider-demog
 
-.PHONY: demo test lint bench models assets clean help
+.PHONY: demo test lint bench models assets install uninstall clean help
 
 help:
 	@echo "make demo    run the kiosk on the shipped models and a generated demo clip"
 	@echo "make test    ruff, mypy and pytest (creates .venv)"
 	@echo "make bench   latency / fps / memory benchmarks"
+	@echo "make install install the kiosk as a systemd service (root; INSTALL_ARGS=--x11 --coral ...)"
 	@echo "make models  train, evaluate and export the shipped bundles (DATA=$(DATA) WIDER=$(WIDER))"
 	@echo "make assets  regenerate assets/config/default.yaml and the README screenshots from code"
 
@@ -52,6 +53,13 @@ models: $(VENV)/.all
 assets: $(VENV)/.runtime
 	$(BIN)/python -m installation.tools.default_config
 	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m installation.tools.screenshots
+
+# The kiosk as a systemd service: user, /opt/bias-mirror (+ venv), /etc/bias-mirror, the unit.
+install:
+	bash systemd/install.sh $(INSTALL_ARGS)
+
+uninstall:
+	bash systemd/install.sh --uninstall $(INSTALL_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -44,6 +44,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.soak is not None:
+        from installation.soak import soak_main
+
+        return soak_main(args.config, args.soak, args.broker, as_json=args.json)
     from installation.bench import bench_main
 
     return bench_main(as_json=args.json, config=args.config, seconds=args.seconds)
@@ -86,6 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--config", type=Path, default=None, help="config YAML (models to bench)")
     p.add_argument("--seconds", type=float, default=3.0, help="time budget per measurement")
+    p.add_argument(
+        "--soak",
+        type=int,
+        metavar="FRAMES",
+        default=None,
+        help="instead: push FRAMES frames through pipeline, stats and MQTT, reporting RSS, fds "
+        "and threads every 10%% (864000 = 8 h at 30 fps)",
+    )
+    p.add_argument(
+        "--broker",
+        metavar="HOST[:PORT]",
+        default=None,
+        help="--soak: publish to this broker, which must let an anonymous client read the "
+        "stats (default: a local mosquitto for the run)",
+    )
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("monitor", help="staff view of every kiosk on a broker")

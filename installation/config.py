@@ -345,6 +345,15 @@ def parse_config(text: str, filename: str = "<config>", base: Path | None = None
     except RecursionError:
         msg = "nested too deeply to be a kiosk config; a config is a few levels of keys"
         raise ConfigError([ConfigProblem(filename, None, "<yaml>", "-", msg)]) from None
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError) as exc:
+        # PyYAML's constructors fail with plain Python errors on an explicit tag that does not
+        # fit its value (`!!int` alone: IndexError, `!!bool x`: KeyError; found by fuzzing).
+        line = next((i for i, t in enumerate(text.splitlines(), 1) if "!!" in t), None)
+        msg = (
+            f"a value does not fit its YAML tag ({type(exc).__name__}: {_short(str(exc))}); "
+            "remove the tag (!!int, !!float, !!bool, !!timestamp): the kiosk needs none"
+        )
+        raise ConfigError([ConfigProblem(filename, line, "<yaml>", "-", msg)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

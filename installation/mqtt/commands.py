@@ -16,11 +16,17 @@ MAX_SHOWN = 40  # characters of a command name or value echoed in answers and lo
 _LANG_HELP = 'send de, "de" or {"language": "de"}'
 
 
+def _quote(text: str, limit: int = MAX_SHOWN) -> str:
+    """A bounded repr for messages: escapes of control and astral characters count too (a
+    MAX_SHOWN-character name of them made a 400-character log line; found by fuzzing)."""
+    shown = repr(text[:limit])
+    return shown if len(shown) <= limit + 2 else shown[:limit] + "...'"
+
+
 def parse_command(name: str, payload: bytes) -> tuple[bool, object, str]:
     """(ok, value, message). `value` is what the kiosk's handler gets (a language, or None)."""
     if name not in COMMANDS:
-        shown = name[:MAX_SHOWN]
-        return False, None, f"unknown command {shown!r}; use one of {', '.join(COMMANDS)}"
+        return False, None, f"unknown command {_quote(name)}; use one of {', '.join(COMMANDS)}"
     if len(payload) > MAX_PAYLOAD:
         return False, None, f"payload of {len(payload)} bytes is too long (max {MAX_PAYLOAD})"
     try:
@@ -36,8 +42,11 @@ def parse_command(name: str, payload: bytes) -> tuple[bool, object, str]:
         except (json.JSONDecodeError, RecursionError):
             obj = None
         if not isinstance(obj, dict):
-            shown = text[:MAX_SHOWN]
-            return False, None, f"{name} takes an empty payload or a JSON object, got {shown!r}"
+            return (
+                False,
+                None,
+                f"{name} takes an empty payload or a JSON object, got {_quote(text)}",
+            )
     return True, None, ""
 
 
@@ -50,6 +59,6 @@ def _language(text: str) -> tuple[bool, object, str]:
             return False, None, f"payload is not valid JSON; {_LANG_HELP}"
         value = obj.get("language") if isinstance(obj, dict) else obj
     if not isinstance(value, str) or value not in LANGUAGES:
-        shown = repr(value)[:MAX_SHOWN]
+        shown = _quote(value) if isinstance(value, str) else repr(value)[:MAX_SHOWN]
         return False, None, f"language must be one of {', '.join(LANGUAGES)}, got {shown}"
     return True, value, ""
