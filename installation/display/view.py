@@ -284,7 +284,7 @@ class KioskView:
             line_h = self.text.render("Hg", size).get_height() + self.px(10)
             most = (area.height + self.px(10)) // line_h
             lines = self._lines(copy.body, size, area.width, most)
-            self._centered(surface, area, [(ln, size, TEXT, "body") for ln in lines])
+            self._lines_at(area, [(ln, size, TEXT, "body") for ln in lines])
         small = self.px(SMALL_PX)
         notes = self.note_lines(copy)
         box = pygame.Rect(v.x, self.note_top(), v.width, self.size[1] - self.note_top())
@@ -328,12 +328,11 @@ class KioskView:
                 y = d.rect.bottom + self.px(2)
             y += self.px(8)
 
-    def _centered(
-        self, surface: pygame.Surface, area: pygame.Rect, lines: list[tuple[str, int, RGB, str]]
-    ) -> None:
+    def _lines_at(self, area: pygame.Rect, lines: list[tuple[str, int, RGB, str]]) -> None:
+        """Centred lines from the top of `area`, right under the mirror."""
         heights = [self.text.render(text, size).get_height() for text, size, _, _ in lines]
         gap = self.px(10)
-        y = area.centery - (sum(heights) + gap * max(len(lines) - 1, 0)) // 2
+        y = area.y + self.px(8)
         for (text, size, color, layer), h in zip(lines, heights, strict=True):
             self._put("under", layer, text, size, color, box=area, midtop=(area.centerx, y))
             y += h + gap
