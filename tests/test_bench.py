@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,30 @@ def test_bench_json(
     assert r["render"]["size"] == [1920, 1080] and r["render"]["fps"] > 0
     assert r["latency"]["samples"] > 0 and r["latency"]["p95_ms"] > 0
     assert 50 < r["peak_rss_mb"] < 4000
+
+
+def test_cpu_is_attributed_to_the_part_of_the_kiosk_that_spends_it() -> None:
+    """Per-thread counters: a busy thread named like the pipeline's shows up as "pipeline"."""
+    import sys
+    import threading
+
+    from installation.bench import _thread_cpu
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread CPU counters are read from /proc (Linux)")
+    done = threading.Event()
+    seen: dict[str, float] = {}
+
+    def spin() -> None:
+        end = time.thread_time() + 0.3
+        while time.thread_time() < end:
+            sum(range(1000))
+        seen.update(_thread_cpu())  # while the thread still runs
+        done.set()
+
+    worker = threading.Thread(target=spin, name="pipeline")
+    worker.start()
+    assert done.wait(30)
+    worker.join()
+    assert seen.get("pipeline", 0.0) >= 0.1, seen
+    assert "display" in seen  # the test's own main thread
