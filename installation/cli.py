@@ -11,10 +11,11 @@ logger = logging.getLogger(__name__)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from installation.config import ConfigError, load_config
+    from installation.config import ConfigError
+    from installation.config_check import load_checked_config
 
     try:
-        load_config(Path(args.file))
+        load_checked_config(Path(args.file))
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

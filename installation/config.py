@@ -1,6 +1,9 @@
 """Kiosk configuration: YAML -> pydantic v2 models, with errors that name line, key and value.
 
-Every model forbids unknown keys, so a typo is an error and not a silently ignored setting.
+Every model forbids unknown keys, so a typo is an error and not a silently ignored setting. The
+schema never touches the disk: defaults are absolute (installation.paths), so `Config()` works
+from any directory, and whether the named files exist is checked in a separate step
+(installation.config_check) that `validate-config` and startup run.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from installation import paths
+from installation.types import Language
 
 
 class _Strict(BaseModel):
@@ -33,12 +38,13 @@ class _Strict(BaseModel):
 # Keys whose value may be a secret, spelt right or wrong (`passwd: hunter2` must not reach the
 # journal either).
 SECRET_KEY = re.compile(r"pass|pwd|secret|token|cred|private|api.?key", re.IGNORECASE)
+MIN_STATS_INTERVAL_S = 60.0  # privacy: the finest time resolution a kiosk may send stats at
 TOPIC_PREFIX = re.compile(r"(?=.{1,64}$)[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 
 
 class SourceConfig(_Strict):
     uri: str = Field(
-        "demo",
+        "0",
         min_length=1,
         description="Camera index ('0'), /dev/videoN, video file, image folder, rtsp:// URL, "
         "GStreamer pipeline (contains '!'), or 'demo' for the generated demo clip.",
@@ -116,10 +122,10 @@ class RegionConfig(_Strict):
 
 class ModelsConfig(_Strict):
     left: Path = Field(
-        Path("assets/models/baseline"), description="Bundle folder of the left-hand model."
+        paths.MODELS_DIR / "baseline", description="Bundle folder of the left-hand model."
     )
     right: Path = Field(
-        Path("assets/models/debiased"), description="Bundle folder of the right-hand model."
+        paths.MODELS_DIR / "debiased", description="Bundle folder of the right-hand model."
     )
     accelerator: Literal["auto", "edgetpu", "gpu", "cpu"] = Field(
         "auto", description="auto tries the Edge TPU, then the CPU; an explicit choice must load."
@@ -131,24 +137,13 @@ class ModelsConfig(_Strict):
     )
     num_threads: int = Field(1, ge=1, le=16, description="CPU threads per interpreter.")
 
-    @field_validator("left", "right")
-    @classmethod
-    def _bundle_complete(cls, v: Path) -> Path:
-        missing = [n for n in ("model.tflite", "card.json") if not (v / n).is_file()]
-        if missing:
-            raise ValueError(
-                f"missing model file {', '.join(missing)} in {v}; fix the path, "
-                "or run `make models` / copy the whole bundle folder there"
-            )
-        return v
-
 
 class DisplayConfig(_Strict):
     fullscreen: bool = Field(True, description="Fullscreen without a cursor (kiosk).")
     width: int = Field(1920, ge=320, le=7680, description="Window / screen width in pixels.")
     height: int = Field(1080, ge=240, le=4320, description="Window / screen height in pixels.")
     fps: int = Field(60, ge=1, le=240, description="Render rate cap.")
-    language: Literal["en", "de", "fr"] = Field("en", description="Start language (keys 1/2/3).")
+    language: Language = Field("en", description="Start language (keys 1/2/3).")
     attract_after_s: float = Field(
         8, ge=0, le=3600, description="Show the attract screen after nobody was there this long."
     )
@@ -165,7 +160,10 @@ class DisplayConfig(_Strict):
 
 
 class TlsConfig(_Strict):
-    ca_file: Path = Field(description="CA certificate (PEM) that signed the broker's certificate.")
+    ca_file: Path = Field(
+        description="CA certificate (PEM) that signed the broker's certificate.",
+        examples=["/etc/bias-mirror/ca.crt"],
+    )
     cert_file: Path | None = Field(None, description="Client certificate (PEM), optional.")
     key_file: Path | None = Field(None, description="Client key (PEM), optional.")
     insecure: bool = Field(False, description="Skip host name check (test setups only).")
@@ -182,7 +180,30 @@ class MqttConfig(_Strict):
         "$CREDENTIALS_DIRECTORY/mqtt_password (systemd LoadCredential=) is used when present.",
     )
     tls: TlsConfig | None = Field(None, description="TLS settings; null for plain TCP.")
-    stats_interval_s: float = Field(60, ge=1, le=86400, description="Seconds between stats.")
+    dev_short_interval: bool = Field(
+        False,
+        description="Development and tests only: allow stats_interval_s below "
+        f"{MIN_STATS_INTERVAL_S:.0f} s (short intervals let a dashboard time single visits).",
+    )
+    stats_interval_s: float = Field(
+        60,
+        ge=1,
+        le=86400,
+        description=f"Seconds between stats; at least {MIN_STATS_INTERVAL_S:.0f} on a kiosk.",
+    )
+
+    @field_validator("stats_interval_s")
+    @classmethod
+    def _interval_coarse_enough(cls, v: float, info: ValidationInfo) -> float:
+        # Privacy: counts are held back below k sessions, but the interval is still the time
+        # resolution of everything sent; below a minute it starts to time one visit.
+        if v < MIN_STATS_INTERVAL_S and not info.data.get("dev_short_interval"):
+            raise ValueError(
+                f"must be at least {MIN_STATS_INTERVAL_S:.0f} s (shorter intervals can time a "
+                "single visitor); for development and tests set mqtt.dev_short_interval: true"
+            )
+        return v
+
     discovery: bool = Field(True, description="Publish Home Assistant MQTT discovery configs.")
     discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix.")
     topic_prefix: str = Field("bias-mirror", description="Root of this project's topics.")
@@ -203,13 +224,6 @@ class MqttConfig(_Strict):
     queue_max: int = Field(
         1440, ge=1, le=100000, description="Stats intervals kept while the broker is down."
     )
-
-    @field_validator("password_file")
-    @classmethod
-    def _password_file_exists(cls, v: Path | None) -> Path | None:
-        if v is not None and not v.is_file():
-            raise ValueError(f"password file {v} not found; create it (chmod 600) or fix the path")
-        return v
 
     def password(self) -> str | None:
         """Read the password from its file or the systemd credential; never from the YAML."""
@@ -273,7 +287,7 @@ class ConfigError(ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+def node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     """1-based line of the YAML node at `loc`, or of its deepest existing parent."""
     node, line = root, (root.start_mark.line + 1 if root is not None else None)
     for part in loc:
@@ -297,11 +311,9 @@ def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Make model, password and TLS paths absolute before validation (config dir, cwd, root)."""
-    models = data.setdefault("models", {})
+    models = data.get("models")
     if isinstance(models, dict):
         for side in ("left", "right"):
-            # Defaults are relative paths too: resolve them like written ones.
-            models.setdefault(side, str(ModelsConfig.model_fields[side].default))
             if isinstance(models.get(side), str):
                 models[side] = str(paths.resolve(Path(models[side]), base))
     mqtt = data.get("mqtt")
@@ -359,7 +371,7 @@ def parse_config(text: str, filename: str = "<config>", base: Path | None = None
             if hint:
                 msg += f"; fix: {hint}"
             key = ".".join(str(p) for p in loc) or "<root>"
-            problems.append(ConfigProblem(filename, _node_line(root, loc), key, value, msg))
+            problems.append(ConfigProblem(filename, node_line(root, loc), key, value, msg))
         raise ConfigError(problems) from None
 
 

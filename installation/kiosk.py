@@ -33,13 +33,12 @@ from installation.runtime import (
 )
 from installation.sources import LatestFrameGrabber, open_source
 from installation.stats import StatsAggregator
-from installation.types import SourceState, SourceStatus
+from installation.types import LANGUAGES, SourceState, SourceStatus
 from installation.watchdog import Notifier, Watchdog
 
 logger = logging.getLogger(__name__)
 
 DEMO_CONFIG = paths.ASSETS_DIR / "config" / "demo.yaml"
-LANGUAGES = ("en", "de", "fr")
 HEADLESS_DRIVERS = ("offscreen", "dummy")
 
 
@@ -98,15 +97,21 @@ def _restore_signal_handlers(previous: dict[int, Any]) -> None:
         signal.signal(sig, old)
 
 
-def _state(rt: Runtime, control: KioskControl) -> dict[str, Any]:
+def _state(rt: Runtime, control: KioskControl, camera_ok: bool = True) -> dict[str, Any]:
+    models: dict[str, dict[str, Any]] = {
+        side: {"name": c.card.name, "version": c.card.version, "sha256": c.card.sha256}
+        for side, c in rt.classifiers.items()
+    }
+    for side, message in rt.failed.items():
+        # Staff learn which bundle is broken and why (paths and card fields, no visitor data).
+        models[side] = {"error": message[:300]}
     return {
         "language": control.language,
         "paused": control.paused.is_set(),
+        # "lost": the source delivers nothing and is being reopened (unplugged, stalled).
+        "camera": "ok" if camera_ok else "lost",
         "backend": rt.backend,
-        "models": {
-            side: {"name": c.card.name, "version": c.card.version, "sha256": c.card.sha256}
-            for side, c in rt.classifiers.items()
-        },
+        "models": models,
     }
 
 
@@ -132,12 +137,18 @@ def run_with_runtime(
         presence_gap_s=cfg.region.presence_gap_s,
     )
     stats.set_backend(rt.backend)
+    for _side in rt.failed:
+        stats.count_error("model_load")  # staff see it in stats.errors; the screen says so too
+    camera_ok = [True]
     rt.pipeline.subscribe(stats.on_result)
     worker = PipelineThread(rt.pipeline, grabber, stop, paused=control.paused)
     heatmaps = None
     if cfg.display.heatmaps:
         heatmaps = HeatmapWorker(
-            load_heatmap_models(cfg), worker.latest, stop, rate_hz=cfg.display.heatmap_hz
+            load_heatmap_models(cfg, rt.classifiers),
+            worker.latest,
+            stop,
+            rate_hz=cfg.display.heatmap_hz,
         )
 
     publisher = None
@@ -148,7 +159,7 @@ def run_with_runtime(
             cfg.mqtt,
             cfg.installation_id,
             stats,
-            state=lambda: _state(rt, control),
+            state=lambda: _state(rt, control, camera_ok[0]),
             on_command=control.on_command,
             privacy=cfg.privacy,
         )
@@ -188,7 +199,10 @@ def run_with_runtime(
             frame_t=frame.t if frame is not None else None,
             judged_t=result.t_done if result is not None else None,
             paused=paused,
-            status=f"source {status.state.name.lower()}" + (", paused" if paused else ""),
+            status=f"source {status.state.name.lower()}"
+            + (", paused" if paused else "")
+            + "".join(f", models.{side} failed" for side in rt.failed)
+            + (f", {problem}" if publisher is not None and (problem := publisher.problem) else ""),
         )
         if status != last_status[0]:
             lost = status.state == SourceState.UNAVAILABLE
@@ -196,6 +210,16 @@ def run_with_runtime(
                 stats.count_error("camera_lost")  # staff see it in stats.errors by kind
             stats.on_source_status(status)
             last_status[0] = status
+            if camera_ok[0] == lost:
+                camera_ok[0] = not lost
+                logger.log(
+                    logging.WARNING if lost else logging.INFO,
+                    "camera %s: %s",
+                    "lost" if lost else "back",
+                    status.message,
+                )
+                if publisher is not None:
+                    publisher.publish_state()  # retained state: camera ok | lost
         return FrameInputs(
             frame=frame.image if frame is not None else None,
             result=result,
@@ -238,7 +262,8 @@ def run_kiosk(config_path: Path | None) -> int:
     previous = _install_signal_handlers(stop)
     try:
         try:
-            rt = build_runtime(config_path, keep_frame=True)
+            # One broken bundle leaves the exhibit running on the other (with a notice).
+            rt = build_runtime(config_path, keep_frame=True, allow_one_failed=True)
         except USER_ERRORS as exc:
             return report_user_error(exc)
         reason = display_available()

@@ -14,7 +14,7 @@ import logging
 import os
 from pathlib import Path
 
-from installation.display.texts import LANGUAGES
+from installation.types import LANGUAGES
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,9 @@ import threading
 import time
 from typing import Any
 
+from installation.config import TlsConfig
 from installation.monitor_model import KioskBoard, KioskRow, local_day
+from installation.mqtt.client import build_client, is_auth_failure
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,10 @@ def row_cells(r: KioskRow, now: float, stale_s: float) -> tuple[str, list[str]]:
     elif r.stale(now, stale_s):
         heard = now - (r.last_stats or r.first_seen)
         status, style = f"stale ({_ago(heard)})", "bold yellow"
+    elif r.camera == "lost":
+        status, style = "camera lost", "bold red"
+    elif r.models_failed:
+        status, style = f"model {'+'.join(r.models_failed)} failed", "bold red"
     elif r.paused:
         status, style = "paused", "cyan"
     else:
@@ -90,18 +96,31 @@ def render_table(board: KioskBoard, stale_s: float, now: float | None = None) ->
     rows = board.snapshot()
     n_off = sum(1 for r in rows if r.online is False)
     n_stale = sum(1 for r in rows if r.online is not False and r.stale(now, stale_s))
+    caption = Text(
+        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}; "
+        "disagree / missed by both '-' = withheld (fewer visitors than k)"
+    )
+    if board.bad_messages:
+        # Plain text too: the reason may quote a kiosk's key names.
+        caption.append(
+            f"\n{board.bad_messages} malformed message(s) ignored; last: {board.last_problem}",
+            style="bold red",
+        )
     table = Table(
         title=f"Bias Mirror: {len(rows)} kiosk(s), {n_off} offline, {n_stale} stale",
-        caption=f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}; "
-        "disagree / missed by both '-' = withheld (fewer visitors than k)",
+        caption=caption,
         expand=True,
     )
     for col in COLUMNS:
         table.add_column(col, no_wrap=col in ("kiosk", "status"))
+    errors_col = COLUMNS.index("errors today")
     for r in rows:
         style, cells = row_cells(r, now, stale_s)
         # Plain text: a kiosk's strings (language, backend, error kinds) are never rich markup.
-        table.add_row(*(Text(c) for c in cells), style=style)
+        texts = [Text(c) for c in cells]
+        if r.errors_today:
+            texts[errors_col].stylize("bold red")  # faults today stand out on a green row too
+        table.add_row(*texts, style=style)
     if not rows:
         table.add_row("(no kiosk on this broker yet)", *[""] * (len(COLUMNS) - 1))
     return table
@@ -111,27 +130,22 @@ class Connection:
     """A read-only paho client feeding the board; records why a connect failed."""
 
     def __init__(self, args: argparse.Namespace, board: KioskBoard) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
         self.subscribed = threading.Event()
         self.settled = threading.Event()  # subscribed, or the first attempt failed
         self.refused: str | None = None
         self.auth_failed = False
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"bias-mirror-monitor-{time.time_ns()}"
+        pw = args.password_file.read_text().strip() if args.password_file else None
+        self.client = build_client(
+            f"bias-mirror-monitor-{time.time_ns()}",
+            username=args.username,
+            password=pw,
+            tls=TlsConfig(ca_file=args.ca_file) if args.ca_file else None,
         )
-        if args.username:
-            pw = args.password_file.read_text().strip() if args.password_file else None
-            self.client.username_pw_set(args.username, pw)
-        if args.ca_file:
-            self.client.tls_set(ca_certs=str(args.ca_file))
         self._prefix = args.prefix
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_message = lambda c, u, m: board.feed(m.topic, bytes(m.payload), m.retain)
-        self.client.reconnect_delay_set(1, 8)
         self.client.connect_async(args.host, args.port, keepalive=30)
         self.client.loop_start()
 
@@ -150,7 +164,7 @@ class Connection:
         if reason.is_failure:
             self.refused = str(reason)
             self.settled.set()
-            if reason.value in (134, 135):
+            if is_auth_failure(reason):
                 self.auth_failed = True
                 c.disconnect()  # wrong credentials do not get better by retrying
             return

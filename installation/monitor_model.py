@@ -5,6 +5,8 @@ Visitors today: a kiosk that started today says so exactly in `cumulative.sessio
 running since an earlier day the monitor adds up the intervals it saw today, and marks the count
 as partial unless it saw today's first interval (the one across midnight) and no gap since.
 Stats arrive at least once, so intervals are counted once per (cumulative.since, seq).
+A stats message is read with the kiosk's own `StatsPayload` model; one that does not validate
+changes nothing and is shown as the board's `last_problem`.
 """
 
 from __future__ import annotations
@@ -13,24 +15,20 @@ import copy
 import datetime as dt
 import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from pydantic import ValidationError
+
+from installation.stats.payload import StatsPayload, epoch_of
 
 logger = logging.getLogger(__name__)
 
 
 def local_day(epoch: float) -> dt.date:
     return dt.datetime.fromtimestamp(epoch).date()
-
-
-def parse_iso(text: str) -> float:
-    """Epoch seconds of the kiosk's `YYYY-MM-DDTHH:MM:SSZ` timestamps."""
-    t = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
-    return t.replace(tzinfo=dt.timezone.utc).timestamp()
 
 
 @dataclass
@@ -65,6 +63,8 @@ class KioskRow:
     language: str | None = None
     paused: bool | None = None
     backend: str | None = None
+    camera: str | None = None  # "ok" / "lost" from the retained state (None: not said)
+    models_failed: tuple[str, ...] = ()  # sides whose bundle did not load
 
     def visitors_today(self, today: dt.date) -> tuple[int, bool]:
         """(count, partial) for the local day `today`."""
@@ -95,6 +95,7 @@ class KioskBoard:
         self.rows: dict[str, KioskRow] = {}
         self.messages = 0
         self.bad_messages = 0
+        self.last_problem: str | None = None  # the newest refused message, for the screen
 
     def feed(self, topic: str, payload: bytes, retained: bool = False) -> None:
         parts = topic.split("/")
@@ -115,6 +116,7 @@ class KioskBoard:
                 _KINDS[kind](trial, payload, now, retained)
             except Exception as exc:
                 self.bad_messages += 1
+                self.last_problem = f"{iid[:40]} {kind}: {_why(exc)}"
                 logger.debug("ignored a malformed %s message from %s: %.200s", kind, iid, exc)
                 return
             row.__dict__.update(trial.__dict__)  # the same row object: callers may hold it
@@ -122,6 +124,19 @@ class KioskBoard:
     def snapshot(self) -> list[KioskRow]:
         with self._lock:
             return [self.rows[k] for k in sorted(self.rows)]
+
+
+def _why(exc: Exception) -> str:
+    """What was wrong with a message, short and without echoing its (hostile) content."""
+    if isinstance(exc, ValidationError):
+        problems = exc.errors(include_url=False, include_input=False)
+        first = problems[0]
+        where = ".".join(str(part)[:30] for part in first["loc"]) or "payload"
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        return f"{where}: {first['msg'][:80]}{more}"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return f"{type(exc).__name__}: {str(exc)[:80]}"
 
 
 def _available(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
@@ -142,29 +157,29 @@ def _text(value: object, limit: int) -> str | None:
     return value[:limit]
 
 
-def _num(value: object) -> float | None:
-    """A finite number from a kiosk's payload, or None when absent (withheld below k)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TypeError(f"expected a finite number, got {str(value)[:20]!r}")
-    return float(value)
-
-
 def _state(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
     st = json.loads(payload)
     paused = st.get("paused")
     if paused is not None and not isinstance(paused, bool):
         raise TypeError("paused must be true or false")
+    camera = st.get("camera")
+    if camera not in (None, "ok", "lost"):
+        raise ValueError(f"camera {str(camera)[:20]!r}")
+    models = st.get("models") or {}
+    if not isinstance(models, dict):
+        raise TypeError("models must be an object")
+    failed = tuple(
+        sorted(side for side, m in models.items() if isinstance(m, dict) and "error" in m)
+    )
     row.language, row.paused = _text(st.get("language"), 8), paused
     row.backend = _text(st.get("backend"), 40)
+    row.camera, row.models_failed = camera, tuple(side[:8] for side in failed)
 
 
 def _stats(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
-    s: dict[str, Any] = json.loads(payload)
-    cumulative = s["cumulative"]
-    since, seq = str(cumulative["since"]), int(s["seq"])
-    start, end = parse_iso(s["interval"]["start"]), parse_iso(s["interval"]["end"])
+    s = StatsPayload.model_validate_json(payload)
+    since, seq, cumulative = s.cumulative.since, s.seq, s.cumulative
+    start, end = epoch_of(s.interval.start), epoch_of(s.interval.end)
     day = local_day(end)
     # A retained interval may be old (a kiosk long gone): its age counts from its end.
     row.last_stats = min(now, end) if retained else now
@@ -175,24 +190,22 @@ def _stats(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
         row.day, row.errors_today, row.dropped_today, row.runs = day, 0, 0, {}
     run = row.runs.get(since)
     if run is None:
-        run = row.runs[since] = _Run(local_day(parse_iso(since)))
-    run.cumulative = max(run.cumulative, int(cumulative.get("sessions", 0)))
+        run = row.runs[since] = _Run(local_day(epoch_of(since)))
+    run.cumulative = max(run.cumulative, cumulative.sessions)
     if day < row.day or seq in run.seqs:
         return  # an interval of an earlier day, or a repeat after a reconnect: counted already
     if not run.seqs or seq < min(run.seqs):
         run.first_crosses_midnight = local_day(start) < day
     run.seqs.add(seq)
-    run.today += int(s.get("sessions", 0))
-    errors = {str(k): int(v) for k, v in s.get("errors", {}).items()}
-    row.errors_today += sum(errors.values())
-    row.dropped_today += int(s.get("dropped_frames", 0))
+    run.today += s.sessions
+    row.errors_today += sum(s.errors.values())
+    row.dropped_today += s.dropped_frames
     if seq >= max(run.seqs):  # the newest interval sets the "now" figures
-        fps = s.get("fps", {})
-        row.fps_process, row.fps_render = _num(fps.get("process")), _num(fps.get("render"))
-        row.disagreement = _num(s.get("disagreement_rate"))
-        row.missed_by_both = _num(s.get("missed_by_both_rate"))
-        row.last_errors = errors
-        row.queue_dropped = int(s.get("queue_dropped", 0))
+        row.fps_process, row.fps_render = s.fps.process, s.fps.render
+        row.disagreement = s.disagreement_rate
+        row.missed_by_both = s.missed_by_both_rate
+        row.last_errors = dict(s.errors)
+        row.queue_dropped = s.queue_dropped
 
 
 _KINDS: dict[str, Callable[[KioskRow, bytes, float, bool], None]] = {

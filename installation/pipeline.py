@@ -18,12 +18,11 @@ import numpy as np
 
 from installation.presence import OccupancyDetector
 from installation.region import RegionFinder, crop_for_model
-from installation.types import Frame, FrameResult, Prediction, Verdict
+from installation.types import SIDES, Frame, FrameResult, Prediction, Verdict
 from installation.verdicts import DEFAULT_MARGIN, DEFAULT_WINDOW, VerdictTracker
 
 logger = logging.getLogger(__name__)
 
-SIDES = ("left", "right")
 NEW_VISIT_GAP_S = 1.0  # an empty box for longer than this ends a visit (its verdicts restart)
 Subscriber = Callable[[FrameResult], None]
 
@@ -61,9 +60,10 @@ class Pipeline:
         verdict_window: int = DEFAULT_WINDOW,
         verdict_margin: float = DEFAULT_MARGIN,
     ) -> None:
-        missing = [s for s in SIDES if s not in classifiers]
-        if missing:
-            raise ValueError(f"pipeline needs a classifier for {missing}")
+        # Usually both sides; the kiosk runs on one when the other's bundle did not load.
+        self._sides = tuple(s for s in SIDES if s in classifiers)
+        if not self._sides:
+            raise ValueError(f"pipeline needs a classifier for at least one of {SIDES}")
         self._finder = finder
         self._classifiers = dict(classifiers)
         self._rarity = rarity
@@ -104,13 +104,14 @@ class Pipeline:
         stage_ms["presence"] = (t3 - t2) * 1e3
         predictions: dict[str, Prediction] = {}
         verdicts: dict[str, Verdict] = {}
-        for side in SIDES:
+        for side in self._sides:
             pred = self._classifiers[side].predict(crop)
             predictions[side] = pred
             verdicts[side] = self._trackers[side].update(pred.logit)
             stage_ms[side] = pred.ms
         rarity = None
-        latent = predictions["right"].latent
+        right = predictions.get("right")
+        latent = right.latent if right is not None else None
         if self._rarity is not None and latent is not None and occupied and verdicts["right"].face:
             # Rarity only for a visitor whose face the right-hand model finds (a coffee cup it
             # calls a face gets none: nobody is in the box); computed and shown, never kept.

@@ -3,6 +3,13 @@
 Writes one JSON line per processed frame and prints a JSON summary. Everything but the `ms`
 timings is deterministic for a given file and config: frames are read in order, none is dropped,
 and `t` is the position in the recording (frame index / nominal fps), not the wall clock.
+
+Memory stays constant over any length of stream: the summary keeps sums and fixed latency
+histograms, never a value per frame. Exit codes (README, "Command line"): 0 done; 1 internal
+error (a bug: traceback); 2 a user error (source, config, bundle, report path, options);
+3 the source ended early (truncated or corrupt file, images gone): the report holds the frames
+that were read and the summary says `"complete": false`; 130 interrupted (Ctrl-C): the report
+holds the frames done so far and the summary says `"interrupted": true`.
 """
 
 from __future__ import annotations
@@ -12,19 +19,19 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
-
-from installation.pipeline import SIDES, Pipeline
+from installation.pipeline import Pipeline
 from installation.runtime import USER_ERRORS, ReportError, build_runtime, report_user_error
 from installation.sources import FrameSource, open_source
-from installation.types import Frame, FrameResult
+from installation.stats.histogram import LatencyHistogram
+from installation.types import SIDES, Frame, FrameResult
 
 logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_SHORT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def partial_path(path: Path) -> Path:
@@ -71,12 +78,17 @@ class ReplayStats:
     seconds: float = 0.0
     faces: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
     p_sum: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SIDES, 0.0))
-    ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in SIDES})
+    # Fixed-size histograms: p50 / p95 without one float per frame (constant memory).
+    ms: dict[str, LatencyHistogram] = field(
+        default_factory=lambda: {s: LatencyHistogram() for s in SIDES}
+    )
     agree: int = 0
     present: int = 0
     missed_by_both: int = 0
     verdict_changes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
     _last: dict[str, bool] = field(default_factory=dict)
+    interrupted: bool = False  # Ctrl-C: the figures cover the frames done so far
+    shortfall: str | None = None  # the source ended early: why (truncated, corrupt, ...)
 
     def add(self, result: FrameResult) -> None:
         self.frames += 1
@@ -85,7 +97,7 @@ class ReplayStats:
             pred = result.predictions[side]
             self.faces[side] += pred.face
             self.p_sum[side] += pred.p_face
-            self.ms[side].append(pred.ms)
+            self.ms[side].add(pred.ms)
             verdicts.append(pred.face)
             shown = result.found(side)
             self.verdict_changes[side] += side in self._last and self._last[side] != shown
@@ -98,13 +110,13 @@ class ReplayStats:
         n = max(self.frames, 1)
         models = {}
         for side in SIDES:
-            ms = np.asarray(self.ms[side] or [0.0])
             models[side] = {
                 "name": names[side],
                 "face_rate": round(self.faces[side] / n, 4),
                 "mean_p_face": round(self.p_sum[side] / n, 4),
-                "ms_p50": round(float(np.percentile(ms, 50)), 4),
-                "ms_p95": round(float(np.percentile(ms, 95)), 4),
+                # Upper edge of the histogram bin (8 % wide) holding the percentile.
+                "ms_p50": self.ms[side].percentile(50),
+                "ms_p95": self.ms[side].percentile(95),
                 # How often the verdict on screen flipped (a still face should not flicker).
                 "verdict_changes": self.verdict_changes[side],
             }
@@ -118,17 +130,10 @@ class ReplayStats:
             "missed_by_both_frames": self.missed_by_both,
             "backend": backend,
             "report": str(report),
+            "complete": not self.interrupted and self.shortfall is None,
+            "interrupted": self.interrupted,
+            "shortfall": self.shortfall,
         }
-
-
-def iter_frames(source: FrameSource, max_frames: int | None) -> Iterator[Any]:
-    count = 0
-    while max_frames is None or count < max_frames:
-        frame = source.read()
-        if frame is None:
-            return
-        yield frame
-        count += 1
 
 
 def run_replay(
@@ -138,20 +143,37 @@ def run_replay(
     names: dict[str, str],
     max_frames: int | None = None,
 ) -> ReplayStats:
-    """Process every frame of `source` in order; write one line per frame to `out`."""
+    """Process every frame of `source` in order; write one line per frame to `out`.
+
+    Ctrl-C ends the loop (the stats say `interrupted`); a source that ends before it has
+    delivered what it held sets `shortfall`."""
     stats = ReplayStats()
     fps = source.nominal_fps
     t0 = time.perf_counter()
-    for i, read in enumerate(iter_frames(source, max_frames)):
-        # The recording's own clock (frames are read faster than real time): presence and
-        # verdict smoothing see the visit as the camera did, and the report is repeatable.
-        frame = Frame(read.index, i / fps, read.image) if fps > 0 else read
-        result = pipeline.process(frame)
-        out.write(report_line(result, i, fps, names))
-        out.write("\n")
-        stats.add(result)
+    try:
+        i = 0
+        while max_frames is None or i < max_frames:
+            read = source.read()
+            if read is None:
+                stats.shortfall = source.shortfall()
+                break
+            # The recording's own clock (frames are read faster than real time): presence and
+            # verdict smoothing see the visit as the camera did, and the report is repeatable.
+            frame = Frame(read.index, i / fps, read.image) if fps > 0 else read
+            result = pipeline.process(frame)
+            # One write per line: an interrupt never leaves half a line behind.
+            out.write(report_line(result, i, fps, names) + "\n")
+            stats.add(result)
+            i += 1
+    except KeyboardInterrupt:
+        stats.interrupted = True
     stats.seconds = time.perf_counter() - t0
     return stats
+
+
+def _user_error(exc: BaseException) -> int:
+    report_user_error(exc)
+    return EXIT_USER
 
 
 def replay_main(
@@ -159,7 +181,7 @@ def replay_main(
 ) -> int:
     if max_frames is not None and max_frames < 1:
         print("error: --max-frames must be at least 1", file=sys.stderr)
-        return 2
+        return EXIT_USER
     partial = partial_path(report)
     try:
         try:
@@ -176,13 +198,32 @@ def replay_main(
                 finally:
                     source.close()
         except USER_ERRORS as exc:
-            return report_user_error(exc)
+            return _user_error(exc)
+        except KeyboardInterrupt:
+            # Before the first frame (loading models, opening the source): nothing to report.
+            print("interrupted before the first frame; no report written", file=sys.stderr)
+            return EXIT_INTERRUPTED
         if stats.frames == 0:
+            if stats.interrupted:
+                print("interrupted before the first frame; no report written", file=sys.stderr)
+                return EXIT_INTERRUPTED
             print(f"error: {source_uri}: no frames could be read", file=sys.stderr)
-            return 1
+            return EXIT_USER
         # Only now does the new report replace an old one: a typo in SOURCE loses nothing.
         os.replace(partial, report)
     finally:
         partial.unlink(missing_ok=True)
     print(json.dumps(stats.summary(names, runtime.backend, report), indent=2))
-    return 0
+    if stats.interrupted:
+        print(
+            f"interrupted: {report} holds the {stats.frames} frames done so far",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if stats.shortfall is not None:
+        print(
+            f"warning: {stats.shortfall}; {report} holds the {stats.frames} frames read",
+            file=sys.stderr,
+        )
+        return EXIT_SHORT
+    return EXIT_OK

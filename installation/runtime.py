@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from installation.config import Config, ConfigError, load_config
+from installation.config import Config, ConfigError
+from installation.config_check import load_checked_config
 from installation.inference import BackendError, BundleError, Classifier, load_classifier
 from installation.inference.card import CardError
 from installation.pipeline import Pipeline
 from installation.presence import OccupancyDetector
 from installation.region import RegionError, RegionFinder
 from installation.sources import SourceError
-from installation.types import ImageU8
+from installation.types import SIDES, ImageU8
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,10 @@ def report_user_error(exc: BaseException) -> int:
 @dataclass
 class Runtime:
     config: Config
-    classifiers: dict[str, Classifier]
+    classifiers: dict[str, Classifier]  # the sides that loaded
     pipeline: Pipeline
+    # side -> why its bundle did not load (the kiosk runs on the other side and says so).
+    failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def backend(self) -> str:
@@ -61,28 +64,54 @@ class Runtime:
         return "+".join(backends)
 
 
-def load_heatmap_models(config: Config) -> dict[str, Callable[[ImageU8], float]]:
+def load_heatmap_models(
+    config: Config, sides: Iterable[str] = SIDES
+) -> dict[str, Callable[[ImageU8], float]]:
     """side -> the face logit of a crop through a second CPU interpreter of the same int8
     model (installation.heatmap): the pipeline thread owns the first, and an Edge TPU is one
-    device, so the heatmaps never compete with the live verdicts for it."""
+    device, so the heatmaps never compete with the live verdicts for it. Only `sides` (the
+    ones whose bundle loaded)."""
     m = config.models
-    out: dict[str, Callable[[ImageU8], float]] = {}
-    for side, path in (("left", m.left), ("right", m.right)):
-        out[side] = load_classifier(path, accelerator="cpu", num_threads=1).logit
-    return out
-
-
-def load_models(config: Config) -> dict[str, Classifier]:
-    m = config.models
-    classifiers = {
-        side: load_classifier(
-            path,
-            accelerator=m.accelerator,
-            edgetpu_device=m.edgetpu_device,
-            num_threads=m.num_threads,
-        )
-        for side, path in (("left", m.left), ("right", m.right))
+    paths = {"left": m.left, "right": m.right}
+    return {
+        side: load_classifier(paths[side], accelerator="cpu", num_threads=1).logit for side in sides
     }
+
+
+def load_models(
+    config: Config, *, allow_one_failed: bool = False
+) -> tuple[dict[str, Classifier], dict[str, str]]:
+    """(side -> classifier, side -> error message). Without `allow_one_failed` any broken
+    bundle raises; with it (the kiosk) one broken side is returned as a message, so the
+    exhibit keeps running on the other. Both broken raises one BundleError naming both."""
+    m = config.models
+    classifiers: dict[str, Classifier] = {}
+    failed: dict[str, str] = {}
+    for side, path in (("left", m.left), ("right", m.right)):
+        try:
+            classifiers[side] = load_classifier(
+                path,
+                accelerator=m.accelerator,
+                edgetpu_device=m.edgetpu_device,
+                num_threads=m.num_threads,
+            )
+        except BackendError:
+            raise  # the accelerator, not the bundle: the same for both sides
+        except (BundleError, CardError) as exc:
+            if not allow_one_failed:
+                raise
+            failed[side] = str(exc)
+    if not classifiers:
+        raise BundleError(
+            "neither model bundle loads: "
+            + " | ".join(f"models.{side}: {msg}" for side, msg in failed.items())
+        )
+    for side, msg in failed.items():
+        logger.error(
+            "models.%s did not load, the kiosk runs on the other model and shows a notice: %s",
+            side,
+            msg,
+        )
     for side, clf in classifiers.items():
         logger.info(
             "%s model: %s %s (%s) on %s",
@@ -92,19 +121,25 @@ def load_models(config: Config) -> dict[str, Classifier]:
             clf.card.kind,
             clf.backend,
         )
-    return classifiers
+    return classifiers, failed
 
 
-def build_runtime(config_path: Path | None, *, keep_frame: bool) -> Runtime:
-    """Config -> classifiers -> pipeline. Raises one of USER_ERRORS on bad input."""
-    config = load_config(config_path)
-    classifiers = load_models(config)
-    rarity = classifiers["right"].rarity
+def build_runtime(
+    config_path: Path | None, *, keep_frame: bool, allow_one_failed: bool = False
+) -> Runtime:
+    """Config -> classifiers -> pipeline. Raises one of USER_ERRORS on bad input.
+
+    `allow_one_failed` (the kiosk): one broken bundle leaves that side out (`Runtime.failed`)
+    instead of raising; `replay` and `bench` need both and keep it off."""
+    # With one side allowed to fail, a missing bundle is the loader's to report, per side.
+    config = load_checked_config(config_path, models=not allow_one_failed)
+    classifiers, failed = load_models(config, allow_one_failed=allow_one_failed)
+    right = classifiers.get("right")
     pipeline = Pipeline(
         RegionFinder(config.region),
         classifiers,
-        rarity=rarity,
+        rarity=right.rarity if right is not None else None,
         keep_frame=keep_frame,
         presence=OccupancyDetector(config.region.occupancy_min),
     )
-    return Runtime(config=config, classifiers=classifiers, pipeline=pipeline)
+    return Runtime(config=config, classifiers=classifiers, pipeline=pipeline, failed=failed)

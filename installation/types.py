@@ -7,13 +7,31 @@ is ever persisted or sent as is: `FrameResult.frame` and `Prediction.latent` sta
 from __future__ import annotations
 
 import enum
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 
+from installation.logits import sigmoid
+
 ImageU8 = npt.NDArray[np.uint8]  # H x W x 3, BGR as OpenCV delivers it unless named otherwise
+
+# The screen languages: one file each in assets/texts/, keys 1/2/3 on the kiosk in this order.
+Language = Literal["en", "de", "fr"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
+
+# The two models side by side on the screen, in the stats and in replay reports.
+Side = Literal["left", "right"]
+SIDES: tuple[Side, ...] = get_args(Side)
+
+
+def require_sides(per_side: Mapping[str, object], who: str, what: str) -> None:
+    """Raise ValueError unless `per_side` has an entry for every side."""
+    missing = [side for side in SIDES if side not in per_side]
+    if missing:
+        raise ValueError(f"{who} needs {what} for {missing}; got {sorted(per_side)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +79,7 @@ class Verdict:
     @property
     def strength(self) -> float:
         """The margin squashed to (0, 1), 0.5 at the decision line: a bar for the screen."""
-        return 1.0 / (1.0 + math.exp(-max(min(self.margin, 30.0), -30.0)))
+        return sigmoid(self.margin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +110,9 @@ class FrameResult:
         return Verdict(face=face, margin=2.0 if face else -2.0, clear=True)
 
     def found(self, side: str) -> bool:
-        """Whether the model on `side` finds a face (its stable verdict when there is one)."""
-        return self.verdict(side).face
+        """Whether the model on `side` finds a face (its stable verdict when there is one);
+        False for a side that did not judge (its bundle did not load)."""
+        return side in self.predictions and self.verdict(side).face
 
     @property
     def present(self) -> bool:

@@ -13,7 +13,6 @@ score: relative to its own decision line, so "Face" never comes with "sure it's 
 
 from __future__ import annotations
 
-import math
 from collections import deque
 
 import numpy as np
@@ -24,12 +23,6 @@ DEFAULT_WINDOW = 5  # frames: ~0.3 s at 15 fps, a turned head does not flip the 
 DEFAULT_MARGIN = 1.5  # logits: a still face's logit moves by 0.4-1.0 (sd) frame to frame, the
 # median of 5 by about half that; simulated at sd 0.8 right at the threshold, 1.5 leaves at most one
 # flip in 10 s once the window is full (1.0 left up to 4)
-
-
-def logit_of(p: float) -> float:
-    """The logit of a probability, finite for thresholds of exactly 0 or 1."""
-    p = min(max(p, 1e-7), 1 - 1e-7)
-    return math.log(p / (1 - p))
 
 
 class VerdictTracker:

@@ -3,4 +3,6 @@
 Nothing runs at import time; every entry point takes explicit seeds.
 """
 
-__version__ = "0.1.0"
+from installation import __version__  # one version for the project (pyproject.toml)
+
+__all__ = ["__version__"]

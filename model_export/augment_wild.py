@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from model_export.augment import _jpeg
 
@@ -83,7 +84,8 @@ def _place(img: np.ndarray, bg: np.ndarray, s: float, shift: tuple[float, float]
     ramp_x = np.clip(np.minimum(_AX - x0, x0 + 64 * s - _AX) / feather, 0, 1)
     ramp_y = np.clip(np.minimum(_AX - y0, y0 + 64 * s - _AX) / feather, 0, 1)
     mask = (ramp_y[:, None] * ramp_x[None, :])[..., None]
-    return (mask * fg + (1 - mask) * bg).astype(np.uint8)
+    blended: npt.NDArray[np.float64] = mask * fg + (1 - mask) * bg
+    return blended.astype(np.uint8)
 
 
 def _light(img: np.ndarray, cfg: WildConfig, rng: np.random.Generator) -> np.ndarray:

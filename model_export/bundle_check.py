@@ -61,7 +61,7 @@ def _interpreter(content: bytes) -> Any:
 
 
 def summarize(content: bytes) -> TfliteSummary:
-    from installation.inference.classifier import ordered_outputs
+    from installation.inference.int8 import ordered_outputs
 
     interp = _interpreter(content)
     (inp,) = interp.get_input_details()

@@ -1,4 +1,4 @@
-"""The faces64 dataset: labels.csv + 64x64 RGB JPEGs (see DESIGN "Dataset format").
+"""The faces64 dataset: labels.csv + 64x64 RGB JPEGs (README "Training data format").
 
 Reads by path only (the data is never copied into the project). Unreadable images are skipped
 and counted, never silently. The validation split is deterministic and keeps every crop of one
@@ -68,7 +68,7 @@ def read_labels(root: Path) -> list[Row]:
         if missing:
             raise DataError(
                 f"{labels}: missing column(s) {missing}; the header must include "
-                "path,is_face,split (see DESIGN 'Dataset format')"
+                "path,is_face,split (README 'Training data format')"
             )
         for n, rec in enumerate(reader, start=2):
             if rec["is_face"] not in ("0", "1") or rec["split"] not in ("train", "eval"):

@@ -17,12 +17,12 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from installation.inference.bundle import sha256_file
-from installation.inference.card import CARD_SCHEMA, Card
+from installation.files import sha256_file
+from installation.inference.card import CARD_SCHEMA, Card, ModelKind
 from model_export.bundle_check import TfliteSummary, check_tflite
 from model_export.latent_stats import LatentStats
 
@@ -151,7 +151,7 @@ def export_bundle(
     model: Any,
     out_dir: Path,
     *,
-    kind: Literal["baseline", "dbvae"],
+    kind: ModelKind,
     name: str,
     calibration: np.ndarray,
     card_fields: dict[str, Any],

@@ -1,4 +1,5 @@
-"""Intervals and paired tests for recall per group (DESIGN "The exhibit must be true").
+"""Intervals and paired tests for recall per group: a gap between groups is called a gap only
+when its interval excludes zero (how they are reported: README "Evaluation at kiosk conditions").
 
 - `wilson`: 95 % Wilson score interval of one group's recall (k of n faces found).
 - `mcnemar`: exact McNemar test of two models on the same faces (faces only one model finds).

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
+import numpy.typing as npt
 from keras import layers, ops
 
 logger = logging.getLogger(__name__)
@@ -58,19 +59,26 @@ def folded_encoder(
     """[B, 64, 64, 3] -> one tensor per `outputs` entry (name, first column, end column) of the
     encoder's final Dense, computed by the rewritten graph described in the module docstring."""
     kinds = [type(lay).__name__ for lay in encoder.layers]
-    # The lab encoder: Input, 4 x (Conv2D, BN), Flatten, Dense(512), Dense(n_out).
-    expected = ["InputLayer", *["Conv2D", "BatchNormalization"] * 4, "Flatten", "Dense", "Dense"]
-    if kinds != expected:
-        raise FoldError(f"unexpected encoder layers {kinds}; expected {expected}")
+    # The encoder: Input, n x (Conv2D, BN) (n = 4 stages x convs per stage), Flatten,
+    # Dense(512), Dense(n_out).
+    n_pairs = max(0, (len(kinds) - 4) // 2)
+    expected = ["InputLayer", *["Conv2D", "BatchNormalization"] * n_pairs, "Flatten", "Dense"]
+    expected.append("Dense")
+    if n_pairs < 1 or kinds != expected:
+        raise FoldError(
+            f"unexpected encoder layers {kinds}; expected Input, (Conv2D, BatchNormalization) "
+            "pairs, Flatten, Dense, Dense"
+        )
     lays = encoder.layers
+    last = 2 * n_pairs - 1  # index of the last Conv2D
     inp = keras.Input((64, 64, 3), name="image")
     x = inp
-    for i in range(1, 9, 2):  # the four (Conv2D, BN) pairs
+    for i in range(1, last + 1, 2):  # the (Conv2D, BN) pairs
         conv, bn = lays[i], lays[i + 1]
         new_conv = layers.Conv2D.from_config(conv.get_config())
         x = new_conv(x)
         new_conv.set_weights(conv.get_weights())
-        if i == 7:  # the last BN is folded into the Dense below
+        if i == last:  # the last BN is folded into the Dense below
             break
         a, b = _bn_affine(bn)
         dw = layers.DepthwiseConv2D(1, use_bias=True, name=f"{bn.name}_as_depthwise")
@@ -78,9 +86,9 @@ def folded_encoder(
         # Depthwise kernel [1, 1, C, 1]: one multiplier per channel.
         dw.set_weights([a.reshape(1, 1, -1, 1).astype(np.float32), b.astype(np.float32)])
     x = layers.Flatten()(x)  # [B, 4 * 4 * C], channel fastest: flat index % C is the channel
-    dense, head = lays[10], lays[11]
+    dense, head = lays[last + 3], lays[last + 4]
     kernel, bias = (np.asarray(w, np.float64) for w in dense.get_weights())
-    a, b = _bn_affine(lays[8])
+    a, b = _bn_affine(lays[last + 1])
     reps = kernel.shape[0] // len(a)
     a_flat, b_flat = np.tile(a, reps), np.tile(b, reps)
     # Dense(a * y + b) = (diag(a) W) y + (W^T b + c)
@@ -126,9 +134,10 @@ def check_same_function(
     return worst
 
 
-def _channel_range(act: np.ndarray) -> np.ndarray:
+def _channel_range(act: np.ndarray) -> npt.NDArray[np.float64]:
     """Largest |value| per channel (last axis) of activations [N, ..., C]."""
-    return np.max(np.abs(act.reshape(-1, act.shape[-1])), axis=0).astype(np.float64)
+    widest: npt.NDArray[np.float64] = np.max(np.abs(act.reshape(-1, act.shape[-1])), axis=0)
+    return widest.astype(np.float64)
 
 
 def _scales(r: np.ndarray, max_scale: float) -> np.ndarray:
@@ -150,13 +159,18 @@ def equalize_ranges(model: keras.Model, images: np.ndarray, max_scale: float = 1
     """
     lays = model.layers[1:]
     kinds = [type(lay).__name__ for lay in lays]
-    if kinds[:8] != [*["Conv2D", "DepthwiseConv2D"] * 3, "Conv2D", "Flatten"]:
+    flat = kinds.index("Flatten") if "Flatten" in kinds else -1
+    convs = kinds[:flat]
+    # n Conv2D, each but the last followed by its BN as a DepthwiseConv2D, then Flatten, Dense.
+    if flat < 1 or convs != [*["Conv2D", "DepthwiseConv2D"] * (flat // 2), "Conv2D"]:
         raise FoldError(f"equalize_ranges expects a folded encoder, got layers {kinds}")
     probe = keras.Model(model.input, [lay.output for lay in lays])
     acts = [np.asarray(a) for a in probe(images, training=False)]
-    heads = [lay for lay in lays[9:] if isinstance(lay, layers.Dense)]
-    # (producer index, consumer index) over `lays`; Flatten (7) sits between conv 6 and dense 8.
-    for p, c in ((0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 8), (8, -1)):
+    heads = [lay for lay in lays[flat + 2 :] if isinstance(lay, layers.Dense)]
+    # (producer index, consumer index) over `lays`: each conv layer feeds the next; the last
+    # conv feeds the Dense(512) after Flatten; the Dense(512) feeds the heads (-1).
+    pairs = [(i, i + 1) for i in range(flat - 1)] + [(flat - 1, flat + 1), (flat + 1, -1)]
+    for p, c in pairs:
         t = _scales(_channel_range(acts[p]), max_scale)
         pk, pb = lays[p].get_weights()
         if isinstance(lays[p], layers.DepthwiseConv2D):  # kernel [1, 1, C, 1]

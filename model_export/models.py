@@ -14,35 +14,50 @@ import keras
 from keras import layers, ops
 
 N_FILTERS = 12  # the lab's base width: 12 / 24 / 48 / 72 filters
+CONVS_PER_STAGE = 1  # the lab's depth: one strided conv per stage
 
 
-def encoder(n_outputs: int, name: str = "encoder") -> keras.Model:
-    """[B, 64, 64, 3] in [0, 1] -> [B, n_outputs]."""
+def encoder(
+    n_outputs: int,
+    name: str = "encoder",
+    *,
+    width: int = N_FILTERS,
+    convs_per_stage: int = CONVS_PER_STAGE,
+) -> keras.Model:
+    """[B, 64, 64, 3] in [0, 1] -> [B, n_outputs]. Four stages halve the side (64 -> 4) with
+    width x (1, 2, 4, 6) filters; `convs_per_stage` > 1 adds stride-1 3x3 convs after each
+    strided one (each followed by BatchNorm, which the exporter folds away)."""
+    if width < 1 or convs_per_stage < 1:
+        raise ValueError(f"width and convs_per_stage must be >= 1, got {width}, {convs_per_stage}")
     inp = keras.Input((64, 64, 3), name="image")
     x = inp
     for mult, k in ((1, 5), (2, 5), (4, 3), (6, 3)):
-        x = layers.Conv2D(N_FILTERS * mult, k, strides=2, padding="same", activation="relu")(x)
+        x = layers.Conv2D(width * mult, k, strides=2, padding="same", activation="relu")(x)
         x = layers.BatchNormalization()(x)
-    x = layers.Flatten()(x)  # [B, 4 * 4 * 72]
+        for _ in range(convs_per_stage - 1):
+            x = layers.Conv2D(width * mult, 3, padding="same", activation="relu")(x)
+            x = layers.BatchNormalization()(x)
+    x = layers.Flatten()(x)  # [B, 4 * 4 * 6 * width]
     x = layers.Dense(512, activation="relu")(x)
     # float32 outputs even under a mixed_float16 policy: logits and log-variances need the range.
     return keras.Model(inp, layers.Dense(n_outputs, dtype="float32")(x), name=name)
 
 
-def baseline_cnn(seed: int) -> keras.Model:
+def baseline_cnn(
+    seed: int, *, width: int = N_FILTERS, convs_per_stage: int = CONVS_PER_STAGE
+) -> keras.Model:
     keras.utils.set_random_seed(seed)
-    return encoder(1, name="baseline_cnn")
+    return encoder(1, name="baseline_cnn", width=width, convs_per_stage=convs_per_stage)
 
 
-def decoder(latent_dim: int) -> keras.Model:
-    """[B, latent_dim] -> [B, 64, 64, 3] in [0, 1], mirroring the encoder."""
+def decoder(latent_dim: int, width: int = N_FILTERS) -> keras.Model:
+    """[B, latent_dim] -> [B, 64, 64, 3] in [0, 1], mirroring the encoder's strided stages (one
+    transposed conv each: the decoder only trains, so it stays at the lab's depth)."""
     z = keras.Input((latent_dim,), name="z")
-    x = layers.Dense(4 * 4 * 6 * N_FILTERS, activation="relu")(z)
-    x = layers.Reshape((4, 4, 6 * N_FILTERS))(x)
+    x = layers.Dense(4 * 4 * 6 * width, activation="relu")(z)
+    x = layers.Reshape((4, 4, 6 * width))(x)
     for mult, k in ((4, 3), (2, 3), (1, 5)):
-        x = layers.Conv2DTranspose(
-            N_FILTERS * mult, k, strides=2, padding="same", activation="relu"
-        )(x)
+        x = layers.Conv2DTranspose(width * mult, k, strides=2, padding="same", activation="relu")(x)
     x = layers.Conv2DTranspose(
         3, 5, strides=2, padding="same", activation="sigmoid", dtype="float32"
     )(x)
@@ -74,14 +89,17 @@ class DBVAE(keras.Model):
         kl_weight: float = 0.0005,
         seed: int = 0,
         faces_per_batch: int | None = None,
+        *,
+        width: int = N_FILTERS,
+        convs_per_stage: int = CONVS_PER_STAGE,
     ) -> None:
         super().__init__(name="dbvae")
         keras.utils.set_random_seed(seed)
         self.latent_dim = latent_dim
         self.kl_weight = kl_weight
         self.faces_per_batch = faces_per_batch
-        self.encoder = encoder(1 + 2 * latent_dim)
-        self.decoder = decoder(latent_dim)
+        self.encoder = encoder(1 + 2 * latent_dim, width=width, convs_per_stage=convs_per_stage)
+        self.decoder = decoder(latent_dim, width)
         self.sampling = Sampling(seed)
 
     def encode(self, x: Any, training: bool = False) -> tuple[Any, Any, Any]:

@@ -1,4 +1,5 @@
-"""Readers for the other face sources DESIGN names: the MIT 6.S191 lab h5 and CelebA.
+"""Readers for the other face sources: the MIT 6.S191 lab h5 and CelebA (README "Training data
+format").
 
 Both return `Images` (uint8 RGB [N, 64, 64, 3] with rows), like the faces64 reader, so they can
 serve as extra evaluation or training sources. Errors name the file and the fix.

@@ -30,12 +30,19 @@ def _float_model(method: str, ckpt: Path, card: dict[str, Any]) -> Any:
 
     settings = card.get("training", {}).get("settings", {})
     seed = int(settings.get("seed", 0))
+    size = {
+        "width": int(settings.get("width", 12)),
+        "convs_per_stage": int(settings.get("convs_per_stage", 1)),
+    }
     if method != "dbvae":  # baseline and balanced share the CNN
-        model = baseline_cnn(seed)
+        model = baseline_cnn(seed, **size)
         model.build((None, 64, 64, 3))
     else:
         model = DBVAE(
-            int(settings.get("latent_dim", 100)), float(settings.get("kl_weight", 5e-4)), seed
+            int(settings.get("latent_dim", 100)),
+            float(settings.get("kl_weight", 5e-4)),
+            seed,
+            **size,
         )
         model(np.zeros((1, 64, 64, 3), np.float32))
     model.load_weights(ckpt / "last.weights.h5", skip_mismatch=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 Rule = Literal["product", "max", "mean_log"]
 
@@ -27,7 +28,7 @@ def face_weights(
     rule: Rule = "max",
     temperature: float = 1.0,
     cap: float | None = None,
-) -> np.ndarray:
+) -> npt.NDArray[np.float64]:
     """Sampling probabilities [N] for faces with latent means [N, D]; they sum to 1."""
     n, d = latents.shape
     neg_log = np.empty((n, d), dtype=np.float64)
@@ -36,6 +37,7 @@ def face_weights(
         density = hist / max(n, 1)
         idx = np.clip(np.searchsorted(edges[1:-1], latents[:, j], side="right"), 0, bins - 1)
         neg_log[:, j] = -np.log(density[idx] + alpha)
+    log_w: npt.NDArray[np.float64]
     if rule == "product":
         log_w = neg_log.sum(axis=1)
     elif rule == "max":
@@ -45,7 +47,7 @@ def face_weights(
     else:
         raise ValueError(f"unknown combination rule {rule!r}; use product, max or mean_log")
     log_w = log_w / temperature
-    w = np.exp(log_w - log_w.max())
+    w: npt.NDArray[np.float64] = np.exp(log_w - log_w.max())
     w /= w.sum()
     if cap is not None:
         w = _cap(w, cap)
@@ -59,7 +61,7 @@ def effective_shares(weights: np.ndarray, groups: np.ndarray) -> dict[str, float
     }
 
 
-def _cap(w: np.ndarray, cap: float) -> np.ndarray:
+def _cap(w: npt.NDArray[np.float64], cap: float) -> npt.NDArray[np.float64]:
     """Limit max(w) / mean(w) to `cap` by water-filling: capped entries sit at the limit and the
     rest share the remaining mass in their old proportions."""
     n = len(w)
@@ -67,7 +69,7 @@ def _cap(w: np.ndarray, cap: float) -> np.ndarray:
         raise ValueError(f"cap must be >= 1 (a multiple of the mean weight), got {cap}")
     limit = cap / n
     capped = np.zeros(n, dtype=bool)
-    out = w.copy()
+    out: npt.NDArray[np.float64] = w.copy()
     for _ in range(n):
         free = ~capped
         remaining = 1.0 - limit * capped.sum()

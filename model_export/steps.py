@@ -66,6 +66,18 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         "so results differ from a one-worker run)",
     )
     p.add_argument(
+        "--width",
+        type=int,
+        default=12,
+        help="encoder base filters (stages width x 1, 2, 4, 6); the lab CNN's is 12",
+    )
+    p.add_argument(
+        "--convs-per-stage",
+        type=int,
+        default=1,
+        help="encoder convs per stage: 1 is the lab CNN, 2 adds a stride-1 3x3 conv to each",
+    )
+    p.add_argument(
         "--mixed-precision",
         action="store_true",
         help="float16 compute (GPU only; weights and the loss stay float32)",
@@ -76,6 +88,10 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
     from model_export.train import TrainConfig
 
     epochs = (args.dbvae_epochs or args.epochs) if method == "dbvae" else args.epochs
+    if args.width < 1 or args.convs_per_stage < 1:
+        raise DataError(
+            f"--width and --convs-per-stage must be >= 1, got {args.width}/{args.convs_per_stage}"
+        )
     if epochs < 1 or args.batch_size < 1:
         raise DataError(f"--epochs and --batch-size must be >= 1, got {epochs}/{args.batch_size}")
     return TrainConfig(
@@ -93,6 +109,8 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         rarity_views=args.rarity_views,
         augment=args.augment,
         workers=args.workers,
+        width=args.width,
+        convs_per_stage=args.convs_per_stage,
     )
 
 
@@ -157,29 +175,21 @@ def export_method(
     """Evaluate float, export int8, re-evaluate int8, write the bundle to `out` (atomically)."""
     import dataclasses
 
-    settings = dataclasses.asdict(cfg)
-    if method != "dbvae":
-        return export_model(
-            method,
-            model,
-            data,
-            out=out,
-            train_log=log,
-            train_settings=settings,
-            fpr=fpr,
-        )
-    from model_export.latent_stats import compute_latent_stats
-    from model_export.train import latent_means
+    stats = None
+    if method == "dbvae":  # the kiosk's rarity meter: histograms of the training faces' latents
+        from model_export.latent_stats import compute_latent_stats
+        from model_export.train import latent_means
 
-    x, y = data.train.x, data.train.y
-    stats = compute_latent_stats(latent_means(model, x[y == 1]), bins=cfg.bins, alpha=cfg.alpha)
+        x, y = data.train.x, data.train.y
+        faces = latent_means(model, x[y == 1])
+        stats = compute_latent_stats(faces, bins=cfg.bins, alpha=cfg.alpha)
     return export_model(
-        "dbvae",
+        method,
         model,
         data,
         out=out,
         train_log=log,
-        train_settings=settings,
+        train_settings=dataclasses.asdict(cfg),
         fpr=fpr,
         latent_stats=stats,
     )

@@ -185,6 +185,10 @@ class TrainConfig:
     augment: AugmentName = "camera"
     # Data-loading threads (BatchStreams): more than one gives each batch its own random stream.
     workers: int = 1
+    # Encoder size (model_export.models.encoder): base filters and convs per stage; the lab CNN
+    # is 12 and 1.
+    width: int = 12
+    convs_per_stage: int = 1
 
 
 def _verbose() -> int:
@@ -212,7 +216,10 @@ def latent_means(model: DBVAE, x: np.ndarray, batch: int = 256) -> np.ndarray:
 
 
 # Settings that shape what a checkpoint has learned; `epochs` is not one (more epochs resume).
-_CNN_KEYS = ("batch_size", "learning_rate", "seed", "augment", "per_batch_streams")
+_CNN_KEYS = (
+    *("batch_size", "learning_rate", "seed", "augment", "per_batch_streams"),
+    *("width", "convs_per_stage"),
+)
 _DBVAE_KEYS = (
     *_CNN_KEYS,
     *("latent_dim", "kl_weight", "bins", "alpha", "rule", "temperature", "cap", "faces_first"),
@@ -224,6 +231,8 @@ _LEGACY: dict[str, Any] = {
     "rarity_views": "clean",
     "augment": "camera",
     "per_batch_streams": False,
+    "width": 12,
+    "convs_per_stage": 1,
 }
 
 
@@ -282,7 +291,7 @@ def _checkpoint(
 def _compiled_cnn(cfg: TrainConfig, work: Path) -> tuple[keras.Model, int, list[dict[str, Any]]]:
     """The lab CNN with its optimizer and loss, resumed from `work` if a checkpoint exists."""
     work.mkdir(parents=True, exist_ok=True)
-    model = baseline_cnn(cfg.seed)
+    model = baseline_cnn(cfg.seed, width=cfg.width, convs_per_stage=cfg.convs_per_stage)
     model.compile(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
@@ -328,7 +337,12 @@ def train_dbvae(
     nonfaces = np.flatnonzero(y == 0)
     k = faces_per_batch(len(faces), len(nonfaces), cfg.batch_size)
     model = DBVAE(
-        cfg.latent_dim, cfg.kl_weight, cfg.seed, faces_per_batch=k if cfg.faces_first else None
+        cfg.latent_dim,
+        cfg.kl_weight,
+        cfg.seed,
+        faces_per_batch=k if cfg.faces_first else None,
+        width=cfg.width,
+        convs_per_stage=cfg.convs_per_stage,
     )
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     model(np.zeros((1, 64, 64, 3), np.float32))

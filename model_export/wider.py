@@ -41,7 +41,7 @@ VALUES = {
     "gender": ("Female", "Male"),
 }
 
-# Kiosk geometry (DESIGN "Evaluation at kiosk conditions"): the face box (chin to hairline, the
+# Kiosk geometry (README "Evaluation at kiosk conditions"): the face box (chin to hairline, the
 # WIDER annotation's longer side) of an adult is about 0.20 m; a typical USB webcam (Logitech
 # C920 class) sees 70 degrees horizontally at 640 px; the default guide square is 256 px
 # (installation.region: largest square in a 0.4 x 0.6 box of 640 x 480).

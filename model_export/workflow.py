@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from installation.inference.card import ModelKind
+from installation.logits import sigmoid
 from model_export.augment import DEFAULT as AUGMENT
 from model_export.augment import augment
 from model_export.camera_shift import make_camera_shift
@@ -60,7 +62,7 @@ def group_combos(name: str) -> list[tuple[str, ...]]:
 
 
 # method id -> (bundle kind, screen name, one truthful sentence)
-METHODS: dict[str, tuple[str, str, str]] = {
+METHODS: dict[str, tuple[ModelKind, str, str]] = {
     "baseline": ("baseline", "Baseline CNN", "Standard face classifier trained on the skewed set."),
     "dbvae": (
         "dbvae",
@@ -140,7 +142,7 @@ def prepare(
         if not images.rows:
             raise DataError(
                 f"{labels}: evaluation set {name} is empty (no readable split=eval rows under "
-                f"{EVAL_SETS[name][0]}); add them, see DESIGN 'Dataset format'"
+                f"{EVAL_SETS[name][0]}); add them (README 'Training data format')"
             )
     evals["camera_shift"] = make_camera_shift(evals["utkface"], val_nonfaces.x)
     faces = load_wider(wider) if wider is not None else None
@@ -174,10 +176,6 @@ def augmentation_record(kind: str) -> dict[str, Any]:
 
     cfg: Any = WILD if kind == "wild" else AUGMENT
     return {"name": kind, **dataclasses.asdict(cfg)}
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 def float_metrics(model: Any, data: Prepared, fpr: float) -> tuple[float, dict[str, Any]]:
@@ -252,7 +250,8 @@ def calibration_images(
     clean crops alone the ranges clip what other photos make the network do (12 models of the
     2026-12-03 comparison, 95th percentile of |float - int8 logit|: MIT 0.76 -> 0.25,
     camera-shift 0.42 -> 0.33, UTKFace unchanged; assets/models/README.md). `augmented=False`:
-    the same crops as they are (the exporter until 2026-12-03; `model_export.int8_fidelity`).
+    the same crops as they are (the exporter until 2026-12-03;
+    `model_export.diagnostics.int8_fidelity`).
     `kind`: the model's training augmentation ("camera" or "wild", which lays content on
     `scenes`, the training non-faces)."""
     idx = np.random.default_rng(0).choice(len(train_x), size=min(n, len(train_x)), replace=False)
@@ -306,7 +305,7 @@ def export_model(
     path = export_bundle(
         int8_serving(model, calibration),
         out,
-        kind=METHODS[method][0],  # type: ignore[arg-type]
+        kind=METHODS[method][0],
         name=METHODS[method][1],
         calibration=calibration,
         card_fields=fields,

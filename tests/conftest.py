@@ -20,7 +20,7 @@ TINY_BUNDLES = TESTS_DIR / "data" / "bundles"
 
 @pytest.fixture(scope="session")
 def tiny_bundles() -> Path:
-    """Folder with tiny real int8 bundles made by `python -m model_export.tiny` (checked in)."""
+    """Folder with tiny real int8 bundles made by `python -m tests.tiny_bundles` (checked in)."""
     return TINY_BUNDLES
 
 

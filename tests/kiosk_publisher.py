@@ -13,7 +13,9 @@ if __name__ == "__main__":
     port, iid = int(sys.argv[1]), sys.argv[2]
     agg = StatsAggregator(k_min_sessions=5, presence_min_s=0.4, presence_gap_s=2)
     pub = MqttPublisher(
-        MqttConfig(port=port, stats_interval_s=1, discovery=False, keepalive_s=5),
+        MqttConfig(
+            port=port, stats_interval_s=1, dev_short_interval=True, discovery=False, keepalive_s=5
+        ),
         iid,
         agg,
         state=lambda: {"language": "en", "paused": False},

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from model_export.tiny import synthetic_set
+from tests.tiny_bundles import synthetic_set
 
 RACES = ("White", "Black", "Asian", "Indian", "Others")
 HEADER = (

@@ -25,6 +25,7 @@ from installation.config import MqttConfig, PrivacyConfig
 from installation.mqtt import MqttPublisher
 from installation.stats import StatsAggregator
 from installation.types import FrameResult, Prediction, Region
+from tests.waiting import wait_until
 
 
 def mosquitto_bin() -> str:
@@ -60,18 +61,16 @@ class Broker:
             f"user {getpass.getuser()}\nlistener {self.port} 127.0.0.1\npersistence false\n"
             f"log_dest file {self.folder / 'broker.log'}\nlog_type all\n{self.extra}\n"
         )
-        self.proc = subprocess.Popen([mosquitto_bin(), "-c", str(conf)])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 0.2),
-            ):
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not start:\n{self.log[-2000:]}")
+        proc = self.proc = subprocess.Popen([mosquitto_bin(), "-c", str(conf)])
+        # Until it listens, or has exited (a bad config): no point waiting out the timeout then.
+        wait_until(lambda: proc.poll() is not None or self.listening(), 10)
+        if proc.poll() is not None or not self.listening():
+            raise RuntimeError(f"mosquitto did not start:\n{self.log[-2000:]}")
+
+    def listening(self) -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
+            return True
+        return False
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -122,12 +121,7 @@ class Recorder:
             return [p for t, p, _ in self.messages if t == topic]
 
     def wait(self, pred: Callable[[], bool], timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred():
-                return True
-            time.sleep(0.02)
-        return pred()
+        return wait_until(pred, timeout)
 
     def has_stats(self, base: str, sessions: int) -> bool:
         """A stats interval with exactly this many sessions arrived on `base`/stats."""
@@ -136,15 +130,6 @@ class Recorder:
     def close(self) -> None:
         self.client.disconnect()  # first: wakes paho's select, so loop_stop returns at once
         self.client.loop_stop()
-
-
-def eventually(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
 
 
 class Kiosk:
@@ -180,7 +165,13 @@ def make_publisher(
 ) -> tuple[MqttPublisher, StatsAggregator]:
     kiosk = kiosk or Kiosk()
     agg = StatsAggregator(k_min_sessions=k, presence_min_s=0.1, presence_gap_s=0.5)
-    settings = {"port": port, "stats_interval_s": 1, "keepalive_s": 5, **cfg}
+    settings = {
+        "port": port,
+        "stats_interval_s": 1,
+        "dev_short_interval": True,  # tests wait seconds, not minutes
+        "keepalive_s": 5,
+        **cfg,
+    }
     pub = MqttPublisher(
         MqttConfig(**settings),
         iid,

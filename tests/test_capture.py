@@ -19,6 +19,7 @@ import pytest
 from installation.sources import Backoff, FrameSource, LatestFrameGrabber, SourceError, open_source
 from installation.types import Frame, SourceState, SourceStatus
 from tests.video_fixtures import frame_number, write_clip, write_folder
+from tests.waiting import wait_until
 
 
 class FlakyCamera:
@@ -61,15 +62,6 @@ def _grabber(
     )
 
 
-def _wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.005)
-    return False
-
-
 def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
     b = Backoff(0.5, 4.0)
     assert [b.next() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
@@ -92,7 +84,9 @@ def test_failed_opens_back_off_exponentially_then_recover() -> None:
     grabber = _grabber(open_fn, lo=0.05, hi=0.1)
     assert grabber.status().state == SourceState.CONNECTING
     grabber.start()
-    ok = _wait_for(lambda: statuses.append(grabber.status()) or grabber.latest() is not None)
+    ok = wait_until(
+        lambda: statuses.append(grabber.status()) or grabber.latest() is not None, poll=0.005
+    )
     grabber.stop()
     assert ok and not grabber.is_alive()
     assert len(opens) == 4 and grabber.opens == 1
@@ -114,7 +108,7 @@ def test_status_counts_down_and_stop_interrupts_a_long_wait() -> None:
 
     grabber = _grabber(never, lo=30.0, hi=60.0)
     grabber.start()
-    assert _wait_for(lambda: grabber.status().state == SourceState.UNAVAILABLE)
+    assert wait_until(lambda: grabber.status().state == SourceState.UNAVAILABLE)
     assert re.fullmatch(r"camera unavailable, retrying in (29|30) s", grabber.status().message)
     assert grabber.status().fps == 0.0
     t0 = time.monotonic()
@@ -158,7 +152,7 @@ def test_a_crashing_open_function_does_not_kill_the_thread() -> None:
 
     grabber = _grabber(open_fn, lo=0.01)
     grabber.start()
-    assert _wait_for(lambda: grabber.latest() is not None)
+    assert wait_until(lambda: grabber.latest() is not None)
     assert grabber.is_alive()
     grabber.stop()
     assert "driver bug" in (grabber.last_error or "")
@@ -221,7 +215,7 @@ def test_a_looping_folder_plays_on_in_real_time(tmp_path: Path) -> None:
     )
     grabber.start()
     frame = None
-    assert _wait_for(lambda: (f := grabber.latest()) is not None and f.index >= 7)
+    assert wait_until(lambda: (f := grabber.latest()) is not None and f.index >= 7)
     frame = grabber.latest()
     grabber.stop()
     assert frame is not None and frame.image.shape == (120, 160, 3)
@@ -233,8 +227,53 @@ def test_a_source_that_never_opens_reports_unavailable(tmp_path: Path) -> None:
     missing = tmp_path / "gone.mp4"
     grabber = _grabber(lambda: open_source(str(missing)), lo=0.02, hi=0.05)
     grabber.start()
-    assert _wait_for(lambda: grabber.opens == 0 and grabber.last_error is not None)
-    assert _wait_for(lambda: grabber.status().state == SourceState.UNAVAILABLE)
+    assert wait_until(lambda: grabber.opens == 0 and grabber.last_error is not None)
+    assert wait_until(lambda: grabber.status().state == SourceState.UNAVAILABLE)
     grabber.stop()
     assert str(missing) in (grabber.last_error or "")
     assert grabber.latest() is None
+
+
+def test_a_looping_folder_whose_images_vanish_recovers_when_they_return(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "imgs", frames=3)
+    away = tmp_path / "away"
+    grabber = _grabber(
+        lambda: open_source(str(folder), width=160, height=120, fps=60, loop=True, realtime=True),
+        lo=0.05,
+        hi=0.1,
+    )
+    grabber.start()
+    assert wait_until(lambda: grabber.status().state == SourceState.OK)
+    folder.rename(away)  # the share went away, or someone emptied the folder
+    folder.mkdir()
+    # Not "the recording has ended" for good: unavailable, and retried.
+    assert wait_until(lambda: grabber.status().state == SourceState.UNAVAILABLE)
+    assert grabber.status().state != SourceState.ENDED
+    assert "no images" in (grabber.last_error or "") or "vanished" in (grabber.last_error or "")
+    for image in away.iterdir():
+        image.rename(folder / image.name)
+    assert wait_until(lambda: grabber.status().state == SourceState.OK)
+    before = grabber.latest()
+    assert before is not None
+    assert wait_until(lambda: (f := grabber.latest()) is not None and f.index > before.index + 3)
+    grabber.stop()
+    assert grabber.reopens >= 1
+
+
+def test_a_video_deleted_while_playing_is_noticed(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "c.mp4", frames=10)
+    grabber = _grabber(
+        lambda: open_source(str(clip), width=320, height=240, loop=True, realtime=True),
+        lo=0.05,
+        hi=0.1,
+    )
+    grabber.start()
+    assert wait_until(lambda: grabber.status().state == SourceState.OK)
+    clip.unlink()  # Linux keeps the open file readable: OpenCV alone would loop on silently
+    assert wait_until(lambda: grabber.status().state == SourceState.UNAVAILABLE)
+    assert "deleted or replaced" in (grabber.last_error or "") or str(clip) in (
+        grabber.last_error or ""
+    )
+    write_clip(clip, frames=10)  # put back: it plays again
+    assert wait_until(lambda: grabber.status().state == SourceState.OK)
+    grabber.stop()

@@ -11,6 +11,8 @@ import pytest
 
 from installation import paths
 from installation.config import Config, ConfigError, load_config, parse_config
+from installation.config_check import load_checked_config
+from installation.tools import default_config
 
 
 @pytest.fixture
@@ -82,6 +84,8 @@ def test_relative_model_paths_resolve_against_config_folder(tmp_path: Path, bund
         ("language: de", "language: nl", "display.language", 5, "'en', 'de' or 'fr'"),
         ("port: 1883", "port: 70000", "mqtt.port", 6, "65535"),
         ("accelerator: auto", "accelerator: tpu", "models.accelerator", 4, "edgetpu"),
+        # A 1 s interval would time single visits; 60 s is the least a kiosk may use.
+        ("stats_interval_s: 60", "stats_interval_s: 1", "mqtt.stats_interval_s", 6, "at least 60"),
     ],
 )
 def test_each_mistake_names_line_key_value(
@@ -99,14 +103,68 @@ def test_each_mistake_names_line_key_value(
     assert str(path) in str(problem)
 
 
-def test_missing_model_file_is_reported(tmp_path: Path, bundles: Path) -> None:
+def test_missing_model_file_is_reported_by_the_file_check(tmp_path: Path, bundles: Path) -> None:
     (bundles / "debiased" / "model.tflite").unlink()
+    path = _write(tmp_path, _valid_yaml(bundles))
+    load_config(path)  # the schema alone never looks at the disk
     with pytest.raises(ConfigError) as err:
-        load_config(_write(tmp_path, _valid_yaml(bundles)))
+        load_checked_config(path)
     (problem,) = err.value.problems
     assert problem.key == "models.right"
+    assert problem.line == 4
     assert "missing model file model.tflite" in problem.message
     assert "make models" in problem.message
+    assert str(problem).startswith(f"{path}:4: models.right = ")
+
+
+def test_config_does_not_depend_on_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no assets/ here
+    cfg = Config()
+    assert cfg.models.left == paths.MODELS_DIR / "baseline"
+    assert cfg.models.left.is_absolute() and cfg.models.right.is_absolute()
+    # Written relative paths still resolve against the config's folder.
+    for side in ("baseline", "debiased"):
+        (tmp_path / "m" / side).mkdir(parents=True)  # empty: no model files in them
+    text = "models: {left: m/baseline, right: m/debiased}\nmqtt: {password_file: pw}\n"
+    cfg = load_config(_write(tmp_path, text))
+    assert cfg.models.left == tmp_path / "m" / "baseline"
+    # ... and only the file check minds that they are not there, each with its line.
+    with pytest.raises(ConfigError) as err:
+        load_checked_config(tmp_path / "kiosk.yaml")
+    lines = {p.key: p.line for p in err.value.problems}
+    assert lines == {"models.left": 1, "models.right": 1, "mqtt.password_file": 2}
+
+
+def test_shipped_default_config_is_generated_from_the_schema() -> None:
+    shipped = paths.DEFAULT_CONFIG.read_text(encoding="utf-8")
+    assert shipped == default_config.render(), (
+        "regenerate it: python -m installation.tools.default_config"
+    )
+    # It round-trips: loading it gives the schema's defaults, key for key.
+    assert load_config(paths.DEFAULT_CONFIG) == Config()
+
+
+def test_default_config_names_every_key_with_its_description() -> None:
+    text = default_config.render()
+    data = parse_config(text, "default.yaml", base=paths.DEFAULT_CONFIG.parent)
+
+    def walk(model: type, prefix: str) -> list[tuple[str, str]]:
+        out = []
+        for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+            out.append((prefix + name, field.description))
+            for sub in getattr(field.annotation, "__args__", (field.annotation,)):
+                if isinstance(sub, type) and hasattr(sub, "model_fields"):
+                    out += walk(sub, f"{prefix}{name}.")
+        return out
+
+    comments = " ".join(line.lstrip("# ").strip() for line in text.splitlines() if "#" in line)
+    for key, description in walk(Config, ""):
+        leaf = key.rsplit(".", 1)[-1]
+        assert f"{leaf}:" in text, key
+        assert " ".join(description.split()[:4]) in comments, key
+    assert data == Config()
 
 
 def test_all_errors_reported_at_once(tmp_path: Path, bundles: Path) -> None:
@@ -144,8 +202,10 @@ def test_password_from_file_and_systemd_credential(
 def test_missing_password_file(tmp_path: Path, bundles: Path) -> None:
     text = _valid_yaml(bundles).replace("port: 1883,", "port: 1883, password_file: /nope/pw,")
     with pytest.raises(ConfigError) as err:
-        load_config(_write(tmp_path, text))
-    assert err.value.problems[0].key == "mqtt.password_file"
+        load_checked_config(_write(tmp_path, text))
+    (problem,) = err.value.problems
+    assert problem.key == "mqtt.password_file" and problem.line == 6
+    assert "create it (chmod 600)" in problem.message
 
 
 def test_broken_yaml_names_line() -> None:
@@ -232,13 +292,9 @@ def test_camera_index_as_int(tmp_path: Path, bundles: Path) -> None:
     assert load_config(_write(tmp_path, text)).source.uri == "0"
 
 
-def test_shipped_configs_parse_apart_from_model_files() -> None:
-    # The shipped files may only fail on model files (before `make models`), never on keys.
+def test_shipped_configs_are_valid() -> None:
     for name in ("default.yaml", "demo.yaml"):
-        try:
-            load_config(paths.ASSETS_DIR / "config" / name)
-        except ConfigError as exc:
-            assert all(p.key.startswith("models.") for p in exc.problems), exc
+        load_checked_config(paths.ASSETS_DIR / "config" / name)  # the models ship with them
 
 
 def test_validate_config_cli(tmp_path: Path, bundles: Path) -> None:
@@ -251,3 +307,18 @@ def test_validate_config_cli(tmp_path: Path, bundles: Path) -> None:
     res = subprocess.run([*run, str(bad)], capture_output=True, text=True, check=False)
     assert res.returncode == 1
     assert f"{bad}:5: display.fsp = 60: Extra inputs are not permitted" in res.stderr
+    # A key that is right but names a file that is not there: the file check, same form.
+    (bundles / "baseline" / "card.json").unlink()
+    res = subprocess.run([*run, str(good)], capture_output=True, text=True, check=False)
+    assert res.returncode == 1
+    assert f"{good}:4: models.left = " in res.stderr
+    assert "missing model file card.json" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_short_stats_intervals_only_with_the_dev_flag(tmp_path: Path, bundles: Path) -> None:
+    text = _valid_yaml(bundles).replace("stats_interval_s: 60", "stats_interval_s: 5")
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    assert "mqtt.dev_short_interval" in str(err.value.problems[0])  # names the way out
+    dev = text.replace("stats_interval_s: 5", "dev_short_interval: true, stats_interval_s: 5")
+    assert load_config(_write(tmp_path, dev)).mqtt.stats_interval_s == 5

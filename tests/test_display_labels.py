@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import cast
 
 import numpy as np
 import pygame
@@ -30,9 +31,10 @@ from installation.display.palette import (
 )
 from installation.display.widgets import Drawn, cap_height
 from installation.display.wording import SCREENS
+from installation.heatmap import Heatmaps
 from installation.inference.card import Card, load_card
-from installation.types import SourceState, SourceStatus
-from tests.display_fixtures import cards, result, scene
+from installation.types import SIDES, SourceState, SourceStatus
+from tests.display_fixtures import cards, only, result, scene
 from tests.test_display import _heatmaps
 
 LANGS = ("en", "de", "fr")
@@ -57,8 +59,13 @@ def pygame_display() -> Iterator[None]:
 
 
 def _states() -> dict[str, dict[str, object]]:
-    """Every screen state (wording.SCREENS) and the variants of the visitor screens."""
+    """Every screen state (wording.SCREENS) and the variants of the visitor screens; `sides`
+    names the models of a kiosk running on one (the other's panel shows that it is resting)."""
     missed = result(False, False, rarity=None, occupied=True, close=(True, False))
+    maps = _heatmaps()
+    right_maps = Heatmaps(
+        maps.frame_index, maps.t_capture, {"right": maps.maps["right"]}, maps.crop
+    )
     return {
         "attract": {"frame": scene(), "result": None, "status": OK, "attract": True},
         "step_in": {"frame": scene(), "result": result(False, False, rarity=None), "status": OK},
@@ -108,6 +115,44 @@ def _states() -> dict[str, dict[str, object]]:
             "status": OK,
             "notice": "Back at 14:00",
         },
+        "solo_found": {
+            "sides": ("left",),
+            "frame": scene(),
+            "result": only(result(True, False, rarity=None, close=(True, False)), "left"),
+            "status": OK,
+        },
+        "solo_missed": {
+            "sides": ("left",),
+            "frame": scene(),
+            "result": only(result(False, False, rarity=None, occupied=True), "left"),
+            "status": OK,
+        },
+        "solo_found_meter_maps": {
+            "sides": ("right",),
+            "frame": scene(),
+            "result": only(result(False, True, rarity=0.98), "right"),
+            "status": OK,
+            "heatmaps": right_maps,
+        },
+        "solo_attract": {
+            "sides": ("right",),
+            "frame": scene(),
+            "result": None,
+            "status": OK,
+            "attract": True,
+        },
+        "solo_step_in": {
+            "sides": ("left",),
+            "frame": scene(),
+            "result": only(result(False, False, rarity=None), "left"),
+            "status": OK,
+        },
+        "solo_camera_unavailable": {
+            "sides": ("right",),
+            "frame": None,
+            "result": None,
+            "status": SourceStatus(SourceState.UNAVAILABLE, "camera unavailable"),
+        },
     }
 
 
@@ -130,10 +175,15 @@ def _draw(view: KioskView, state: dict[str, object]) -> tuple[np.ndarray, list[D
 def _screens(
     size: tuple[int, int], which: str
 ) -> Iterator[tuple[str, str, KioskView, np.ndarray, list[Drawn]]]:
-    view = KioskView(size, _shipped() if which == "shipped" else cards())
+    every = _shipped() if which == "shipped" else cards()
+    views: dict[tuple[str, ...], KioskView] = {}
     for lang in LANGS:
-        view.language = lang
         for name, state in _states().items():
+            sides = cast(tuple[str, ...], state.pop("sides", SIDES))
+            if sides not in views:
+                views[sides] = KioskView(size, {side: every[side] for side in sides})
+            view = views[sides]
+            view.language = lang
             img, drawn = _draw(view, state)
             yield lang, name, view, img, drawn
 
@@ -306,3 +356,27 @@ def test_partial_redraw_equals_a_full_one() -> None:
 
 def test_background_is_the_screen_colour() -> None:
     assert contrast(BG, PANEL) < 1.5  # panels are calm fields, not boxes that shout
+
+
+def test_one_sided_partial_redraw_equals_a_full_one() -> None:
+    """A kiosk on one model: the resting panel is drawn once, a flipped verdict redraws only the
+    working panel's block, and the screen equals a full draw of the same state."""
+    view = KioskView((1280, 720), {"left": cards()["left"]})
+    surface = pygame.Surface(view.size)
+    frame = scene()
+    base = {"status": OK, "attract": False}
+    view.draw(surface, frame=frame, result=only(result(True, False), "left"), **base)  # type: ignore[arg-type]
+    assert view.dirty == [surface.get_rect()]
+    changed = only(result(False, False, occupied=True), "left")
+    next_frame = frame.copy()
+    view.draw(surface, frame=next_frame, result=changed, **base)  # type: ignore[arg-type]
+    assert view.panels["left"].verdict_rect() in view.dirty
+    assert view.panel_rects["right"] not in view.dirty  # the resting side
+    fresh = pygame.Surface(view.size)
+    KioskView((1280, 720), {"left": cards()["left"]}).draw(
+        fresh,
+        frame=next_frame,
+        result=changed,
+        **base,  # type: ignore[arg-type]
+    )
+    assert np.array_equal(pygame.surfarray.array3d(surface), pygame.surfarray.array3d(fresh))

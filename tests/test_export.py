@@ -25,7 +25,7 @@ from model_export import export as export_mod
 from model_export.bundle_check import BundleCheckError, check_tflite, summarize
 from model_export.export import ExportError, convert_int8, export_bundle
 from model_export.latent_stats import compute_latent_stats
-from model_export.tiny import synthetic_set, tiny_model
+from tests.tiny_bundles import synthetic_set, tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import numpy as np
 
 from installation.inference import load_classifier
 from model_export.bundle_check import check_tflite
+from model_export.diagnostics.int8_fidelity import int8_logits, logit_error
 from model_export.export import convert_int8, export_bundle
 from model_export.fold import (
     LOGIT_CLIP,
@@ -27,10 +28,9 @@ from model_export.fold import (
     folded_encoder,
     int8_serving,
 )
-from model_export.int8_fidelity import int8_logits, logit_error
 from model_export.models import DBVAE, baseline_cnn
-from model_export.tiny import synthetic_set, tiny_model
 from model_export.workflow import calibration_images
+from tests.tiny_bundles import synthetic_set, tiny_model
 
 
 def _uneven_batchnorm(model: keras.Model, seed: int) -> None:
@@ -99,6 +99,20 @@ def test_folded_graph_computes_the_trained_function(cnn: keras.Model, images: np
     assert "BatchNormalization" not in kinds
     assert kinds.count("DepthwiseConv2D") == 3
     assert check_same_function(cnn, folded, images[:64]) < 1e-3
+
+
+def test_deeper_encoder_folds_to_the_same_function(images: np.ndarray) -> None:
+    """A wider encoder with two convs per stage (the shipped size) folds and equalizes too: one
+    depthwise per BN but the last, and the same function before and after."""
+    deep = baseline_cnn(seed=5, width=8, convs_per_stage=2)
+    deep.build((None, 64, 64, 3))
+    _uneven_batchnorm(deep, seed=5)
+    _logits_in_range(deep, deep.layers[-1], images[:100])
+    folded = folded_encoder(deep, [("face_logit", 0, 1)])
+    kinds = [type(lay).__name__ for lay in folded.layers]
+    assert kinds.count("Conv2D") == 8 and kinds.count("DepthwiseConv2D") == 7
+    equalize_ranges(folded, images[:64])
+    assert check_same_function(deep, folded, images[:64]) < 1e-3
 
 
 def test_equalize_keeps_the_function_and_evens_channel_ranges(
@@ -197,7 +211,8 @@ def test_calibration_images_are_training_images_as_training_shows_them() -> None
 def test_fidelity_diagnostic_reads_logits_as_the_kiosk_does(
     cnn: keras.Model, images: np.ndarray, tmp_path: Path
 ) -> None:
-    """model_export.int8_fidelity measures the int8 logit the kiosk would read, not another."""
+    """model_export.diagnostics.int8_fidelity measures the int8 logit the kiosk would read, not
+    another."""
     calib = images[:100].astype(np.float32)
     serving = int8_serving(cnn, calib)
     crops = np.round(images[100:140] * 255).astype(np.uint8)

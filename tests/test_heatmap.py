@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -14,6 +13,7 @@ from installation.heatmap import Heatmaps, HeatmapWorker, heat_image, occlusion_
 from installation.inference import load_classifier
 from installation.paths import MODELS_DIR
 from installation.types import FrameResult, ImageU8, Prediction, Region
+from tests.waiting import wait_until
 
 
 def bright_spot_logit(crop: ImageU8) -> float:
@@ -144,9 +144,7 @@ def test_worker_thread_runs_until_the_stop_event_and_survives_a_failing_model(
 
     worker = HeatmapWorker({"left": flaky, "right": bright_spot_logit}, fresh, stop, rate_hz=50)
     worker.start()
-    deadline = time.monotonic() + 10
-    while worker.updates < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: worker.updates >= 3, 10)
     stop.set()
     worker.join(timeout=5)
     assert worker.updates >= 3
@@ -165,7 +163,7 @@ def test_heatmaps_are_never_in_the_stats(tmp_path: Path) -> None:
     crop = np.full((64, 64, 3), 77, np.uint8)
     for i in range(20):
         agg.on_result(_result(i, True, crop))
-    text = repr(agg.snapshot())
+    text = agg.snapshot().to_json()
     assert "crop" not in text and "heat" not in text and "77, 77" not in text
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,8 @@ import pytest
 
 from installation.inference import BackendError, BundleError, load_classifier
 from installation.inference import backends as backends_mod
-from installation.inference.classifier import input_lut
-from model_export.tiny import synthetic_set
+from installation.inference.int8 import input_lut
+from tests.tiny_bundles import synthetic_set
 
 
 @pytest.fixture
@@ -80,6 +81,10 @@ def test_rejects_a_wrong_crop(tiny_bundles: Path) -> None:
         ("baseline_model_as_dbvae", "needs output 1, the latent mean"),
         ("edgetpu_sha", "model_edgetpu.tflite: sha256"),
         ("no_folder", "bundle folder not found"),
+        ("card_not_utf8", "card.json is not UTF-8"),
+        ("card_deep", "nested too deeply"),
+        ("latent_truncated", "latent.npz"),
+        ("input_shape", "the model cannot be prepared"),
     ],
 )
 def test_bad_bundles_get_clear_errors(
@@ -129,6 +134,22 @@ def test_bad_bundles_get_clear_errors(
         card_path.write_text(json.dumps(card))
     elif damage == "no_folder":
         shutil.rmtree(bundle)
+    elif damage == "card_not_utf8":
+        card_path.write_bytes(card_path.read_bytes().replace(b'"name"', b'"n\xe4me"', 1))
+    elif damage == "card_deep":
+        card_path.write_text("[" * 100_000 + "]" * 100_000)
+    elif damage == "latent_truncated":
+        latent = bundle / "latent.npz"
+        latent.write_bytes(latent.read_bytes()[: latent.stat().st_size // 2])
+    elif damage == "input_shape":
+        # The same network with its input tensor declared 32x32: LiteRT rejects it in
+        # allocate_tensors (RuntimeError), before any friendly shape check could run.
+        data = model.read_bytes()
+        old, new = struct.pack("<5i", 4, 1, 64, 64, 3), struct.pack("<5i", 4, 1, 32, 32, 3)
+        assert data.count(old) == 1
+        model.write_bytes(data.replace(old, new))
+        card["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()
+        card_path.write_text(json.dumps(card))
     with pytest.raises(BundleError) as err:
         load_classifier(bundle, accelerator="cpu")
     msg = str(err.value)

@@ -5,16 +5,20 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from installation.display.panels import Panel, UnavailablePanel
+from installation.inference import BundleError
 from installation.kiosk import KioskControl, run_with_runtime
 from installation.language import LanguageState
 from installation.runtime import build_runtime
 from installation.stats import StatsAggregator
 from tests.kiosk_fixtures import write_kiosk_config
+from tests.mqtt_fixtures import Recorder, run_broker
 
 
 @pytest.fixture
@@ -22,17 +26,57 @@ def config(tmp_path: Path, tiny_bundles: Path) -> Path:
     return write_kiosk_config(tmp_path, tiny_bundles)
 
 
-def test_kiosk_runs_and_shuts_down_in_order(config: Path) -> None:
-    rt = build_runtime(config, keep_frame=True)
-    stop = threading.Event()
-    before = set(threading.enumerate())
-    app = run_with_runtime(rt, stop, max_frames=60)
+def test_kiosk_runs_and_shuts_down_in_order(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order kiosk.py promises: the display closes, then the heatmaps and the pipeline stop
+    judging, then capture stops, and the publisher, last, sends the final interval and `offline`
+    to a real broker. Each part is recorded as it is stopped, with whether it had really ended."""
+    import pygame
+
+    from installation.display import DisplayApp
+    from installation.heatmap import HeatmapWorker
+    from installation.mqtt import MqttPublisher
+    from installation.pipeline import PipelineThread
+    from installation.sources import LatestFrameGrabber
+
+    stopped: list[tuple[str, bool]] = []
+
+    def record(cls: type, method: str, name: str, ended: Callable[[Any], bool]) -> None:
+        original = getattr(cls, method)
+
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            out = original(self, *args, **kwargs)
+            stopped.append((name, ended(self)))
+            return out
+
+        monkeypatch.setattr(cls, method, wrapper)
+
+    record(DisplayApp, "run", "display", lambda app: not pygame.display.get_init())
+    record(HeatmapWorker, "join", "heatmaps", lambda w: not w._thread.is_alive())
+    record(PipelineThread, "join", "pipeline", lambda t: not t.is_alive())
+    record(LatestFrameGrabber, "stop", "capture", lambda t: not t.is_alive())
+    record(MqttPublisher, "stop", "publisher", lambda p: not p.connected)
+
+    with run_broker(tmp_path / "broker") as broker:
+        mqtt = f"mqtt: {{enabled: true, port: {broker.port}, discovery: false}}"
+        config.write_text(config.read_text().replace("mqtt: {enabled: false}", mqtt))
+        rec = Recorder(broker.port)
+        try:
+            rt = build_runtime(config, keep_frame=True)
+            stop = threading.Event()
+            before = set(threading.enumerate())
+            app = run_with_runtime(rt, stop, max_frames=60)
+            assert rec.wait(lambda: rec.on("bias-mirror/test/available")[-1:] == [b"offline"])
+        finally:
+            rec.close()
     assert app.frames == 60
     assert len(app.latency_ms) > 10  # camera frames reached the screen
     assert stop.is_set()
-    time.sleep(0.1)
-    leftover = [t for t in set(threading.enumerate()) - before if t.is_alive()]
-    assert leftover == []  # capture and pipeline threads joined
+    names = ["display", "heatmaps", "pipeline", "capture", "publisher"]
+    assert stopped == [(name, True) for name in names]
+    assert rec.on("bias-mirror/test/available") == [b"online", b"offline"]
+    assert [t for t in set(threading.enumerate()) - before if t.is_alive()] == []
 
 
 def test_missing_camera_keeps_the_kiosk_running(config: Path) -> None:
@@ -54,6 +98,58 @@ def test_missing_camera_keeps_the_kiosk_running(config: Path) -> None:
         StatsAggregator.count_error = original  # type: ignore[method-assign]
     assert app.frames == 30  # rendered the "camera unavailable" screen instead of dying
     assert errors == ["camera_lost"]  # staff see it once in stats.errors, not every frame
+
+
+def _count_errors() -> tuple[list[str], Callable[[], None]]:
+    """Records every error kind the kiosk counts for staff; call the second value to stop."""
+    errors: list[str] = []
+    original = StatsAggregator.count_error
+
+    def spy(self: StatsAggregator, kind: str) -> None:
+        errors.append(kind)
+        original(self, kind)
+
+    StatsAggregator.count_error = spy  # type: ignore[method-assign]
+
+    def restore() -> None:
+        StatsAggregator.count_error = original  # type: ignore[method-assign]
+
+    return errors, restore
+
+
+def test_one_broken_bundle_keeps_the_kiosk_on_the_other(config: Path) -> None:
+    card = config.parent / "debiased" / "card.json"
+    card.write_bytes(b"\xff\xfe" + card.read_bytes())  # not UTF-8
+    rt = build_runtime(config, keep_frame=True, allow_one_failed=True)
+    assert set(rt.classifiers) == {"left"}
+    assert "card.json is not UTF-8" in rt.failed["right"]
+    errors, restore = _count_errors()
+    try:
+        app = run_with_runtime(rt, threading.Event(), max_frames=40)
+    finally:
+        restore()
+    assert app.frames == 40
+    assert errors.count("model_load") == 1  # staff see it once in stats.errors
+    assert app.view is not None and isinstance(app.view.panels["right"], UnavailablePanel)
+    assert isinstance(app.view.panels["left"], Panel)
+    with pytest.raises(BundleError, match="not UTF-8"):  # replay and bench need both
+        build_runtime(config, keep_frame=False)
+
+
+def test_both_bundles_broken_is_one_clear_error(config: Path) -> None:
+    for side in ("baseline", "debiased"):
+        (config.parent / side / "card.json").write_text("[" * 100_000)
+    res = subprocess.run(
+        [sys.executable, "-m", "installation", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 1
+    assert "neither model bundle loads" in res.stderr
+    assert "models.left" in res.stderr and "models.right" in res.stderr
+    assert "Traceback" not in res.stderr
 
 
 def test_staff_commands_are_applied_on_the_main_loop() -> None:

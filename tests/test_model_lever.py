@@ -1,10 +1,10 @@
-"""The resampling-lever sweep (model_export.lever) on synthetic latents."""
+"""The resampling-lever sweep (model_export.diagnostics.lever) on synthetic latents."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from model_export.lever import faces_for_90_percent, sweep
+from model_export.diagnostics.lever import faces_for_90_percent, sweep
 
 
 def test_faces_for_90_percent() -> None:

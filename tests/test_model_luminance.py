@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from model_export.diagnostics.luminance import centre_luminance, equalize_luminance
 from model_export.evaluate import set_metrics
-from model_export.luminance import centre_luminance, equalize_luminance
 
 
 def _faces(n: int, seed: int = 0) -> np.ndarray:

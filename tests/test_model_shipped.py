@@ -1,7 +1,8 @@
-"""The two shipped bundles in assets/models keep the contract the exhibit relies on.
+"""The two shipped bundles in assets/models keep the contract the exhibit relies on, and find
+real faces and reject real non-faces in photos that scikit-image ships.
 
-These read only files this project ships (assets/models), never the training data outside
-the repository.
+These read only files this project or a package ships, never the training data outside the
+repository.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from installation.inference import load_classifier
+from installation.inference import Classifier, load_classifier
 from installation.inference.bundle import load_bundle
+from installation.region import crop_for_model
+from installation.types import Region
 from model_export.bundle_check import check_tflite
 
 MODELS = Path(__file__).resolve().parents[1] / "assets" / "models"
@@ -57,12 +60,106 @@ def test_shipped_bundle_contract(folder: str) -> None:
         assert g.shown == g.recall_mean
 
 
-def test_shipped_models_run_and_agree_with_their_threshold() -> None:
+# -- what the shipped models do on real photos that scikit-image ships -----------------------
+
+# Squares (x, y, side in photo pixels) around the astronaut Eileen Collins's face (NASA, public
+# domain), from tight to the kiosk's looser framing: both shipped models find her in all of them.
+ASTRONAUT_FACE = [(170, 80, 100), (160, 70, 120), (150, 60, 140), (140, 50, 160)]
+# Objects, textures and scenes without a human face. Not the retina photo: a fundus image (round,
+# reddish, dark surround) is taken for a face by both models, a known weakness, not a contract.
+NON_FACES = (
+    "brick", "cell", "clock", "coffee", "coins", "colorwheel", "grass", "gravel",
+    "horse", "hubble_deep_field", "immunohistochemistry", "logo", "moon", "page", "rocket", "text",
+)  # fmt: skip
+FPR = 0.02  # each model's threshold is set for 2 % false positives on validation non-faces
+
+
+def _shipped() -> dict[str, Classifier]:
+    return {f: load_classifier(MODELS / f, accelerator="cpu") for f in ("baseline", "debiased")}
+
+
+def _threshold_logit(clf: Classifier) -> float:
+    p = clf.card.threshold
+    return float(np.log(p / (1 - p)))
+
+
+def _bgr(image: np.ndarray) -> np.ndarray:
+    """Any skimage picture (bool, float, grey, RGBA) as a uint8 BGR frame, as a camera gives."""
+    img = np.asarray(image)
+    if img.dtype == bool:
+        img = img.astype(np.uint8) * 255
+    elif img.dtype != np.uint8:
+        img = np.round(255 * (img - img.min()) / max(float(img.max() - img.min()), 1e-9))
+        img = img.astype(np.uint8)
+    if img.ndim == 2:
+        img = np.dstack([img] * 3)
+    return np.ascontiguousarray(img[..., :3][..., ::-1])
+
+
+def _logit(clf: Classifier, frame: np.ndarray, region: Region) -> float:
+    return float(clf.predict(crop_for_model(frame, region)).logit)  # the kiosk's own crop
+
+
+def test_shipped_models_find_the_astronaut_with_a_margin() -> None:
+    from skimage import data
+
+    frame = _bgr(data.astronaut())
+    for name, clf in _shipped().items():
+        for x, y, side in ASTRONAUT_FACE:
+            logit = _logit(clf, frame, Region(x, y, side, side))
+            # At least one logit above the threshold: found, and not by a hair.
+            assert logit >= _threshold_logit(clf) + 1.0, (name, (x, y, side), logit)
+
+
+def test_shipped_models_find_most_real_faces_and_reject_the_rest() -> None:
+    """scikit-image's LFW subset: 100 faces and 100 non-face patches from the same photos
+    (25x25 grey, scaled up as the kiosk scales a crop). Found 89 and 78 of the faces and none
+    of the non-faces when written; a model that finds fewer than 70 or fires on more than 2 %
+    of the patches has lost what the exhibit shows."""
+    from skimage import data
+
+    lfw = data.lfw_subset()  # [200, 25, 25] float in [0, 1]: faces first, then non-faces
+    whole = Region(0, 0, 25, 25)
+    for name, clf in _shipped().items():
+        thr = _threshold_logit(clf)
+        found = [
+            _logit(clf, _bgr(np.round(img * 255).astype(np.uint8)), whole) >= thr for img in lfw
+        ]
+        assert sum(found[:100]) >= 70, (name, sum(found[:100]))
+        assert sum(found[100:]) <= FPR * 100, (name, sum(found[100:]))
+
+
+def test_shipped_models_reject_real_non_faces() -> None:
+    """The centre square of each picture and 16 random squares of it (1/4 of its side up to all
+    of it), 272 in all. When written the baseline found a face in 3 of them (a clock face, the
+    logo, a page) and the DB-VAE in none, none of them a centre square; a model that fires on
+    more than 5 % of them (four times that) or on a centre square fails."""
+    from skimage import data
+
+    rng = np.random.default_rng(0)
+    squares: list[tuple[str, np.ndarray, Region, bool]] = []
+    for picture in NON_FACES:
+        frame = _bgr(getattr(data, picture)())
+        h, w = frame.shape[:2]
+        s = min(h, w)
+        squares.append((picture, frame, Region((w - s) // 2, (h - s) // 2, s, s), True))
+        for _ in range(16):
+            side = int(rng.integers(s // 4, s))
+            x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+            squares.append((picture, frame, Region(x, y, side, side), False))
+    for name, clf in _shipped().items():
+        thr = _threshold_logit(clf)
+        hits = [(p, r, centre) for p, f, r, centre in squares if _logit(clf, f, r) >= thr]
+        assert not [h for h in hits if h[2]], (name, hits)
+        assert len(hits) <= 0.05 * len(squares), (name, hits)
+
+
+def test_shipped_models_report_the_contract_outputs() -> None:
     rng = np.random.default_rng(0)
     crop = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
-    for folder in ("baseline", "debiased"):
-        clf = load_classifier(MODELS / folder, accelerator="cpu")
+    for clf in _shipped().values():
         pred = clf.predict(crop)
         assert 0.0 <= pred.p_face <= 1.0
-        assert pred.face == (pred.p_face >= clf.card.threshold)
         assert (pred.latent is not None) == (clf.card.kind == "dbvae")
+        if pred.latent is not None:
+            assert pred.latent.shape == (clf.card.latent_dim,)

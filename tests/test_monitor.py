@@ -17,6 +17,8 @@ from rich.console import Console
 
 from installation.monitor import COLUMNS, monitor_main, render_table, row_cells
 from installation.monitor_model import KioskBoard
+from installation.stats import StatsAggregator
+from tests.mqtt_fixtures import result
 
 ROOT = Path(__file__).resolve().parent.parent
 NOON = dt.datetime(2026, 3, 14, 12, 0).timestamp()  # local time, like the monitor's "today"
@@ -35,16 +37,47 @@ def iso(t: float) -> str:
 
 
 def stats(seq: int, end: float, sessions: int, since: float, total: int, **kw: Any) -> bytes:
+    """A stats message as a kiosk sends it (docs/mqtt.md), rates withheld unless given."""
+    per_side = {"p50": 0.2, "p95": 0.3}
+    released = {
+        "intervals": 0,
+        "present_frames": 0,
+        "faces": {"left": 0, "right": 0},
+        "p_face_sum": {"left": 0.0, "right": 0.0},
+        "disagreements": 0,
+        "missed_frames": 0,
+        "sessions_ended": 0,
+        "sessions_missed_by_both": 0,
+        "dwell_s": 0.0,
+    }
     s = {
         "schema": 1,
         "seq": seq,
         "interval": {"start": iso(end - 60), "end": iso(end), "seconds": 60.0},
+        "k_min_sessions": 5,
         "sessions": sessions,
+        "sessions_ended": sessions,
+        "frames": 1790,
+        "present_frames": 900,
         "fps": {"camera": 30.0, "process": 29.5, "render": 60.0},
         "dropped_frames": 1,
+        "inference_ms": {"left": per_side, "right": per_side},
+        "render_ms_p95": 6.1,
+        "latency_ms_p95": 31.6,
+        "backend": "litert-cpu",
         "errors": kw.pop("errors", {}),
+        "uptime_s": 3600,
+        "cpu_temp_c": None,
+        "rss_mb": 180.4,
         "queue_dropped": 0,
-        "cumulative": {"since": iso(since), "sessions": total},
+        "cumulative": {
+            "since": iso(since),
+            "frames": 100_000,
+            "sessions": total,
+            "dropped_frames": 3,
+            "errors": {},
+            "released": released,
+        },
         **kw,
     }
     return json.dumps(s).encode()
@@ -121,6 +154,34 @@ def test_status_since_stale_and_errors() -> None:
     assert "3 kiosk(s), 1 offline, 1 stale" in text and "hung" in text
 
 
+def test_camera_lost_failed_models_and_errors_show_in_red() -> None:
+    clock = Clock(NOON)
+    board = KioskBoard(clock=clock)
+    board.feed("bias-mirror/cam/available", b"online")
+    board.feed("bias-mirror/cam/stats", stats(1, NOON, 0, NOON - 60, 0, errors={"camera_lost": 1}))
+    board.feed("bias-mirror/cam/state", b'{"language": "en", "paused": false, "camera": "lost"}')
+    board.feed("bias-mirror/mod/available", b"online")
+    board.feed("bias-mirror/mod/stats", stats(1, NOON, 0, NOON - 60, 0))
+    right_broken = {"camera": "ok", "models": {"left": {"name": "a"}, "right": {"error": "x"}}}
+    board.feed("bias-mirror/mod/state", json.dumps(right_broken).encode())
+    rows = {r.installation_id: r for r in board.snapshot()}
+    style, cells = row_cells(rows["cam"], clock.t, stale_s=180)
+    assert style == "bold red" and cells[1] == "camera lost"
+    style, cells = row_cells(rows["mod"], clock.t, stale_s=180)
+    assert style == "bold red" and cells[1] == "model right failed"
+    # The camera is back: the next retained state clears it.
+    board.feed("bias-mirror/cam/state", b'{"language": "en", "paused": false, "camera": "ok"}')
+    style, cells = row_cells(rows["cam"], clock.t, stale_s=180)
+    assert style == "green" and cells[1] == "online"
+    # Errors today are red even on a healthy row.
+    table = render_table(board, stale_s=180, now=clock.t)
+    errors = table.columns[col("errors today")]._cells
+    assert [str(c) for c in errors] == ["1 (camera_lost 1)", "0"]
+    assert "red" in str(errors[0].spans[0].style) and not errors[1].spans
+    board.feed("bias-mirror/cam/state", b'{"camera": "on fire"}')  # not a value it sends
+    assert board.bad_messages == 1 and rows["cam"].camera == "ok"
+
+
 def test_malformed_messages_are_counted_not_fatal() -> None:
     board = KioskBoard()
     for topic, payload in [
@@ -135,6 +196,44 @@ def test_malformed_messages_are_counted_not_fatal() -> None:
     board.feed("other/x/stats", b"{}")
     assert board.bad_messages == 5 and board.messages == 5
     assert board.rows["x"].online is None
+
+
+def test_a_payload_that_fails_the_schema_is_shown_with_what_is_wrong() -> None:
+    clock = Clock(NOON)
+    board = KioskBoard(clock=clock)
+    board.feed("bias-mirror/k/stats", stats(1, NOON, 3, NOON - 60, 3))
+    assert board.bad_messages == 0 and board.last_problem is None
+    # A kiosk with a newer schema, and one that sends a rate out of range.
+    board.feed("bias-mirror/k/stats", stats(2, NOON + 60, 1, NOON - 60, 4, schema=2))
+    assert board.last_problem is not None and board.last_problem.startswith("k stats: schema")
+    board.feed("bias-mirror/k/stats", stats(3, NOON + 120, 1, NOON - 60, 5, disagreement_rate=7))
+    assert board.last_problem.startswith("k stats: disagreement_rate: Input should be less")
+    assert board.rows["k"].visitors_today(dt.date(2026, 3, 14)) == (3, False)  # as before
+    console = Console(record=True, width=200)
+    console.print(render_table(board, stale_s=180, now=NOON + 130))
+    text = console.export_text()
+    assert "2 malformed message(s) ignored; last: k stats: disagreement_rate" in text
+
+
+def test_what_a_kiosk_sends_is_what_the_monitor_reads() -> None:
+    """The aggregator's own payload, through JSON, as the broker hands it to the monitor; and a
+    newer kiosk's extra key is read past, not refused."""
+    wall = Clock(NOON - 60)
+    agg = StatsAggregator(
+        k_min_sessions=1, presence_min_s=0.5, presence_gap_s=2.0, clock=lambda: wall.t, wall=wall
+    )
+    t = NOON - 60
+    for i in range(40):  # one visitor for 4 s whom only the right-hand model finds
+        agg.on_result(result(t + i * 0.1, left=False, right=True))
+    agg.on_result(result(t + 10, left=False, right=False))
+    wall.t = NOON
+    sent = json.loads(agg.snapshot(queue_dropped=2).to_json())
+    board = KioskBoard(clock=Clock(NOON))
+    board.feed("bias-mirror/k/stats", json.dumps({**sent, "added_later": {"x": 1}}).encode())
+    assert board.bad_messages == 0, board.last_problem
+    row = board.rows["k"]
+    assert row.visitors_today(dt.date(2026, 3, 14)) == (1, False)
+    assert row.disagreement == 1.0 and row.missed_by_both == 0.0 and row.queue_dropped == 2
 
 
 def test_hostile_payloads_change_nothing_and_render_as_plain_text() -> None:

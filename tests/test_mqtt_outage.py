@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.mqtt_fixtures import Recorder, eventually, feed_visitors, make_publisher, run_broker
+from tests.mqtt_fixtures import Recorder, feed_visitors, make_publisher, run_broker
+from tests.waiting import wait_until
 
 BASE = "bias-mirror/foyer-1"
 
@@ -41,9 +42,9 @@ def _outage(tmp_path: Path, seconds: float, queue_max: int = 1440) -> list[dict[
             broker.start()
             t_up = time.monotonic()
             rec = Recorder(broker.port)
-            assert eventually(lambda: pub.connected, 12)
+            assert wait_until(lambda: pub.connected, 12)
             assert time.monotonic() - t_up <= 10  # reconnect target
-            assert eventually(lambda: pub.queued == 0, 10)
+            assert wait_until(lambda: pub.queued == 0, 10)
             # Retained birth and state again (the broker restarted without persistence).
             late = Recorder(broker.port)
             assert late.wait(lambda: late.on(f"{BASE}/available") == [b"online"])

@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -14,7 +13,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from installation.monitor_model import KioskBoard
 from installation.mqtt import MqttPublisher
-from tests.mqtt_fixtures import eventually, feed_visitors, make_publisher, run_broker
+from tests.mqtt_fixtures import Recorder, feed_visitors, make_publisher, run_broker
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 N_KIOSKS = 50
@@ -46,13 +46,13 @@ def test_fifty_kiosks_and_the_monitor_model(tmp_path: Path) -> None:
                     for r in rows
                 )
 
-            assert eventually(caught_up, 20), [
+            assert wait_until(caught_up, 20), [
                 (r.installation_id, r.online, r.visitors_today(today)) for r in board.snapshot()
             ]
             assert board.bad_messages == 0
             assert all(r.language == "en" and r.fps_process is not None for r in board.snapshot())
             pubs[7].stop()
-            assert eventually(lambda: board.rows["room-07"].online is False, 5)
+            assert wait_until(lambda: board.rows["room-07"].online is False, 5)
             assert sum(r.online is True for r in board.snapshot()) == N_KIOSKS - 1
         finally:
             for p in pubs:
@@ -70,7 +70,12 @@ def test_monitor_once_shows_the_kiosks(tmp_path: Path) -> None:
         try:
             assert on.ready.wait(10) and off.ready.wait(10)
             feed_visitors(agg, 2)
-            time.sleep(1.3)  # one stats interval
+            # The next stats interval (1 s) carries both visitors to the broker.
+            rec = Recorder(broker.port)
+            try:
+                assert rec.wait(lambda: rec.has_stats("bias-mirror/foyer-9", 2))
+            finally:
+                rec.close()
             off.stop()
             cmd = ["monitor", "--port", str(broker.port), "--once", "--stale-s", "60"]
             res = subprocess.run(

@@ -18,6 +18,7 @@ import pytest
 
 from installation.config import RegionConfig
 from installation.inference import load_classifier
+from installation.logits import logit_of
 from installation.paths import MODELS_DIR
 from installation.pipeline import Pipeline
 from installation.presence import STILL_RELEARN_S, OccupancyDetector
@@ -25,7 +26,7 @@ from installation.region import RegionFinder, crop_for_model
 from installation.replay import ReplayStats, run_replay
 from installation.sources import open_source
 from installation.types import Frame, ImageU8
-from installation.verdicts import VerdictTracker, logit_of
+from installation.verdicts import VerdictTracker
 
 FPS = 15.0
 W, H = 640, 480

@@ -10,9 +10,8 @@ import pytest
 
 from installation.config import RegionConfig
 from installation.region import RegionError, RegionFinder, crop_for_model, square_of
-from installation.sources import open_source
 from installation.types import Region
-from tests.video_fixtures import face_photo, write_clip
+from tests.video_fixtures import face_photo
 
 
 def test_guide_box_is_the_centred_square_of_the_box() -> None:
@@ -108,44 +107,6 @@ def test_missing_cascade_names_the_package_to_install(tmp_path: Path) -> None:
         RegionFinder(RegionConfig(mode="detector"), cascade_path=broken)
     # The guide box needs no cascade at all.
     RegionFinder(RegionConfig(mode="guide_box"), cascade_path=tmp_path / "none.xml")
-
-
-# -- benchmarks (disabled by default: they run once as tests) -------------------------------
-
-
-def test_crop_benchmark(benchmark) -> None:  # type: ignore[no-untyped-def]
-    """Target: < 0.2 ms per crop (640x480 frame, 256 px square -> 64x64 RGB)."""
-    frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
-    region = RegionFinder(RegionConfig()).find(frame)
-    crop = benchmark(crop_for_model, frame, region)
-    assert crop.shape == (64, 64, 3)
-
-
-def test_detector_benchmark(benchmark) -> None:  # type: ignore[no-untyped-def]
-    """Target: >= 30 finds/s on a 640x480 frame with a face (detector_scale 0.5)."""
-    finder = RegionFinder(RegionConfig(mode="detector"))
-    region = benchmark(finder.find, _astronaut_scene(0))
-    assert region.source == "detector"
-
-
-def test_decode_and_crop_benchmark(benchmark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Replay's share without the models: decode a 640x480 mp4v clip + guide-box crop.
-    Target: well above 300 frames/s, so replay with both models can reach 300."""
-    clip = write_clip(tmp_path / "vga.mp4", frames=60, size=(640, 480), fps=30.0)
-    finder = RegionFinder(RegionConfig())
-
-    def run() -> int:
-        src = open_source(str(clip))
-        n = 0
-        try:
-            while (frame := src.read()) is not None:
-                crop_for_model(frame.image, finder.find(frame.image))
-                n += 1
-        finally:
-            src.close()
-        return n
-
-    assert benchmark(run) == 60
 
 
 def test_downscaled_detector_agrees_with_full_resolution_opencv() -> None:

@@ -17,6 +17,7 @@ from installation.sources.capture import LatestFrameGrabber
 from installation.types import Frame
 from installation.watchdog import Notifier, Watchdog
 from tests.kiosk_fixtures import write_kiosk_config
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -158,20 +159,20 @@ def test_a_hung_camera_read_stops_the_watchdog() -> None:
     grabber.start()
     dog = Watchdog(Notifier({}), stall_s=0.3)
     try:
-        deadline = time.monotonic() + 5
-        while (grabber.latest() is None or grabber.latest().index < 4) and (  # type: ignore[union-attr]
-            time.monotonic() < deadline
-        ):
-            time.sleep(0.01)
+        assert wait_until(lambda: (f := grabber.latest()) is not None and f.index >= 4, 5)
         frame = grabber.latest()
         assert frame is not None and grabber.status().state.name == "OK"
         now = time.monotonic()
         assert dog.healthy(now, source_ok=True, frame_t=frame.t, judged_t=now, paused=False)
-        time.sleep(0.5)  # the read is still blocked; the source still reports OK
-        now = time.monotonic()
-        frame = grabber.latest()
-        assert grabber.status().state.name == "OK" and frame is not None
-        assert not dog.healthy(now, source_ok=True, frame_t=frame.t, judged_t=now, paused=False)
+
+        def stalled() -> bool:
+            now = time.monotonic()
+            return not dog.healthy(now, source_ok=True, frame_t=frame.t, judged_t=now, paused=False)
+
+        # The read is still blocked and the source still reports OK: within about stall_s the
+        # watchdog must stop counting the kiosk as healthy.
+        assert wait_until(stalled, 5)
+        assert grabber.status().state.name == "OK" and grabber.latest() == frame
     finally:
         release.set()
         grabber.stop()

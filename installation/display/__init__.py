@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from installation.display.app import IDLE, DisplayApp, FrameInputs
-from installation.display.texts import LANGUAGES, Texts, TextsError
+from installation.display.texts import Texts, TextsError
 from installation.display.view import KioskView
 
 __all__ = [
     "IDLE",
-    "LANGUAGES",
     "DisplayApp",
     "FrameInputs",
     "KioskView",

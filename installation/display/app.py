@@ -18,11 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from installation.config import DisplayConfig
-from installation.display.texts import LANGUAGES
 from installation.display.view import KioskView
 from installation.display.widgets import quit_pygame
 from installation.heatmap import Heatmaps
-from installation.types import FrameResult, SourceState, SourceStatus
+from installation.types import LANGUAGES, FrameResult, SourceState, SourceStatus
 
 logger = logging.getLogger(__name__)
 

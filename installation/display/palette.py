@@ -7,6 +7,8 @@ has a word and a symbol (tick / cross). All text colours reach WCAG AA (4.5:1) o
 
 from __future__ import annotations
 
+import math
+
 RGB = tuple[int, int, int]
 
 BG: RGB = (14, 17, 22)
@@ -99,4 +101,4 @@ def _lab(rgb: RGB) -> tuple[float, float, float]:
 def delta_e(a: RGB, b: RGB) -> float:
     """CIE76 colour difference (about 2: just noticeable; above 20: clearly different)."""
     la, lb = _lab(a), _lab(b)
-    return sum((x - y) ** 2 for x, y in zip(la, lb, strict=True)) ** 0.5
+    return math.dist(la, lb)

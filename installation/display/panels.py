@@ -8,6 +8,9 @@ Vertical plan of a panel at 1080p (900 px tall):
     20 name | 70 method (small print, 2 lines) | 150-330 verdict block | 350 rule | 362 title
     | 410.. group rows (label, then bar with its 95 % interval and the percentage)
     | small print at the bottom (test set and count, gap with its interval; NOTE_LINES lines)
+
+A side whose bundle did not load gets an UnavailablePanel instead: a short, calm notice where the
+verdict would be, on the same labels rules (its texts are checked like every other).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any, Protocol
 
 import pygame
 
-from installation.display.palette import BLUE, MUTED, ORANGE, PANEL, RGB, RULE, TEXT
+from installation.display.palette import BG, BLUE, MUTED, ORANGE, PANEL, RGB, RULE, TEXT
 from installation.display.texts import Texts
 from installation.display.widgets import Drawn, TextCache, bar, check_mark, cross_mark
 from installation.inference.card import Card, GroupMetric
@@ -280,3 +283,70 @@ class Panel:
 
 class _Put(Protocol):  # the static part's text writer
     def __call__(self, layer: str, text: str, size: int, color: RGB = TEXT, **at: Any) -> Drawn: ...
+
+
+class UnavailablePanel:
+    """The panel of a side whose bundle did not load: the kiosk runs on the other model, and the
+    visitor reads, calmly, that this one is resting (staff get the error over MQTT). Only the
+    language changes it, so it is always drawn whole."""
+
+    def __init__(self, rect: pygame.Rect, texts: Texts, cache: TextCache, u: float) -> None:
+        self.rect = rect
+        self.texts = texts
+        self.text = cache
+        self.u = u
+        self.pad = self.px(28)
+        self.inner = rect.width - 2 * self.pad
+        self.drawn: list[Drawn] = []  # texts of the last draw, in screen coordinates
+
+    def px(self, v: float) -> int:
+        return max(round(v * self.u), 1)
+
+    def verdict_rect(self) -> pygame.Rect:
+        return self.rect  # nothing in it changes per frame
+
+    def body_lines(self) -> tuple[list[str], int]:
+        """The notice wrapped to the panel, and how many lines of it fit above its bottom."""
+        size = self.px(MAIN_PX)
+        lines = self.text.wrap(self.texts.t("model_unavailable_body"), size, self.inner)
+        line_h = self.text.render("Hg", size).get_height() + self.px(6)
+        top = self.px(VERDICT_TOP) + line_h + self.px(24)  # under the title
+        return lines, max((self.rect.height - self.pad - top) // line_h, 0)
+
+    def fits(self) -> list[str]:
+        """What would be cut off in the current language (tests check every language)."""
+        cut = []
+        title = self.texts.t("model_unavailable_title")
+        if self.text.render(title, self.px(MAIN_PX)).get_width() > self.inner:
+            cut.append(f"title wider than the panel: {title!r}")
+        lines, room = self.body_lines()
+        if len(lines) > room:
+            cut.append(f"notice ({len(lines)} lines, room for {room}): {lines[room:]}")
+        return cut
+
+    def draw(
+        self, surface: pygame.Surface, verdict: Verdict | None, attract: bool, full: bool = True
+    ) -> pygame.Rect:
+        """The title where a verdict would be, in the panel's usual colours (a resting model is
+        nothing to alarm anyone about), the notice under it; returns the rectangle drawn."""
+        rect, size = self.rect, self.px(MAIN_PX)
+        pygame.draw.rect(surface, BG, rect)
+        pygame.draw.rect(surface, PANEL, rect, border_radius=self.px(22))
+        box = pygame.Rect(rect.x + self.pad, rect.y, self.inner, rect.height)
+        x = box.x
+        self.drawn = []
+
+        def put(layer: str, text: str, color: RGB, y: int) -> Drawn:
+            at = {"topleft": (x, y)}
+            d = self.text.put(surface, layer, text, size, color=color, bg=PANEL, box=box, **at)
+            self.drawn.append(d)
+            return d
+
+        title = put(
+            "label", self.texts.t("model_unavailable_title"), TEXT, rect.y + self.px(VERDICT_TOP)
+        )
+        lines, room = self.body_lines()
+        y = title.rect.bottom + self.px(24)
+        for line in lines[:room]:
+            y = put("body", line, MUTED, y).rect.bottom + self.px(6)
+        return rect

@@ -17,10 +17,9 @@ import yaml
 
 from installation.inference.card import Card, GroupMetric
 from installation.paths import TEXTS_DIR
+from installation.types import LANGUAGES
 
 logger = logging.getLogger(__name__)
-
-LANGUAGES = ("en", "de", "fr")
 
 
 class TextsError(ValueError):

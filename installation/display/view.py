@@ -5,7 +5,8 @@ Layout is computed from the screen size (reference 1920x1080, unit u = height / 
 band with the headline (and the language keys and camera notice on the right), a panel on each
 side and the mirror between them. Attract mode keeps the live image but blurred and dimmed to a
 soft impression of the room (nobody is recognisable), so the screen still reacts when someone
-walks up.
+walks up. A kiosk running on one model (the other's bundle did not load) shows a resting notice
+on that side and tells no comparison (wording's solo_* screens).
 
 Redraw on change: the screen is five regions (header, two panels, mirror, text under the
 mirror), each redrawn only when what it shows changed; a new camera frame alone redraws the
@@ -24,24 +25,22 @@ import pygame
 
 from installation.display.mirror import Mirror
 from installation.display.palette import BG, MUTED, RGB, TEXT, YELLOW
-from installation.display.panels import MAIN_PX, SMALL_PX, Panel
+from installation.display.panels import MAIN_PX, SMALL_PX, Panel, UnavailablePanel
 from installation.display.texts import Texts
 from installation.display.widgets import Drawn, TextCache, bar
-from installation.display.wording import Copy, copy_for, screen_of
+from installation.display.wording import VERDICT_SCREENS, Copy, copy_for, screen_of
 from installation.heatmap import Heatmaps
 from installation.inference.card import Card
 from installation.paths import TEXTS_DIR
-from installation.types import FrameResult, Region, SourceState, SourceStatus
+from installation.types import SIDES, FrameResult, Region, SourceState, SourceStatus
 
 logger = logging.getLogger(__name__)
 
-SIDES = ("left", "right")
 HEADLINE_PX = 64  # cap height 32 px at 1080p
 PAUSED_PX = 88
 TOP = 140  # header band
 HEADLINE_LINES = 2
 CENTRE_NOTE_LINES = 4
-VERDICT_SCREENS = ("both_found", "one_found", "missed_both")
 
 
 class KioskView:
@@ -53,9 +52,8 @@ class KioskView:
         language: str = "en",
         mirror: bool = True,
     ) -> None:
-        missing = [side for side in SIDES if side not in cards]
-        if missing:
-            raise ValueError(f"KioskView needs a card for {missing}; got {sorted(cards)}")
+        if not any(side in cards for side in SIDES):
+            raise ValueError(f"KioskView needs a card for at least one of {SIDES}")
         self.size = size
         self.cards = cards
         self.texts = Texts(texts_dir, language)
@@ -69,8 +67,11 @@ class KioskView:
             "left": pygame.Rect(self.margin, top, pw, h - top - self.margin),
             "right": pygame.Rect(w - self.margin - pw, top, pw, h - top - self.margin),
         }
-        self.panels = {
+        # A side without a card (its bundle did not load) shows a notice instead of a model.
+        self.panels: dict[str, Panel | UnavailablePanel] = {
             side: Panel(self.panel_rects[side], cards[side], self.texts, self.text, self.u)
+            if side in cards
+            else UnavailablePanel(self.panel_rects[side], self.texts, self.text, self.u)
             for side in SIDES
         }
         column = w - 2 * (self.margin * 2 + pw)
@@ -144,7 +145,7 @@ class KioskView:
         screen = screen_of(live=live, status=status, attract=attract, paused=paused, result=result)
         show = screen in VERDICT_SCREENS
         maps = heatmaps if show else None
-        copy = copy_for(self.texts, screen, result, self.cards["right"], maps is not None)
+        copy = copy_for(self.texts, screen, result, self.cards.get("right"), maps is not None)
         lang = self.language
         # Overlays that cross regions (staff notice, fps counter) and the paused screen are
         # drawn whole; so is any surface other than the one drawn last.
@@ -180,7 +181,8 @@ class KioskView:
             self.dirty.append(rect)
         t1 = time.perf_counter()
         for side in SIDES:
-            verdict = result.verdict(side) if show and result is not None else None
+            judged = show and result is not None and side in result.predictions
+            verdict = result.verdict(side) if judged and result is not None else None
             panel = self.panels[side]
             sig = None
             if verdict is not None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from installation.display.texts import Texts
 from installation.inference.card import Card
-from installation.types import FrameResult, SourceState, SourceStatus
+from installation.types import SIDES, FrameResult, SourceState, SourceStatus
 
 # Every state a screen can be in (the tests draw each one in every language at every size).
 SCREENS = (
@@ -20,11 +20,15 @@ SCREENS = (
     "both_found",
     "one_found",
     "missed_both",
+    "solo_found",  # solo_*: one model only, the other's bundle did not load
+    "solo_missed",
     "camera_unavailable",
     "camera_connecting",
     "recording_ended",
     "paused",
 )
+# The screens with a visitor in the box and the models' verdicts on the panels.
+VERDICT_SCREENS = ("both_found", "one_found", "missed_both", "solo_found", "solo_missed")
 _NO_VIDEO = {
     SourceState.UNAVAILABLE: "camera_unavailable",
     SourceState.ENDED: "recording_ended",
@@ -63,7 +67,12 @@ def screen_of(
         # Presence comes from the box, not from the models: a visitor whom both models miss is
         # present, and is told that it is the models' failure, never to step in.
         return "step_in"
-    found = result.found("left") + result.found("right")
+    judged = [side for side in SIDES if side in result.predictions]
+    found = sum(result.found(side) for side in judged)
+    if len(judged) == 1:
+        # One model only (the other's bundle did not load): there is nothing to compare, so
+        # no "only one model" or "neither model"; its panel says why it is empty.
+        return "solo_found" if found else "solo_missed"
     return ("missed_both", "one_found", "both_found")[found]
 
 
@@ -71,7 +80,7 @@ def copy_for(
     texts: Texts,
     screen: str,
     result: FrameResult | None,
-    right_card: Card,
+    right_card: Card | None,
     heatmaps: bool,
 ) -> Copy:
     headline = texts.t({"paused": "paused_title", "attract": "attract_title"}.get(screen, screen))
@@ -79,10 +88,16 @@ def copy_for(
     body = texts.t(body_key) if texts.has(body_key) else None
     details: list[str] = []
     rarity = None
-    if screen in ("both_found", "one_found", "missed_both"):
+    if screen in VERDICT_SCREENS:
         details.append(texts.t("threshold_note"))
-        count = right_card.training_data.get("faces")
-        if result is not None and result.rarity is not None and isinstance(count, int):
+        # The meter is the right-hand model's; without it (bundle not loaded) there is none.
+        count = right_card.training_data.get("faces") if right_card is not None else None
+        if (
+            right_card is not None
+            and result is not None
+            and result.rarity is not None
+            and isinstance(count, int)
+        ):
             # A percentile is shown with the number of faces it is a percentile of; a card that
             # does not say how many faces its model learned from gets no meter.
             rarity = Rarity(

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 CARD_SCHEMA = 1
+ModelKind = Literal["baseline", "dbvae"]  # the model family; a DB-VAE bundle has a latent output
 
 
 class _Open(BaseModel):
@@ -88,7 +89,7 @@ class DisplayHint(_Open):
 class Card(_Open):
     schema_version: int = Field(CARD_SCHEMA, alias="schema", description="Card schema version.")
     name: str = Field(description="Short model name shown on screen, e.g. 'Baseline CNN'.")
-    kind: Literal["baseline", "dbvae"] = Field(description="Model family.")
+    kind: ModelKind = Field(description="Model family.")
     method: str = Field("", description="How it was trained, in one truthful sentence.")
     version: str = Field(description="Model version.")
     created: str = Field(description="ISO 8601 creation time.")
@@ -151,6 +152,16 @@ def load_card(path: Path) -> Card:
         raise CardError(
             f"{path}: card.json is missing. Fix: re-export the bundle with "
             "`bias-mirror-export export` or copy the whole bundle folder."
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise CardError(
+            f"{path}: card.json is not UTF-8 text (byte {exc.start}). Fix: re-export the bundle "
+            "or copy the whole bundle folder again."
+        ) from None
+    except RecursionError:
+        raise CardError(
+            f"{path}: card.json is nested too deeply to be a model card. Fix: re-export the "
+            "bundle or copy the whole bundle folder again."
         ) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise CardError(

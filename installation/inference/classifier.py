@@ -1,7 +1,7 @@
 """One bundle -> one classifier: uint8 RGB crop [64, 64, 3] -> `Prediction`.
 
-Quantization is folded into preprocessing: a 256-entry lookup table maps each 0..255 pixel
-straight to the model's int8 input (real = pixel / 255, q = round(real / scale) + zero_point).
+The model is read through `installation.inference.int8` (input lookup table, dequantized
+outputs); this module checks the model against its card and turns the logit into a verdict.
 """
 
 from __future__ import annotations
@@ -13,42 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from installation.inference.backends import make_interpreter
+from installation.inference.backends import BackendError, make_interpreter
 from installation.inference.bundle import FIX, Bundle, BundleError, load_bundle
+from installation.inference.int8 import Int8Reader, ordered_outputs
 from installation.inference.rarity import Rarity, RarityError
+from installation.logits import logit_of, sigmoid
 from installation.types import Prediction
-from installation.verdicts import logit_of
 
 logger = logging.getLogger(__name__)
 
 INPUT_SHAPE = (1, 64, 64, 3)
-
-
-def input_lut(scale: float, zero_point: int, dtype: type[np.integer[Any]]) -> npt.NDArray[Any]:
-    """Pixel 0..255 -> quantized model input, for real values pixel / 255 in [0, 1]."""
-    info = np.iinfo(dtype)
-    q = np.round(np.arange(256, dtype=np.float64) / 255.0 / scale) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def ordered_outputs(interp: Any) -> list[dict[str, Any]]:
-    """Output details in contract order (0 = face logit, 1 = latent mean).
-
-    The converter may store outputs in any order; the export's signature names them output_0,
-    output_1. Without a signature (e.g. some compiled files), the [1, 1] output is the logit.
-    """
-    details = {d["index"]: d for d in interp.get_output_details()}
-    try:
-        sigs = interp._get_full_signature_list()
-    except AttributeError:
-        sigs = {}
-    if len(sigs) == 1:
-        outputs = next(iter(sigs.values()))["outputs"]
-        if all(f"output_{i}" in outputs for i in range(len(outputs))):
-            return [details[outputs[f"output_{i}"]] for i in range(len(outputs))]
-    return sorted(details.values(), key=lambda d: (int(np.prod(d["shape"])) != 1, d["index"]))
 
 
 def _shape(detail: dict[str, Any]) -> list[int]:
@@ -64,14 +39,12 @@ class Classifier:
         self.card = bundle.card
         self.backend = backend
         self.model_file = model_file
-        self._interp = interp
         inp = interp.get_input_details()
         if len(inp) != 1 or tuple(inp[0]["shape"]) != INPUT_SHAPE:
             shapes = [_shape(d) for d in inp]
             raise BundleError(
                 f"{model_file}: input {shapes} is not the contract's [1, 64, 64, 3]; {FIX}"
             )
-        self._in = inp[0]
         scale, zp = inp[0]["quantization"]
         if inp[0]["dtype"] not in (np.int8, np.uint8) or scale == 0:
             raise BundleError(f"{model_file}: input is not quantized int8; {FIX}")
@@ -81,10 +54,9 @@ class Classifier:
                 f"{bundle.dir / 'card.json'}: card does not match model (input scale/zero point "
                 f"{spec.scale}/{spec.zero_point} vs {scale}/{zp}); {FIX}"
             )
-        self._lut = input_lut(scale, zp, inp[0]["dtype"])
         outs = ordered_outputs(interp)
         self._check_outputs(outs, model_file)
-        self._outs = [(d["index"], *d["quantization"]) for d in outs[:2]]
+        self._reader = Int8Reader(interp, inp[0], outs)
         self.rarity: Rarity | None = None
         if bundle.latent_path is not None and len(outs) > 1:
             try:
@@ -96,7 +68,6 @@ class Classifier:
                     f"{bundle.latent_path}: {self.rarity.latent_dim} dimensions, model has "
                     f"{outs[1]['shape'][1]}; {FIX}"
                 )
-        self._buf = np.empty(INPUT_SHAPE, dtype=inp[0]["dtype"])
 
     @property
     def threshold_logit(self) -> float:
@@ -139,24 +110,9 @@ class Classifier:
                 f"crop must be uint8 [64, 64, 3], got {crop_rgb.dtype} {crop_rgb.shape}"
             )
         t0 = time.perf_counter()
-        np.take(self._lut, crop_rgb, out=self._buf[0])
-        self._interp.set_tensor(self._in["index"], self._buf)
-        self._interp.invoke()
-        idx, scale, zp = self._outs[0]
-        logit = float(scale * (int(self._interp.get_tensor(idx)[0, 0]) - zp))
-        latent = None
-        if len(self._outs) > 1:
-            idx, scale, zp = self._outs[1]
-            latent = (scale * (self._interp.get_tensor(idx)[0].astype(np.float32) - zp)).astype(
-                np.float32
-            )
+        logit, latent = self._reader.read(crop_rgb)
         ms = (time.perf_counter() - t0) * 1e3
-        # Numerically safe sigmoid.
-        p = (
-            1.0 / (1.0 + math.exp(-logit))
-            if logit >= 0
-            else math.exp(logit) / (1 + math.exp(logit))
-        )
+        p = sigmoid(logit)
         return Prediction(
             p_face=p, face=p >= self.card.threshold, logit=logit, ms=ms, latent=latent
         )
@@ -173,7 +129,16 @@ def load_classifier(
         interp, backend, model_file = make_interpreter(
             bundle.model_path, accelerator, edgetpu_device, num_threads, bundle.edgetpu_path
         )
+    except BackendError:
+        raise  # an accelerator that cannot load: its own message says what to install
     except ValueError as exc:  # the interpreter's own error for a file that is not a model
         raise BundleError(f"{bundle.model_path}: not a valid TFLite model ({exc}); {FIX}") from None
+    except RuntimeError as exc:
+        # allocate_tensors rejects a graph whose shapes do not fit together (e.g. a model
+        # exported for another input size), before the contract's shape check could run.
+        raise BundleError(
+            f"{bundle.model_path}: the model cannot be prepared ({str(exc).strip()[:200]}); "
+            f"it does not follow the contract's input [1, 64, 64, 3] int8; {FIX}"
+        ) from None
     logger.info("%s: %s on %s", folder, bundle.card.name, backend)
     return Classifier(bundle, interp, backend, model_file)

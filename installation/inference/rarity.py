@@ -8,6 +8,7 @@ score means a rarer face. The percentile says how many training faces scored low
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,8 @@ def rarity_scores(
     inner = edges[None, :, 1:-1]
     bins = np.minimum((inner <= latents[:, :, None]).sum(axis=2), n_bins - 1)
     picked = density[np.arange(density.shape[0])[None, :], bins]  # [N, D]
-    return np.mean(-np.log(picked + alpha), axis=1).astype(np.float32)
+    scores: npt.NDArray[np.float64] = np.mean(-np.log(picked + alpha), axis=1)
+    return scores.astype(np.float32)
 
 
 class RarityError(ValueError):
@@ -48,7 +50,9 @@ class Rarity:
             with np.load(path) as npz:
                 edges, density = npz["edges"], npz["density"]
                 alpha, quantiles = float(npz["alpha"]), npz["score_quantiles"]
-        except (OSError, KeyError, ValueError) as exc:
+        # A truncated or damaged file fails inside zipfile (BadZipFile, EOFError), not only
+        # with the OSError / ValueError of a missing or foreign one.
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise RarityError(
                 f"{path}: not a valid latent.npz ({exc}); re-export the bundle"
             ) from None

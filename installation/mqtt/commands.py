@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import json
 
-LANGUAGES = ("en", "de", "fr")
+from installation.types import LANGUAGES
+
 MAX_PAYLOAD = 256  # bytes; a valid command is a handful
 COMMANDS = ("language", "pause", "resume")
+MAX_SHOWN = 40  # characters of a command name or value echoed in answers and logs
 _LANG_HELP = 'send de, "de" or {"language": "de"}'
 
 
 def parse_command(name: str, payload: bytes) -> tuple[bool, object, str]:
     """(ok, value, message). `value` is what the kiosk's handler gets (a language, or None)."""
     if name not in COMMANDS:
-        return False, None, f"unknown command {name[:40]!r}; use one of {', '.join(COMMANDS)}"
+        shown = name[:MAX_SHOWN]
+        return False, None, f"unknown command {shown!r}; use one of {', '.join(COMMANDS)}"
     if len(payload) > MAX_PAYLOAD:
         return False, None, f"payload of {len(payload)} bytes is too long (max {MAX_PAYLOAD})"
     try:
@@ -33,7 +36,8 @@ def parse_command(name: str, payload: bytes) -> tuple[bool, object, str]:
         except (json.JSONDecodeError, RecursionError):
             obj = None
         if not isinstance(obj, dict):
-            return False, None, f"{name} takes an empty payload or a JSON object, got {text[:40]!r}"
+            shown = text[:MAX_SHOWN]
+            return False, None, f"{name} takes an empty payload or a JSON object, got {shown!r}"
     return True, None, ""
 
 
@@ -46,6 +50,6 @@ def _language(text: str) -> tuple[bool, object, str]:
             return False, None, f"payload is not valid JSON; {_LANG_HELP}"
         value = obj.get("language") if isinstance(obj, dict) else obj
     if not isinstance(value, str) or value not in LANGUAGES:
-        shown = repr(value)[:40]
+        shown = repr(value)[:MAX_SHOWN]
         return False, None, f"language must be one of {', '.join(LANGUAGES)}, got {shown}"
     return True, value, ""

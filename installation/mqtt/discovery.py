@@ -1,8 +1,9 @@
-"""Home Assistant MQTT discovery: one retained sensor config per figure, all on one device.
+"""Home Assistant MQTT discovery: one retained sensor config per figure, all on one device,
+and a `problem` binary sensor for the camera (from the retained state's `camera: ok|lost`).
 
-Topics are `<prefix>/sensor/<installation_id>/<metric>/config` (Home Assistant's optional
+Topics are `<prefix>/<component>/<installation_id>/<metric>/config` (Home Assistant's optional
 node_id level), so a broker ACL can confine each kiosk to its own discovery topics
-(`pattern write homeassistant/sensor/%u/+/config`).
+(`pattern write homeassistant/sensor/%u/+/config`, the same for `binary_sensor`).
 """
 
 from __future__ import annotations
@@ -70,6 +71,24 @@ SENSORS: tuple[Sensor, ...] = (
 ORIGIN = {"name": "Bias Mirror", "sw_version": __version__}  # who published these configs
 
 
+class Problem(NamedTuple):
+    """A binary sensor with device_class problem, read from the retained `state`."""
+
+    metric: str
+    name: str
+    template: str  # renders ON (a problem) or OFF
+
+
+PROBLEMS: tuple[Problem, ...] = (
+    Problem(
+        "camera",
+        "Camera",
+        # A kiosk too old to send `camera` counts as fine rather than as a false alarm.
+        "{{ 'ON' if (value_json.camera | default('ok')) == 'lost' else 'OFF' }}",
+    ),
+)
+
+
 def discovery_messages(
     topics: Topics, discovery_prefix: str, expire_after_s: int | None = None
 ) -> list[tuple[str, str]]:
@@ -111,4 +130,24 @@ def discovery_messages(
             config["expire_after"] = expire_after_s
         topic = f"{discovery_prefix}/sensor/{iid}/{sensor.metric}/config"
         out.append((topic, json.dumps(config)))
+    for problem in PROBLEMS:
+        uid = f"bias_mirror_{iid}_{problem.metric}_problem".replace("-", "_")
+        problem_config: dict[str, Any] = {
+            "name": problem.name,
+            "unique_id": uid,
+            "default_entity_id": f"binary_sensor.{uid}",
+            "state_topic": topics.state,  # retained, sent once per change
+            "value_template": problem.template,
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "device_class": "problem",
+            "entity_category": "diagnostic",
+            "availability_topic": topics.available,
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "device": device,
+            "origin": ORIGIN,
+        }
+        topic = f"{discovery_prefix}/binary_sensor/{iid}/{problem.metric}/config"
+        out.append((topic, json.dumps(problem_config)))
     return out

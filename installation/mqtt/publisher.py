@@ -7,8 +7,11 @@ an event, so nothing on the kiosk's side ever waits on the network.
 
 On connect: subscribe to commands, then birth `online` (retained), state (retained), discovery
 (retained), and the queued stats intervals in order. A failed CONNACK never marks the client
-connected; refused credentials stop the retries with one clear log line; any other loss
-reconnects with backoff (1 s doubling to 8 s, so <= ~10 s after the broker returns).
+connected; refused credentials are retried on a long backoff (60 s doubling to 10 min, so a
+brief broker auth outage heals by itself without hammering the broker), logged once per change
+and counted as `mqtt_auth` in stats.errors; any other loss reconnects with backoff (1 s doubling
+to 8 s, so <= ~10 s after the broker returns). Rejected commands are answered on cmd/result with
+the name cut to a few dozen characters, and logged at most once per REJECT_LOG_S.
 """
 
 from __future__ import annotations
@@ -23,10 +26,17 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 
 from installation.config import MqttConfig, PrivacyConfig
-from installation.mqtt.commands import parse_command
+from installation.config_check import mqtt_file_problems
+from installation.mqtt.client import (
+    RECONNECT_MAX_S,
+    RECONNECT_MIN_S,
+    build_client,
+    is_auth_failure,
+)
+from installation.mqtt.commands import MAX_SHOWN, parse_command
 from installation.mqtt.discovery import discovery_messages
 from installation.mqtt.queue import StatsQueue
 from installation.mqtt.topics import Topics
@@ -35,10 +45,8 @@ from installation.stats.system import cpu_temperature_c, rss_mb
 
 logger = logging.getLogger(__name__)
 
-# CONNACK reason codes: 134 bad user name or password, 135 not authorized (MQTT 3.1.1 return
-# codes 4 and 5 map onto these in paho 2.x).
-AUTH_FAILURES = frozenset({134, 135})
-RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 8
+AUTH_RETRY_MIN_S, AUTH_RETRY_MAX_S = 60, 600  # after refused credentials
+REJECT_LOG_S = 10.0  # at most one "command rejected" log line per this many seconds
 
 
 class MqttPublisher:
@@ -77,6 +85,9 @@ class MqttPublisher:
         self.ready = threading.Event()  # connected and the command subscription acknowledged
         self._down_since: float | None = None
         self._fail_logged = False
+        self.auth_retry_s = (AUTH_RETRY_MIN_S, AUTH_RETRY_MAX_S)  # (first, cap) in seconds
+        self._reject_logged_at = -math.inf
+        self._rejects_unlogged = 0
         self._worker: threading.Thread | None = None
         self.client = self._make_client(installation_id)
 
@@ -85,26 +96,17 @@ class MqttPublisher:
     def _make_client(self, installation_id: str) -> mqtt.Client:
         # The client id is the installation id, so a second kiosk with the same id (a config
         # copied without changing it) shows up as the broker kicking the older one.
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"bias-mirror-{installation_id}",
-            protocol=mqtt.MQTTv311,
+        # The same check as `validate-config` and startup, for a config built in code.
+        missing = mqtt_file_problems(self.cfg)
+        if missing:
+            raise ValueError("; ".join(f"mqtt.{'.'.join(loc)}: {msg}" for loc, _, msg in missing))
+        client = build_client(
+            f"bias-mirror-{installation_id}",
+            username=self.cfg.username,
+            password=self.cfg.password() if self.cfg.username else None,
+            tls=self.cfg.tls,
+            will=(self.topics.available, "offline"),
         )
-        if self.cfg.username:
-            client.username_pw_set(self.cfg.username, self.cfg.password())
-        if self.cfg.tls is not None:
-            tls = self.cfg.tls
-            for name, path in (("ca_file", tls.ca_file), ("cert_file", tls.cert_file)):
-                if path is not None and not path.is_file():
-                    raise ValueError(f"mqtt.tls.{name} {path} not found; fix the path")
-            client.tls_set(
-                ca_certs=str(tls.ca_file),
-                certfile=str(tls.cert_file) if tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls.key_file else None,
-            )
-            client.tls_insecure_set(tls.insecure)
-        client.will_set(self.topics.available, "offline", qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -147,6 +149,13 @@ class MqttPublisher:
         self.client.loop_stop()
 
     @property
+    def problem(self) -> str | None:
+        """A one-line MQTT problem for the kiosk's status line (systemd STATUS=), or None."""
+        if self.auth_failed:
+            return f"MQTT: broker refused user {self.cfg.username!r}, retrying slowly"
+        return None
+
+    @property
     def queued(self) -> int:
         """Stats intervals not yet acknowledged by the broker."""
         return len(self.queue)
@@ -162,20 +171,33 @@ class MqttPublisher:
     ) -> None:
         if reason.is_failure:
             self.connected = False
-            if reason.value in AUTH_FAILURES:
-                self.auth_failed = True
-                logger.error(
-                    "MQTT broker %s:%d refused user %r (%s); not retrying. Fix mqtt.username / "
-                    "mqtt.password_file (or the mqtt_password credential) and restart the kiosk.",
-                    self.cfg.host,
-                    self.cfg.port,
-                    self.cfg.username,
-                    reason,
-                )
-                client.disconnect()  # ends paho's reconnect loop
+            if is_auth_failure(reason):
+                if not self.auth_failed:  # once per change; the retries stay quiet
+                    self.auth_failed = True
+                    self._agg.count_error("mqtt_auth")
+                    first, cap = self.auth_retry_s
+                    # paho waits `first`, doubling up to `cap`, until a CONNACK succeeds.
+                    client.reconnect_delay_set(min_delay=first, max_delay=cap)
+                    logger.error(
+                        "MQTT broker %s:%d refused user %r (%s); retrying in %d s, then less "
+                        "often, up to every %d s. Fix mqtt.username / mqtt.password_file (or the "
+                        "mqtt_password credential), or the broker's password file.",
+                        self.cfg.host,
+                        self.cfg.port,
+                        self.cfg.username,
+                        reason,
+                        first,
+                        cap,
+                    )
+                else:
+                    logger.debug("MQTT broker still refuses user %r", self.cfg.username)
             else:
                 logger.warning("MQTT broker refused the connection (%s); retrying", reason)
             return
+        if self.auth_failed:
+            self.auth_failed = False
+            client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
+            logger.info("MQTT broker accepted user %r again", self.cfg.username)
         self.connected = True
         self.connects += 1
         self._fail_logged = False
@@ -252,14 +274,31 @@ class MqttPublisher:
             try:
                 ok, message = self._on_command(name, value)
             except Exception:  # a handler bug must not take the network thread down
-                logger.exception("MQTT command %s failed in the kiosk", name)
+                logger.exception("MQTT command %s failed in the kiosk", name[:MAX_SHOWN])
                 ok, message = False, "internal error"
+        shown = name[:MAX_SHOWN]  # the topic level is the sender's input: never echo it whole
+        message = message[:200]
         if not ok:
-            logger.warning("MQTT command %s rejected: %s", name, message)
-        result = {"command": name, "ok": ok, "message": message}
+            self._log_rejected(shown, message)
+        result = {"command": shown, "ok": ok, "message": message}
         client.publish(self.topics.result, json.dumps(result), qos=1)
         if ok:
             self.publish_state()
+
+    def _log_rejected(self, name: str, message: str) -> None:
+        """A warning per REJECT_LOG_S at most: a flood of bad commands cannot fill the journal."""
+        now = time.monotonic()
+        if now - self._reject_logged_at < REJECT_LOG_S:
+            self._rejects_unlogged += 1
+            return
+        more = self._rejects_unlogged
+        self._reject_logged_at, self._rejects_unlogged = now, 0
+        logger.warning(
+            "MQTT command %s rejected: %s%s",
+            name,
+            message,
+            f" ({more} more rejected since the last line)" if more else "",
+        )
 
     # -- publishing ----------------------------------------------------------------------
 
@@ -278,12 +317,12 @@ class MqttPublisher:
         self._last_state = payload
 
     def _stats_payload(self) -> str:
-        extra = {
-            "cpu_temp_c": cpu_temperature_c(),
-            "rss_mb": rss_mb(),
-            "queue_dropped": self.queue.make_room(),
-        }
-        return json.dumps(self._agg.snapshot(extra), separators=(",", ":"))
+        payload = self._agg.snapshot(
+            cpu_temp_c=cpu_temperature_c(),
+            rss_mb=rss_mb(),
+            queue_dropped=self.queue.make_room(),
+        )
+        return payload.to_json()
 
     def _flush(self) -> None:
         """Hand pending intervals to paho, oldest first, while connected."""

@@ -1,4 +1,4 @@
-"""Topic names under `<prefix>/<installation_id>/` (DESIGN "Stats over MQTT")."""
+"""Topic names under `<prefix>/<installation_id>/` (docs/mqtt.md)."""
 
 from __future__ import annotations
 

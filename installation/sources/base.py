@@ -34,6 +34,11 @@ class FrameSource(Protocol):
 
     def close(self) -> None: ...
 
+    def shortfall(self) -> str | None:
+        """After the end of a file or folder: why fewer frames came than it held (truncated,
+        corrupt, images gone while reading), else None. Live sources return None."""
+        ...
+
 
 # scheme://user:password@host anywhere in the string (GStreamer pipelines embed URLs too).
 _USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/@\s:]*):[^/@\s]*@")
@@ -65,6 +70,22 @@ def fit_size(image: np.ndarray, width: int, height: int) -> ImageU8:
     window = image[y0 : y0 + ch, x0 : x0 + cw]
     interp = cv2.INTER_AREA if cw >= width else cv2.INTER_LINEAR
     return np.ascontiguousarray(cv2.resize(window, (width, height), interpolation=interp))
+
+
+class Framer:
+    """Turns a source's decoded images into `Frame`s: sized to the kiosk, numbered, released at
+    the pacer's rate. Every source's `read` ends here."""
+
+    def __init__(self, width: int, height: int, pacer: Pacer) -> None:
+        self._width, self._height = width, height
+        self._pacer = pacer
+        self.count = 0  # frames made so far; the next one's index
+
+    def frame(self, image: np.ndarray) -> Frame:
+        self._pacer.wait()
+        frame = Frame(self.count, time.monotonic(), fit_size(image, self._width, self._height))
+        self.count += 1
+        return frame
 
 
 class Pacer:

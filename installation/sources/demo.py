@@ -32,6 +32,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from installation import paths
 from installation.files import sha256_file
@@ -169,7 +170,7 @@ def _lighting(t: float) -> tuple[float, tuple[float, float, float], float]:
 def render_frame(i: int, assets: _Assets) -> np.ndarray:
     """Frame `i` of the script, BGR uint8 [H, W, 3]."""
     t = i / FPS
-    frame = assets.room.copy()
+    frame: npt.NDArray[np.float32] = assets.room.copy()
     pose = _person_pose(t)
     if pose is not None:
         cx, cy, scale, tilt = pose

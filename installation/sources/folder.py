@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from installation.sources.base import Pacer, SourceError, fit_size
+from installation.sources.base import Framer, Pacer, SourceError
 from installation.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -49,11 +48,12 @@ class FolderSource:
             raise SourceError(
                 f"{folder}: no images (.png, .jpg, ...) in this folder; check source.uri"
             )
-        self._width, self._height, self._loop = width, height, loop
+        self._loop = loop
         self._pos = 0
-        self._index = 0
-        self._pacer = Pacer(fps, realtime)
-        self.unreadable = 0
+        self._framer = Framer(width, height, Pacer(fps, realtime))
+        self._folder = folder
+        self.unreadable = 0  # images that could not be decoded (logged)
+        self.missing = 0  # images listed at open that were gone when their turn came
         # Decode the first readable image now, so a folder of broken files fails at open.
         self._first = self._next_image(allow_wrap=False)
         if self._first is None:
@@ -75,8 +75,11 @@ class FolderSource:
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # gray / 16-bit -> BGR uint8
             if image is not None:
                 return image
-            self.unreadable += 1
-            logger.warning("%s: unreadable image, skipped", path)
+            if path.exists():
+                self.unreadable += 1
+                logger.warning("%s: unreadable image, skipped", path)
+            else:
+                self.missing += 1  # one line for the whole folder below, not one per image
         return None
 
     def read(self) -> Frame | None:
@@ -86,11 +89,25 @@ class FolderSource:
         else:
             image = self._next_image(allow_wrap=self._loop)
         if image is None:
+            if self._loop:
+                # A looping folder never ends: its images vanished (a share unmounted, a sync
+                # emptying it). The capture thread reports the camera unavailable and reopens
+                # the folder with backoff, so it plays again once the images are back.
+                raise SourceError(
+                    f"{self._folder}: its images vanished or can no longer be read; "
+                    "waiting for them to come back (check the folder in source.uri)"
+                )
             return None
-        self._pacer.wait()
-        frame = Frame(self._index, time.monotonic(), fit_size(image, self._width, self._height))
-        self._index += 1
-        return frame
+        return self._framer.frame(image)
+
+    def shortfall(self) -> str | None:
+        """After the end: why fewer frames came than the folder listed at open, else None."""
+        if not (self.unreadable or self.missing):
+            return None
+        return (
+            f"{self._folder}: {self._framer.count} of {len(self._files)} images read "
+            f"({self.unreadable} unreadable, {self.missing} gone while reading)"
+        )
 
     def close(self) -> None:
-        self._files = []
+        pass  # nothing held open; the file list stays for shortfall()

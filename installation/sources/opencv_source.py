@@ -12,7 +12,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from installation.sources.base import Pacer, SourceError, fit_size, mask_credentials
+from installation.sources.base import Framer, Pacer, SourceError, mask_credentials
 from installation.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,7 @@ CAMERA_HINT = (
     "check the cable, that no other program uses the camera, and that this user may open it "
     "(group 'video'; `ls -l /dev/video*`)"
 )
+FILE_CHECK_S = 1.0  # how often a playing file is checked for deletion or replacement
 STREAM_TIMEOUT_MS = 5000  # an unreachable camera must not block the capture thread for minutes
 
 
@@ -51,15 +52,23 @@ class CaptureSource:
         self.is_live = kind != "file"
         self.description = f"camera {target}" if kind == "camera" else mask_credentials(str(target))
         self._target = target
-        self._width, self._height, self._loop = width, height, loop
-        self._index = 0
+        self._loop = loop
         self._cap = self._open(target, width, height, fps)
         src_fps = self._cap.get(cv2.CAP_PROP_FPS)
         # Cameras and streams report what they deliver; files what they were recorded at.
         self.nominal_fps = float(src_fps) if 0 < src_fps < 1000 else float(fps)
-        self._pacer = Pacer(self.nominal_fps, realtime and kind == "file")
+        self._framer = Framer(width, height, Pacer(self.nominal_fps, realtime and kind == "file"))
         self._first: np.ndarray | None = None
+        # Files: what was opened (a deleted or replaced file is noticed, not looped silently
+        # from the still-open descriptor) and how many frames its container says it holds.
+        self._identity: tuple[int, int] | None = None
+        self._checked_at = 0.0
+        self.expected_frames: int | None = None
         if kind == "file":
+            st = os.stat(str(target))
+            self._identity = (st.st_dev, st.st_ino)
+            count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+            self.expected_frames = int(count) if 0 < count < 1e9 else None
             # Decode one frame now, so a file OpenCV cannot decode fails at open, not mid-run.
             ok, first = self._cap.read()
             if not ok or first is None:
@@ -119,17 +128,44 @@ class CaptureSource:
 
     def read(self) -> Frame | None:
         image = self._next_image()
-        if image is None:
+        return None if image is None else self._framer.frame(image)
+
+    def _check_file(self, force: bool = False) -> None:
+        """Raise SourceError when the file played was deleted or replaced (at most once a
+        second, and at every loop restart)."""
+        if self._identity is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._checked_at < FILE_CHECK_S:
+            return
+        self._checked_at = now
+        try:
+            st = os.stat(str(self._target))
+            same = (st.st_dev, st.st_ino) == self._identity
+        except OSError:
+            same = False
+        if not same:
+            raise SourceError(
+                f"{self.description}: the file was deleted or replaced while playing; "
+                "check the path in source.uri (a new file there is opened on the next retry)"
+            )
+
+    def shortfall(self) -> str | None:
+        """After the end of a file: why fewer frames came than its container holds, else None
+        (a file truncated or corrupted while read stops early without an error from OpenCV)."""
+        if self.expected_frames is None or self._framer.count >= self.expected_frames - 1:
             return None
-        self._pacer.wait()
-        frame = Frame(self._index, time.monotonic(), fit_size(image, self._width, self._height))
-        self._index += 1
-        return frame
+        return (
+            f"{self.description}: {self._framer.count} of {self.expected_frames} frames could be "
+            "read; the file ends early (truncated or corrupt)"
+        )
 
     def _next_image(self) -> np.ndarray | None:
         if self._first is not None:
             image, self._first = self._first, None
             return image
+        if self._loop:
+            self._check_file()
         ok, image = self._cap.read()
         if ok and image is not None:
             return image
@@ -138,9 +174,10 @@ class CaptureSource:
                 f"{self.description}: stopped delivering frames; "
                 + (CAMERA_HINT if self.kind == "camera" else "check the network and the camera")
             )
-        if not self._loop or self._index == 0:
+        if not self._loop or self._framer.count == 0:  # an empty file must not spin
             return None
         # End of the file: start again (the kiosk plays recordings in a loop).
+        self._check_file(force=True)
         self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
         ok, image = self._cap.read()
         if not ok or image is None:  # some containers cannot seek: reopen instead

@@ -1,6 +1,6 @@
 """Screenshots of the kiosk for the README: the shipped models judging real frames.
 
-    python -m installation.display.screenshots [OUT_DIR]     (default assets/screenshots)
+    python -m installation.tools.screenshots [OUT_DIR]     (default assets/screenshots)
 
 Every screen (found by both, found by one, missed by both, attract, camera unavailable, paused)
 in every language. Frames are built from scikit-image's bundled public-domain photo of the

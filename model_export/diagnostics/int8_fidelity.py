@@ -1,6 +1,8 @@
-"""How far the int8 face logit lies from the float one, per calibration set: a diagnostic.
+"""Answered: which calibration set keeps the int8 face logit closest to the float one?
 
-`python -m model_export.int8_fidelity --data DATA --work WORK --seeds 0 1 2 3 4 5 --latent-dim 32`
+    python -m model_export.diagnostics.int8_fidelity --data DATA --work WORK
+        --seeds 0 1 2 3 4 5 --latent-dim 32
+
 reloads the finished checkpoints of both models in WORK, converts each twice, once calibrated
 on 400 clean training crops (the exporter until 2026-12-03) and once on the exporter's
 `calibration_images` (the same crops under the training augmentation), and prints per model
@@ -19,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from installation.logits import sigmoid
+
 logger = logging.getLogger(__name__)
 
 VARIANTS = ("clean", "augmented")
@@ -29,21 +33,12 @@ def int8_logits(tflite: bytes, pixels: np.ndarray) -> np.ndarray:
     (pixel LUT into the quantized input, output 0 dequantized)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from installation.inference.classifier import input_lut, ordered_outputs
+    from installation.inference.int8 import Int8Reader
 
     interp = Interpreter(model_content=tflite)
     interp.allocate_tensors()
-    inp = interp.get_input_details()[0]
-    scale_in, zero_in = inp["quantization"]
-    lut = input_lut(scale_in, zero_in, inp["dtype"])
-    out = ordered_outputs(interp)[0]
-    scale, zero = out["quantization"]
-    logits = np.empty(len(pixels))
-    for i, img in enumerate(pixels):
-        interp.set_tensor(inp["index"], lut[img][None])
-        interp.invoke()
-        logits[i] = (float(interp.get_tensor(out["index"]).ravel()[0]) - zero) * scale
-    return logits
+    reader = Int8Reader(interp)
+    return np.array([reader.read(img)[0] for img in pixels], dtype=np.float64)
 
 
 def logit_error(float_logits: np.ndarray, q_logits: np.ndarray) -> dict[str, float]:
@@ -66,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from model_export.fold import int8_serving
     from model_export.steps import add_training_args, require_trained, train_config, train_method
     from model_export.train import predict_logits
-    from model_export.workflow import calibration_images, sigmoid
+    from model_export.workflow import calibration_images
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     p = argparse.ArgumentParser(description=__doc__)

@@ -1,6 +1,9 @@
-"""How far each resampling setting moves the drawn faces, measured on a trained DB-VAE.
+"""Answered: how far does each resampling setting move the groups among the drawn faces?
 
-    python -m model_export.lever --work runs/aug-work --seed 0 --data DIR [--latent-dim 100]
+Measured on a trained DB-VAE:
+
+    python -m model_export.diagnostics.lever --work runs/aug-work --seed 0 --data DIR
+        [--latent-dim 100]
 
 Loads `<work>/dbvae-s<seed>/`, encodes the recipe's training faces and prints, for every
 combination rule x temperature x cap, the expected share of each group among the drawn faces

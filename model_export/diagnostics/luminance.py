@@ -1,7 +1,8 @@
-"""Is an out-of-distribution gap about brightness? Recall per group with every test photo's
-luminance equalized, next to the photos as they are.
+"""Answered: is an out-of-distribution gap about brightness? (No: assets/models/README.md.)
 
-    python -m model_export.luminance --data DIR --runs WORK/runs/s0 WORK/runs/s1 ...
+Recall per group with every test photo's luminance equalized, next to the photos as they are:
+
+    python -m model_export.diagnostics.luminance --data DIR --runs WORK/runs/s0 WORK/runs/s1 ...
 
 For each run's two bundles (int8, each at its card's threshold) prints the mean over runs of
 each group's recall on the set as it is (`orig`) and after a per-photo gamma that brings the

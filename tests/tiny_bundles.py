@@ -1,4 +1,4 @@
-"""Tiny real int8 bundles for the tests: `python -m model_export.tiny OUT_DIR`.
+"""Tiny real int8 bundles for the tests: `python -m tests.tiny_bundles tests/data/bundles`.
 
 Two small Keras CNNs learn a synthetic task (a bright face-like disc with two dark "eyes" vs.
 textured background) for a few hundred steps and go through the real exporter. The checked-in
@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from installation.inference.card import ModelKind
+from installation.logits import sigmoid
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +106,8 @@ def make_tiny_bundles(out: Path, steps: int = 300, seed: int = 6191) -> list[Pat
     x, y, _ = synthetic_set(512, seed)
     xe, ye, ge = synthetic_set(256, seed + 1)
     made = []
-    for kind, latent_dim in (("baseline", None), ("dbvae", 8)):
+    models: tuple[tuple[ModelKind, int | None], ...] = (("baseline", None), ("dbvae", 8))
+    for kind, latent_dim in models:
         # Another seed for the second model, so the two panels show two different models.
         model = tiny_model(latent_dim, seed + (latent_dim is not None))
         logit_model = keras.Model(model.input, model.outputs[0])
@@ -113,7 +117,7 @@ def make_tiny_bundles(out: Path, steps: int = 300, seed: int = 6191) -> list[Pat
         )
         logit_model.fit(x, y, batch_size=32, epochs=max(1, steps // 16), verbose=0)
         logits = np.asarray(logit_model.predict(xe, verbose=0)).reshape(-1)
-        p = 1 / (1 + np.exp(-logits))
+        p = sigmoid(logits)
         thr = 0.5
         metrics = _metrics(p, ye, ge, thr)
         stats = None
@@ -139,7 +143,7 @@ def make_tiny_bundles(out: Path, steps: int = 300, seed: int = 6191) -> list[Pat
         path = export_bundle(
             model,
             out / f"tiny_{kind}",
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             name=name,
             calibration=x[:200],
             card_fields=card_fields,

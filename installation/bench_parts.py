@@ -1,0 +1,111 @@
+"""`bias-mirror bench`, the parts: what single steps of the kiosk cost, each on real inputs.
+
+- the crop both models see (640x480 demo frame -> 64x64 RGB);
+- decoding the 640x480 mp4v demo clip plus that crop, without the models (replay's floor);
+- the stats aggregator's `on_result`, once per judged frame on the pipeline thread;
+- `publish_state` as the render loop calls it (it only flags the MQTT worker).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from installation.region import RegionFinder, crop_for_model
+from installation.sources import open_source
+from installation.types import FrameResult
+
+logger = logging.getLogger(__name__)
+
+
+def timed(fn: Callable[[], object], seconds: float, min_runs: int = 50) -> np.ndarray:
+    """Call fn repeatedly for about `seconds`; return per-call milliseconds."""
+    out: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while len(out) < min_runs or time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1e3)
+    return np.asarray(out)
+
+
+def stats(ms: np.ndarray) -> dict[str, float]:
+    return {
+        "median_ms": round(float(np.median(ms)), 4),
+        "p95_ms": round(float(np.percentile(ms, 95)), 4),
+        "runs": int(ms.size),
+    }
+
+
+@contextlib.contextmanager
+def quiet_mqtt() -> Iterator[None]:
+    """The bench's publishers talk to an unreachable broker on purpose (127.0.0.1:1): their
+    'unreachable' warnings would read as a fault, so the MQTT loggers say only errors meanwhile."""
+    mqtt_log = logging.getLogger("installation.mqtt")
+    level = mqtt_log.level
+    mqtt_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        mqtt_log.setLevel(level)
+
+
+def bench_decode_and_crop(clip: Path, finder: RegionFinder, max_frames: int) -> dict[str, Any]:
+    """Replay's share without the models: read every frame of the clip and cut the crop."""
+    src = open_source(str(clip), loop=False)
+    n = 0
+    t0 = time.perf_counter()
+    try:
+        while n < max_frames and (frame := src.read()) is not None:
+            crop_for_model(frame.image, finder.find(frame.image))
+            n += 1
+    finally:
+        src.close()
+    seconds = time.perf_counter() - t0
+    return {"frames": n, "fps": round(n / seconds, 1) if seconds > 0 else 0.0}
+
+
+def bench_parts(
+    clip: Path,
+    finder: RegionFinder,
+    frames: list[np.ndarray],
+    results: list[FrameResult],
+    *,
+    seconds: float,
+    publisher: Callable[[], Any],
+) -> dict[str, Any]:
+    """Each part on its own; `frames` are demo frames (BGR), `results` the pipeline's results
+    for them, `publisher` builds an MqttPublisher (started here, against no broker)."""
+    from installation.stats import StatsAggregator
+
+    i = [0]
+
+    def crop() -> None:
+        frame = frames[i[0] % len(frames)]
+        i[0] += 1
+        crop_for_model(frame, finder.find(frame))
+
+    out: dict[str, Any] = {"crop": stats(timed(crop, seconds))}
+    out["decode_and_crop"] = bench_decode_and_crop(clip, finder, 300)
+
+    agg = StatsAggregator(k_min_sessions=5, presence_min_s=0.4, presence_gap_s=2.0)
+
+    def on_result() -> None:
+        agg.on_result(results[i[0] % len(results)])
+        i[0] += 1
+
+    out["stats_on_result"] = stats(timed(on_result, seconds, min_runs=1000))
+    with quiet_mqtt():
+        pub = publisher()
+        pub.start()
+        try:
+            out["publish_state"] = stats(timed(pub.publish_state, seconds, min_runs=1000))
+        finally:
+            pub.stop(timeout=0.5)
+    return out

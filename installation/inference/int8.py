@@ -1,0 +1,79 @@
+"""The int8 read path: uint8 RGB crop -> quantized input -> invoke -> dequantized outputs.
+
+One home for how a bundle's model is read, shared by the kiosk's `Classifier` and
+model_export's checks of a fresh export, so both see the very logits the kiosk acts on.
+Quantization is folded into preprocessing: a 256-entry lookup table maps each 0..255 pixel
+straight to the model's int8 input (real = pixel / 255, q = round(real / scale) + zero_point).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+
+def input_lut(scale: float, zero_point: int, dtype: type[np.integer[Any]]) -> npt.NDArray[Any]:
+    """Pixel 0..255 -> quantized model input, for real values pixel / 255 in [0, 1]."""
+    info = np.iinfo(dtype)
+    q = np.round(np.arange(256, dtype=np.float64) / 255.0 / scale) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def ordered_outputs(interp: Any) -> list[dict[str, Any]]:
+    """Output details in contract order (0 = face logit, 1 = latent mean).
+
+    The converter may store outputs in any order; the export's signature names them output_0,
+    output_1. Without a signature (e.g. some compiled files), the [1, 1] output is the logit.
+    """
+    details = {d["index"]: d for d in interp.get_output_details()}
+    try:
+        sigs = interp._get_full_signature_list()
+    except AttributeError:
+        sigs = {}
+    if len(sigs) == 1:
+        outputs = next(iter(sigs.values()))["outputs"]
+        if all(f"output_{i}" in outputs for i in range(len(outputs))):
+            return [details[outputs[f"output_{i}"]] for i in range(len(outputs))]
+    return sorted(details.values(), key=lambda d: (int(np.prod(d["shape"])) != 1, d["index"]))
+
+
+class Int8Reader:
+    """Reads one int8 model (an allocated TFLite interpreter); not thread-safe.
+
+    `input_detail` and `outputs` default to the interpreter's own (input 0, outputs in contract
+    order); the kiosk passes the ones it has already checked against the card.
+    """
+
+    def __init__(
+        self,
+        interp: Any,
+        input_detail: dict[str, Any] | None = None,
+        outputs: list[dict[str, Any]] | None = None,
+    ) -> None:
+        inp = input_detail if input_detail is not None else interp.get_input_details()[0]
+        outs = outputs if outputs is not None else ordered_outputs(interp)
+        self._interp = interp
+        self._in_index = inp["index"]
+        scale, zero_point = inp["quantization"]
+        self._lut = input_lut(scale, zero_point, inp["dtype"])
+        self._buf = np.empty(tuple(inp["shape"]), dtype=inp["dtype"])
+        # (tensor index, scale, zero point) of the face logit and, when there is one, the latent.
+        self._outs: list[tuple[int, float, int]] = [
+            (d["index"], *d["quantization"]) for d in outs[:2]
+        ]
+
+    def read(self, crop_rgb: npt.NDArray[np.uint8]) -> tuple[float, npt.NDArray[np.float32] | None]:
+        """(face logit, latent mean [D] or None) of one uint8 RGB crop of the input's size."""
+        np.take(self._lut, crop_rgb, out=self._buf[0])
+        self._interp.set_tensor(self._in_index, self._buf)
+        self._interp.invoke()
+        idx, scale, zp = self._outs[0]
+        logit = float(scale * (int(self._interp.get_tensor(idx).ravel()[0]) - zp))
+        latent = None
+        if len(self._outs) > 1:
+            idx, scale, zp = self._outs[1]
+            q = self._interp.get_tensor(idx)[0].astype(np.float32)
+            latent = (scale * (q - zp)).astype(np.float32)
+        return logit, latent

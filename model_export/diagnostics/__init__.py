@@ -1,0 +1,14 @@
+"""One-off measurements behind claims in assets/models/README.md; not steps of
+`bias-mirror-export all`, and nothing the shipped bundles depend on. The question each answered,
+and the answer (the README has the numbers):
+
+- `lever`: how far does each resampling setting (rule, temperature, cap) move the groups among
+  the faces a trained DB-VAE draws? Not far: no setting without labels gets the White share of
+  an 80 % White recipe much below 68 % ("Resampling lever").
+- `luminance`: is the gap on darker-skinned test faces about brightness? No: with every photo's
+  luminance equalized no group's recall moves by more than 3.3 points.
+- `int8_fidelity`: which calibration set keeps the int8 face logit closest to the float one?
+  400 training crops under the training augmentation, which the exporter now uses.
+
+Each runs as `python -m model_export.diagnostics.<name> --help`.
+"""
