@@ -7,7 +7,7 @@
 - drawing one kiosk frame at 1920x1080 with live video and both panels (under the dummy driver
   a flip costs nothing, and the report says so);
 - camera-frame-to-screen latency through the real threads (capture, pipeline, display), the
-  heatmap rate, the kiosk's CPU share;
+  heatmap rate, the kiosk's CPU share, and its split over the kiosk's threads;
 - peak RSS of this process. installation.bench_report holds the targets and prints the report.
 """
 
@@ -228,6 +228,31 @@ def bench_heatmaps(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict
     return {"max_per_s": round(1000.0 / float(np.median(ms)), 1), **stats(ms)}
 
 
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds so far per part of the kiosk, from each thread's counters (Linux /proc;
+    empty elsewhere): display (the main thread), pipeline, capture (with its decoder
+    threads), heatmaps, other."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    parts = {"MainThread": "display", "pipeline": "pipeline", "capture": "capture"}
+    parts["heatmaps"] = "heatmaps"
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            comm = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = names.get(int(tid), comm)
+        part = "capture" if comm.startswith("av:") else parts.get(name, "other")
+        out[part] = out.get(part, 0.0) + (int(stat[11]) + int(stat[12])) / tick
+    return out
+
+
 def bench_latency(rt: Runtime, clip: Path, seconds: float, heatmaps: bool = True) -> dict[str, Any]:
     """The real kiosk threads on a paced clip: frame-capture-to-flip latency, screen and heatmap
     rates, and the process's CPU share (CPU seconds of all its threads per wall second; 1.0 =
@@ -253,13 +278,28 @@ def bench_latency(rt: Runtime, clip: Path, seconds: float, heatmaps: bool = True
         present[1] += r.present
 
     rt.pipeline.subscribe(count)
+    # Where the CPU goes, per thread, over the steady part of the run (threads are gone once
+    # the kiosk returns, so both snapshots are taken while it runs).
+    parts: list[tuple[float, dict[str, float]]] = []
+    snaps = [
+        threading.Timer(t, lambda: parts.append((time.monotonic(), _thread_cpu())))
+        for t in (min(2.0, seconds / 4), max(seconds - 0.3, seconds / 2))
+    ]
     cpu0, wall0 = time.process_time(), time.monotonic()
     timer.start()
+    for snap in snaps:
+        snap.start()
     try:
         app = run_with_runtime(Runtime(cfg, rt.classifiers, rt.pipeline), stop)
     finally:
         timer.cancel()
+        for snap in snaps:
+            snap.cancel()
     cpu_share = (time.process_time() - cpu0) / (time.monotonic() - wall0)
+    by_part: dict[str, float] = {}
+    if len(parts) == 2 and parts[1][0] > parts[0][0]:
+        (ta, a), (tb, b) = parts
+        by_part = {k: round(100 * (b[k] - a.get(k, 0.0)) / (tb - ta), 1) for k in sorted(b)}
     rt.pipeline.unsubscribe(count)
     # Heatmaps are measured only while someone is in the box: their rate is per second of that.
     present_s = seconds * present[1] / max(present[0], 1)
@@ -274,6 +314,7 @@ def bench_latency(rt: Runtime, clip: Path, seconds: float, heatmaps: bool = True
         "present_s": round(present_s, 2),
         "heatmap_updates_per_s": round(app.heatmap_updates / present_s, 1) if present_s else 0.0,
         "cpu_percent": round(100 * cpu_share, 1),  # of one core
+        "cpu_by_part": by_part,  # steady state, % of one core per part of the kiosk
     }
 
 

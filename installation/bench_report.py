@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 HEADLESS_DRIVERS = ("dummy", "offscreen")
+# The kiosk's parts in the CPU split (installation.bench._thread_cpu names them).
+PARTS = ("display", "pipeline", "capture", "heatmaps", "other")
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,12 @@ def _no_flip(driver: str) -> str:
     )
 
 
+def _by_part(parts: dict[str, float]) -> str:
+    """The steady-state split, e.g. 'display 7.2 %, pipeline 4.2 %, ... of one core'."""
+    order = [p for p in PARTS if p in parts] + sorted(set(parts) - set(PARTS))
+    return ", ".join(f"{p} {parts[p]:.1f} %" for p in order) + " of one core (steady state)"
+
+
 def print_human(r: dict[str, Any]) -> None:
     m = r["models"]
     print(f"backend: {r['backend']}; inputs: the demo clip {r['clip']}")
@@ -129,6 +137,9 @@ def print_human(r: dict[str, Any]) -> None:
         f"({lat['present_s']:.1f} s); CPU {lat['cpu_percent']:.0f} % of one core "
         f"({off['cpu_percent']:.0f} % with heatmaps off)"
     )
+    for label, run in (("heatmaps on", lat), ("heatmaps off", off)):
+        if run.get("cpu_by_part"):
+            print(f"CPU by part of the kiosk, {label}: {_by_part(run['cpu_by_part'])}")
     print(f"peak memory of this process (RSS, everything above loaded): {r['peak_rss_mb']:.1f} MB")
     print("targets (this project's 2-core x86 CPU, no accelerator):")
     for row in r["targets"]:

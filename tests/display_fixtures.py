@@ -6,6 +6,7 @@ images to whichever models are current).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -106,4 +107,13 @@ def result(
             for side, f, c in (("left", left_face, close[0]), ("right", right_face, close[1]))
         },
         occupied=(left_face or right_face) if occupied is None else occupied,
+    )
+
+
+def only(res: FrameResult, side: str) -> FrameResult:
+    """`res` as a kiosk running on one model judges it (the other side's bundle did not load)."""
+    return replace(
+        res,
+        predictions={side: res.predictions[side]},
+        verdicts={s: v for s, v in res.verdicts.items() if s == side},
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,39 @@ def test_bench_json_and_report(
     assert "medians of 7" in broker and broker.endswith(change) and "drop" not in broker
     render = next(line for line in lines if line.startswith("render"))
     assert "flips cost nothing" in render  # under the dummy driver the flip is not measured
+    # The kiosk's CPU split per part (main thread = display), each part's figure on its line.
+    for key, label in (("latency", "heatmaps on"), ("latency_no_heatmaps", "heatmaps off")):
+        split = r[key]["cpu_by_part"]
+        assert "display" in split and all(v >= 0 for v in split.values())
+        line = next(ln for ln in lines if ln.startswith(f"CPU by part of the kiosk, {label}:"))
+        assert all(f"{part} {v:.1f} %" in line for part, v in split.items())
     assert sum(
         line.startswith("  ") and line.rstrip().endswith(("met", "MISSED")) for line in lines
     ) == len(TARGETS)
+
+
+def test_cpu_is_attributed_to_the_part_of_the_kiosk_that_spends_it() -> None:
+    """Per-thread counters: a busy thread named like the pipeline's shows up as "pipeline"."""
+    import sys
+    import threading
+
+    from installation.bench import _thread_cpu
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread CPU counters are read from /proc (Linux)")
+    done = threading.Event()
+    seen: dict[str, float] = {}
+
+    def spin() -> None:
+        end = time.thread_time() + 0.3
+        while time.thread_time() < end:
+            sum(range(1000))
+        seen.update(_thread_cpu())  # while the thread still runs
+        done.set()
+
+    worker = threading.Thread(target=spin, name="pipeline")
+    worker.start()
+    assert done.wait(30)
+    worker.join()
+    assert seen.get("pipeline", 0.0) >= 0.1, seen
+    assert "display" in seen  # the test's own main thread

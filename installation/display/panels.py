@@ -1,32 +1,64 @@
-"""One model's panel: name and method, the live verdict, and the per-group recall from its card.
+"""One model's panel: its plain name, the live verdict, and how often it finds faces per group.
 
 All positions are in 1080p reference pixels (scaled by `u` = screen height / 1080). The parts that
-only change with the language (name, method, recall bars, gap, footnote) are drawn once into a
-cached surface; per frame only the verdict block (icon, word, confidence bar) is drawn on top.
+only change with the language (name, method, recall bars, small print) are drawn once into a
+cached surface; per frame only the verdict block is drawn on top, and only when it changed.
 
-Vertical plan of a panel at 1080p (890 px tall):
-    28 name | 92 method (2 lines) | 176-376 verdict block | 394 rule | 410 recall title
-    | 462.. group rows | gap line | footnote (2 lines) at the bottom
+Vertical plan of a panel at 1080p (900 px tall):
+    20 name | 70 method (small print, 2 lines) | 150-330 verdict block | 350 rule | 362 title
+    | 410.. group rows (label, then bar with its 95 % interval and the percentage)
+    | small print at the bottom (test set and count, gap with its interval; NOTE_LINES lines)
+
+A side whose bundle did not load gets an UnavailablePanel instead: a short, calm notice where the
+verdict would be, on the same labels rules (its texts are checked like every other).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from typing import Any, Protocol
 
 import pygame
 
-from installation.display.palette import BLUE, MUTED, ORANGE, PANEL, RGB, RULE, TEXT
+from installation.display.palette import BG, BLUE, MUTED, ORANGE, PANEL, RGB, RULE, TEXT
 from installation.display.texts import Texts
-from installation.display.widgets import TextCache, bar, check_mark, cross_mark
+from installation.display.widgets import Drawn, TextCache, bar, check_mark, cross_mark
 from installation.inference.card import Card, GroupMetric
 from installation.types import Verdict
 
 logger = logging.getLogger(__name__)
 
-VERDICT_TOP = 176
-RECALL_TOP = 394
-ROWS_TOP = 462
-NOTE_LINES = 2
+MAIN_PX = 46  # body and labels: cap height 23 px at 1080p (>= 22 px, tested)
+SMALL_PX = 30  # the small print (details layer)
+VERDICT_PX = 96  # cap height 48 px
+VERDICT_MIN_PX = 72
+VERDICT_TOP = 150
+RULE_Y = 350
+ROWS_TOP = 412
+NOTE_LINES = 5
+METHOD_LINES = 2
+Z95 = 1.959964
+
+
+def wilson(p: float, n: int) -> tuple[float, float]:
+    """95 % Wilson score interval of a share p of n (well behaved near 0 and 1, small n)."""
+    if n <= 0:
+        return 0.0, 1.0
+    denom = 1 + Z95**2 / n
+    centre = (p + Z95**2 / (2 * n)) / denom
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
+    return max(centre - half, 0.0), min(centre + half, 1.0)
+
+
+def gap_interval(best: GroupMetric, worst: GroupMetric) -> tuple[float, float]:
+    """95 % interval of best minus worst recall (Newcombe's hybrid score method from the two
+    Wilson intervals): a gap is only called a gap when this excludes zero."""
+    p1, p2 = best.shown, worst.shown
+    l1, u1 = wilson(p1, best.count)
+    l2, u2 = wilson(p2, worst.count)
+    d = p1 - p2
+    return d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
 
 
 class Panel:
@@ -38,9 +70,10 @@ class Panel:
         self.texts = texts
         self.text = cache
         self.u = u
-        self.pad = self.px(30)
+        self.pad = self.px(28)
         self.inner = rect.width - 2 * self.pad
-        self._static: dict[str, pygame.Surface] = {}
+        self._static: dict[str, tuple[pygame.Surface, list[Drawn]]] = {}
+        self.drawn: list[Drawn] = []  # texts of the last draw, in screen coordinates
 
     def px(self, v: float) -> int:
         return max(round(v * self.u), 1)
@@ -48,17 +81,32 @@ class Panel:
     def groups(self) -> list[GroupMetric]:
         return self.card.display_groups()
 
-    def weakest(self) -> GroupMetric | None:
-        """The group this model misses most, or None when there is none to name: no groups,
-        or a card whose report found no gap between groups beyond measurement noise."""
+    def gap(self) -> tuple[int, int, int] | None:
+        """The gap between the best and worst group in points with its 95 % interval, or None
+        when there is no gap to call one: fewer than two groups, the card's report found none
+        beyond noise, or (without that report) the interval includes zero."""
         groups = self.groups()
-        if not groups or (self.card.display and self.card.display.gap_real is False):
+        gap_real = self.card.display.gap_real if self.card.display else None
+        if len(groups) < 2 or gap_real is False:
+            return None
+        best = max(groups, key=lambda g: g.shown)
+        worst = min(groups, key=lambda g: g.shown)
+        lo, hi = gap_interval(best, worst)
+        if gap_real is None and lo <= 0:
+            return None
+        return round((best.shown - worst.shown) * 100), round(lo * 100), round(hi * 100)
+
+    def weakest(self) -> GroupMetric | None:
+        """The group this model misses most, or None when there is none to name: no gap between
+        groups beyond measurement noise (see `gap`)."""
+        groups = self.groups()
+        if not groups or self.gap() is None:
             return None
         return min(groups, key=lambda g: g.shown)
 
     # -- static part ---------------------------------------------------------------------
 
-    def static(self) -> pygame.Surface:
+    def static(self) -> tuple[pygame.Surface, list[Drawn]]:
         lang = self.texts.language
         cached = self._static.get(lang)
         if cached is None:
@@ -66,165 +114,239 @@ class Panel:
             self._static[lang] = cached
         return cached
 
-    def _blit_text(
-        self, surf: pygame.Surface, text: str, size: int, pos: tuple[int, int], color: RGB = TEXT
-    ) -> pygame.Surface:
-        s = self.text.render(text, size, color)
-        surf.blit(s, pos)
-        return s
-
-    def _render_static(self) -> pygame.Surface:
-        t = self.texts
-        rect, pad, inner = self.rect, self.pad, self.inner
-        surf = pygame.Surface(rect.size, pygame.SRCALPHA)
-        pygame.draw.rect(surf, PANEL, surf.get_rect(), border_radius=self.px(22))
-        name = t.model_name(self.card)
-        self._blit_text(surf, name, self.text.fit(name, self.px(48), inner), (pad, self.px(28)))
-        y = self.px(92)
-        for line in self.text.wrap(t.model_method(self.card), self.px(30), inner)[:2]:
-            self._blit_text(surf, line, self.px(30), (pad, y), MUTED)
-            y += self.px(36)
-        y = self.px(RECALL_TOP)
-        pygame.draw.line(surf, RULE, (pad, y), (rect.width - pad, y), max(self.px(2), 1))
-        title = t.t("recall_title")
-        size = self.text.fit(title, self.px(34), inner)
-        self._blit_text(surf, title, size, (pad, self.px(RECALL_TOP + 16)))
-        self._group_rows(surf)
-        return surf.convert_alpha()
-
-    def _group_rows(self, surf: pygame.Surface) -> None:
+    def _render_static(self) -> tuple[pygame.Surface, list[Drawn]]:
         t, pad, inner = self.texts, self.pad, self.inner
-        groups = self.groups()
-        foot_top = self.rect.height - pad - self.px(64)
-        gap_h = self.px(48)
-        y = self.px(ROWS_TOP)
-        row = min(self.px(78), (foot_top - gap_h - y) // max(len(groups), 1))
-        label_size = min(self.px(32), int(row * 0.42))
-        for g in groups:
-            pct = self.text.render(f"{round(g.shown * 100)}%", label_size)
-            pct_rect = pct.get_rect(topright=(pad + inner, y))
-            surf.blit(pct, pct_rect)
-            # No "±" here: a spread over training seeds is not a margin of error.
-            right = pct_rect.left
-            label = t.group_label(g)
-            room = right - pad - self.px(12)
-            self._blit_text(surf, label, self.text.fit(label, label_size, room), (pad, y))
-            bar_rect = pygame.Rect(pad, y + int(label_size * 1.25), inner, max(self.px(16), 4))
-            bar(surf, bar_rect, g.shown, BLUE)
-            y += row
-        gap_real = self.card.display.gap_real if self.card.display else None
-        if len(groups) >= 2 and gap_real is not False:
-            pts = round((max(g.shown for g in groups) - min(g.shown for g in groups)) * 100)
-            self._blit_text(surf, t.t("gap", pts=pts), self.px(30), (pad, y + self.px(2)))
-        elif gap_real is False:
-            # The report's interval includes zero: the bars differ, but not measurably.
-            parts = self.text.wrap(t.t("gap_unclear"), self.px(26), inner)[:2]
-            for k, part in enumerate(parts):
-                self._blit_text(surf, part, self.px(26), (pad, y + self.px(2 + 30 * k)))
-        y = foot_top
+        surf = pygame.Surface(self.rect.size, pygame.SRCALPHA)
+        pygame.draw.rect(surf, PANEL, surf.get_rect(), border_radius=self.px(22))
+        box = pygame.Rect(pad, 0, inner, self.rect.height)
+        drawn: list[Drawn] = []
+
+        def put(layer: str, text: str, size: int, color: RGB = TEXT, **at: Any) -> Drawn:
+            d = self.text.put(surf, layer, text, size, color=color, bg=PANEL, box=box, **at)
+            drawn.append(d)
+            return d
+
+        put("label", t.model_name(self.card), self.px(MAIN_PX), topleft=(pad, self.px(20)))
+        y = self.px(72)
+        for line in self.method_lines():
+            put("details", line, self.px(SMALL_PX), MUTED, topleft=(pad, y))
+            y += self.px(34)
+        y = self.px(RULE_Y)
+        pygame.draw.line(surf, RULE, (pad, y), (self.rect.width - pad, y), max(self.px(2), 1))
+        put("label", t.t("recall_title"), self.px(MAIN_PX), topleft=(pad, self.px(RULE_Y + 14)))
+        self._group_rows(surf, put)
+        y = self.note_top()
         for line in self.note_lines():
-            self._blit_text(surf, line, self.px(26), (pad, y), MUTED)
+            put("details", line, self.px(SMALL_PX), MUTED, topleft=(pad, y))
             y += self.px(32)
+        return surf.convert_alpha(), drawn
+
+    def note_top(self) -> int:
+        return self.rect.height - self.pad - self.px(32) * NOTE_LINES
+
+    def _group_rows(self, surf: pygame.Surface, put: _Put) -> None:
+        groups = self.groups()
+        pad, inner = self.pad, self.inner
+        y = self.px(ROWS_TOP)
+        row = min(self.px(84), (self.note_top() - self.px(8) - y) // max(len(groups), 1))
+        size = self.px(MAIN_PX)
+        bar_h = max(self.px(18), 4)
+        for g in groups:
+            label = put("label", self.texts.group_label(g), size, topleft=(pad, y))
+            # The percentage sits right of its bar; the bar's thin line is its 95 % interval
+            # over the test faces (no "±": a spread over training seeds is no margin of error).
+            pct_w = self.text.render("100%", size).get_width()
+            bar_rect = pygame.Rect(
+                pad, label.rect.bottom + self.px(14), inner - pct_w - self.px(14), bar_h
+            )
+            bar(surf, bar_rect, g.shown, BLUE, interval=wilson(g.shown, g.count))
+            put("label", f"{round(g.shown * 100)}%", size, midright=(pad + inner, bar_rect.centery))
+            y += row
 
     def _note(self, means: bool) -> str:
-        """The footnote's text: test set and count, and whether the bars are seed means."""
+        """The small print under the bars: test set and count, whether the bars are means over
+        trainings, and the gap between groups with its interval (or that there is none)."""
         groups = self.groups()
         eval_set = self.card.display.eval_set if self.card.display else ""
         count, where = sum(g.count for g in groups), self.texts.eval_set(eval_set)
         if means:
-            return self.texts.t("recall_note_seeds", n=self.card.seeds, set=where, count=count)
-        return self.texts.t("recall_note", set=where, count=count)
+            note = self.texts.t("recall_note_seeds", n=self.card.seeds, set=where, count=count)
+        else:
+            note = self.texts.t("recall_note", set=where, count=count)
+        gap = self.gap()
+        if gap is not None:
+            pts, lo, hi = gap
+            return f"{note} {self.texts.t('gap', pts=pts, lo=lo, hi=hi)}"
+        if len(groups) >= 2:
+            return f"{note} {self.texts.t('gap_unclear')}"
+        return note
+
+    def _means(self) -> bool:
+        # Means over trainings: one model's bars on 15 faces per group are mostly luck.
+        return self.card.seeds > 1 and any(g.recall_mean is not None for g in self.groups())
 
     def note_lines(self) -> list[str]:
-        """The footnote under the bars (test set and count), wrapped to the panel. The layout
-        has room for two lines; the count comes first, so it is never the part cut off."""
-        # Means over trainings: one model's bars on 15 faces per group are mostly luck.
-        means = self.card.seeds > 1 and any(g.recall_mean is not None for g in self.groups())
-        return self.text.wrap(self._note(means), self.px(26), self.inner)[:NOTE_LINES]
+        """The small print, wrapped to the panel: the layout has room for NOTE_LINES lines, and
+        the test set and count come first, so they are never the part cut off."""
+        return self.text.wrap(self._note(self._means()), self.px(SMALL_PX), self.inner)[:NOTE_LINES]
 
-    def note_fits(self) -> bool:
-        """Whether the whole footnote fits in its NOTE_LINES lines (tests check every language)."""
-        return all(
-            len(self.text.wrap(self._note(means), self.px(26), self.inner)) <= NOTE_LINES
-            for means in (True, False)
-        )
+    def method_lines(self) -> list[str]:
+        method = self.texts.model_method(self.card)
+        return self.text.wrap(method, self.px(SMALL_PX), self.inner)[:METHOD_LINES]
+
+    def fits(self) -> list[str]:
+        """What would be cut off in the current language (tests check every language)."""
+        cut = []
+        for means in (True, False):
+            lines = self.text.wrap(self._note(means), self.px(SMALL_PX), self.inner)
+            if len(lines) > NOTE_LINES:
+                cut.append(f"note ({len(lines)} lines): {lines[NOTE_LINES:]}")
+        method = self.text.wrap(self.texts.model_method(self.card), self.px(SMALL_PX), self.inner)
+        if len(method) > METHOD_LINES:
+            cut.append(f"method ({len(method)} lines): {method[METHOD_LINES:]}")
+        return cut
 
     # -- per frame -----------------------------------------------------------------------
 
-    def draw(self, surface: pygame.Surface, verdict: Verdict | None, attract: bool) -> None:
-        surface.blit(self.static(), self.rect)
+    def verdict_rect(self) -> pygame.Rect:
+        """The part of the panel that changes per frame (verdict or the attract line)."""
+        top = self.rect.y + self.px(VERDICT_TOP - 8)
+        return pygame.Rect(
+            self.rect.x, top, self.rect.width, self.px(RULE_Y - 4) - (top - self.rect.y)
+        )
+
+    def draw(
+        self, surface: pygame.Surface, verdict: Verdict | None, attract: bool, full: bool = True
+    ) -> pygame.Rect:
+        """Draw the panel (full) or only its verdict block over the cached panel; returns the
+        rectangle that changed."""
+        static, drawn = self.static()
+        area = self.rect if full else self.verdict_rect()
+        src = area.move(-self.rect.x, -self.rect.y)
+        surface.blit(static, area, src)
+        self.drawn = [d.moved(self.rect.x, self.rect.y) for d in drawn]
         if verdict is not None:
             self._verdict(surface, verdict)
         elif attract:
             self._weakest(surface)
+        return area
+
+    def _put(
+        self, surface: pygame.Surface, layer: str, text: str, size: int, color: RGB, **at: Any
+    ) -> Drawn:
+        box = pygame.Rect(self.rect.x + self.pad, self.rect.y, self.inner, self.rect.height)
+        d = self.text.put(surface, layer, text, size, color=color, bg=PANEL, box=box, **at)
+        self.drawn.append(d)
+        return d
 
     def _verdict(self, surface: pygame.Surface, verdict: Verdict) -> None:
         t, rect, pad = self.texts, self.rect, self.pad
         x, y = rect.x + pad, rect.y + self.px(VERDICT_TOP)
-        r = self.px(44)
+        r = self.px(46)
         color = BLUE if verdict.face else ORANGE
         # Colour is never the only cue: a tick or a cross and the word carry the verdict too.
         (check_mark if verdict.face else cross_mark)(surface, (x + r, y + r), r, color)
         word = t.t("face" if verdict.face else "no_face")
         room = self.inner - 2 * r - self.px(20)
-        s = self.text.render(word, self.text.fit(word, self.px(88), room), color)
-        surface.blit(s, s.get_rect(midleft=(x + 2 * r + self.px(20), y + r)))
-        y += 2 * r + self.px(14)
+        # Long words may shrink a little, never below the headline size.
+        size = self.text.fit(word, self.px(VERDICT_PX), room, smallest=self.px(VERDICT_MIN_PX))
+        self._put(surface, "verdict", word, size, color, midleft=(x + 2 * r + self.px(20), y + r))
+        y += 2 * r + self.px(12)
         # The score relative to this model's own decision line (its threshold at the middle),
         # so the line and the bar always agree with the verdict word above them.
         conf = t.t("score_clear" if verdict.clear else "score_close")
-        surface.blit(self.text.render(conf, self.text.fit(conf, self.px(32), self.inner)), (x, y))
-        y += self.px(44)
-        track = pygame.Rect(x, y, self.inner, self.px(24))
+        line = self._put(surface, "label", conf, self.px(MAIN_PX), TEXT, topleft=(x, y))
+        track = pygame.Rect(x, line.rect.bottom + self.px(14), self.inner, self.px(24))
         threshold = 0.5  # Verdict.strength is 0.5 at the decision line
         bar(surface, track, verdict.strength, color, marker=threshold, marker_width=self.px(4))
-        label = self.text.render(t.t("threshold"), self.px(26), MUTED)
-        mx = track.x + int(track.width * threshold)
-        lrect = label.get_rect(midtop=(mx, track.bottom + self.px(10)))
-        lrect.clamp_ip(pygame.Rect(x, lrect.y, self.inner, lrect.height))
-        surface.blit(label, lrect)
 
     def _weakest(self, surface: pygame.Surface) -> None:
-        """Attract mode: the group this model misses most, large, where the verdict goes."""
+        """Attract mode: the group this model misses most, calmly, where the verdict goes (a
+        statement about the model, so no warning colour on a group of people)."""
         g = self.weakest()
         if g is None:
             return
-        x, y = self.rect.x + self.pad, self.rect.y + self.px(VERDICT_TOP + 6)
-        lead = self.texts.t("weakest")
-        lead_s = self.text.render(lead, self.text.fit(lead, self.px(30), self.inner), MUTED)
-        surface.blit(lead_s, (x, y))
-        y += self.px(46)
-        label = self.texts.group_label(g)
-        size = self.text.fit(label, self.px(60), self.inner)
-        surface.blit(self.text.render(label, size, ORANGE), (x, y))
-        y += self.px(78)
+        x, y = self.rect.x + self.pad, self.rect.y + self.px(VERDICT_TOP)
+        size = self.px(MAIN_PX)
+        lead = self._put(surface, "label", self.texts.t("weakest"), size, MUTED, topleft=(x, y))
+        label = self._put(
+            surface,
+            "label",
+            self.texts.group_label(g),
+            size,
+            TEXT,
+            topleft=(x, lead.rect.bottom + self.px(14)),
+        )
         found = self.texts.t("weakest_found", pct=round(g.shown * 100))
-        size = self.text.fit(found, self.px(36), self.inner)
-        surface.blit(self.text.render(found, size), (x, y))
+        self._put(surface, "label", found, size, TEXT, topleft=(x, label.rect.bottom + self.px(10)))
+
+
+class _Put(Protocol):  # the static part's text writer
+    def __call__(self, layer: str, text: str, size: int, color: RGB = TEXT, **at: Any) -> Drawn: ...
 
 
 class UnavailablePanel:
-    """The panel of a side whose bundle did not load: the kiosk runs on the other model, and
-    the visitor reads why this side is empty (staff get the error over MQTT)."""
+    """The panel of a side whose bundle did not load: the kiosk runs on the other model, and the
+    visitor reads, calmly, that this one is resting (staff get the error over MQTT). Only the
+    language changes it, so it is always drawn whole."""
 
     def __init__(self, rect: pygame.Rect, texts: Texts, cache: TextCache, u: float) -> None:
         self.rect = rect
         self.texts = texts
         self.text = cache
         self.u = u
+        self.pad = self.px(28)
+        self.inner = rect.width - 2 * self.pad
+        self.drawn: list[Drawn] = []  # texts of the last draw, in screen coordinates
 
     def px(self, v: float) -> int:
         return max(round(v * self.u), 1)
 
-    def draw(self, surface: pygame.Surface, verdict: Verdict | None, attract: bool) -> None:
-        rect, pad = self.rect, self.px(30)
-        inner = rect.width - 2 * pad
-        pygame.draw.rect(surface, PANEL, rect, border_radius=self.px(22))
-        y = rect.y + self.px(VERDICT_TOP)
+    def verdict_rect(self) -> pygame.Rect:
+        return self.rect  # nothing in it changes per frame
+
+    def body_lines(self) -> tuple[list[str], int]:
+        """The notice wrapped to the panel, and how many lines of it fit above its bottom."""
+        size = self.px(MAIN_PX)
+        lines = self.text.wrap(self.texts.t("model_unavailable_body"), size, self.inner)
+        line_h = self.text.render("Hg", size).get_height() + self.px(6)
+        top = self.px(VERDICT_TOP) + line_h + self.px(24)  # under the title
+        return lines, max((self.rect.height - self.pad - top) // line_h, 0)
+
+    def fits(self) -> list[str]:
+        """What would be cut off in the current language (tests check every language)."""
+        cut = []
         title = self.texts.t("model_unavailable_title")
-        size = self.text.fit(title, self.px(44), inner)
-        surface.blit(self.text.render(title, size, ORANGE), (rect.x + pad, y))
-        y += size + self.px(24)
-        for line in self.text.wrap(self.texts.t("model_unavailable_body"), self.px(32), inner):
-            surface.blit(self.text.render(line, self.px(32), MUTED), (rect.x + pad, y))
-            y += self.px(40)
+        if self.text.render(title, self.px(MAIN_PX)).get_width() > self.inner:
+            cut.append(f"title wider than the panel: {title!r}")
+        lines, room = self.body_lines()
+        if len(lines) > room:
+            cut.append(f"notice ({len(lines)} lines, room for {room}): {lines[room:]}")
+        return cut
+
+    def draw(
+        self, surface: pygame.Surface, verdict: Verdict | None, attract: bool, full: bool = True
+    ) -> pygame.Rect:
+        """The title where a verdict would be, in the panel's usual colours (a resting model is
+        nothing to alarm anyone about), the notice under it; returns the rectangle drawn."""
+        rect, size = self.rect, self.px(MAIN_PX)
+        pygame.draw.rect(surface, BG, rect)
+        pygame.draw.rect(surface, PANEL, rect, border_radius=self.px(22))
+        box = pygame.Rect(rect.x + self.pad, rect.y, self.inner, rect.height)
+        x = box.x
+        self.drawn = []
+
+        def put(layer: str, text: str, color: RGB, y: int) -> Drawn:
+            at = {"topleft": (x, y)}
+            d = self.text.put(surface, layer, text, size, color=color, bg=PANEL, box=box, **at)
+            self.drawn.append(d)
+            return d
+
+        title = put(
+            "label", self.texts.t("model_unavailable_title"), TEXT, rect.y + self.px(VERDICT_TOP)
+        )
+        lines, room = self.body_lines()
+        y = title.rect.bottom + self.px(24)
+        for line in lines[:room]:
+            y = put("body", line, MUTED, y).rect.bottom + self.px(6)
+        return rect

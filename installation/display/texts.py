@@ -107,6 +107,9 @@ class Texts:
         """Dotted keys of one language, nested tables included."""
         return set(self._flat[lang])
 
+    def has(self, key: str) -> bool:
+        return key in self._flat["en"]
+
     def t(self, key: str, **fmt: object) -> str:
         value = self._flat[self._language].get(key, self._flat["en"].get(key, key))
         return value.format(**fmt) if fmt else value

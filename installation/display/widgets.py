@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import pygame
 
@@ -19,10 +21,49 @@ def font(size: int) -> pygame.font.Font:
     return pygame.font.Font(None, size)
 
 
+@lru_cache(maxsize=64)
+def cap_height(size: int) -> int:
+    """Height in pixels of a capital H at this font size, measured from the rendered glyph
+    (the legibility rule is stated in cap height, not in the nominal font size)."""
+    return int(font(size).render("H", True, WHITE).get_bounding_rect().height)
+
+
 def quit_pygame() -> None:
     """pygame.quit(), dropping cached Font objects first: one used after quit segfaults."""
     font.cache_clear()
+    cap_height.cache_clear()
     pygame.quit()
+
+
+# What a piece of text is on the screen: the main layer (headline, body, labels, the verdict
+# word, the camera notice and language keys as "chrome") or the small print ("details").
+LAYERS = ("headline", "verdict", "body", "label", "chrome", "details")
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """One piece of text as drawn: what it said, at which size and colours, where it landed and
+    the box it had to stay inside (the tests read these to check words, type size, contrast and
+    overflow on every screen)."""
+
+    layer: str
+    text: str
+    size: int
+    fg: RGB
+    bg: RGB
+    rect: pygame.Rect
+    box: pygame.Rect
+
+    def moved(self, dx: int, dy: int) -> Drawn:
+        return Drawn(
+            self.layer,
+            self.text,
+            self.size,
+            self.fg,
+            self.bg,
+            self.rect.move(dx, dy),
+            self.box.move(dx, dy),
+        )
 
 
 class TextCache:
@@ -44,6 +85,24 @@ class TextCache:
             self._cache[key] = surf
             self.sizes_used.add(size)
         return surf
+
+    def put(
+        self,
+        surface: pygame.Surface,
+        layer: str,
+        text: str,
+        size: int,
+        *,
+        color: RGB,
+        bg: RGB,
+        box: pygame.Rect,
+        **anchor: Any,
+    ) -> Drawn:
+        """Draw `text` at the anchor (e.g. topleft=(x, y)) and say what was drawn where."""
+        s = self.render(text, size, color)
+        rect = s.get_rect(**anchor)
+        surface.blit(s, rect)
+        return Drawn(layer, text, size, color, bg, rect, box)
 
     def fit(self, text: str, size: int, width: int, smallest: int = 8) -> int:
         """The largest pixel size <= `size` at which `text` fits in `width` (long translations)."""
@@ -75,8 +134,10 @@ def bar(
     *,
     marker: float | None = None,
     marker_width: int = 3,
+    interval: tuple[float, float] | None = None,
 ) -> None:
-    """A horizontal bar filled to `value` in [0, 1], with an optional tick (the threshold)."""
+    """A horizontal bar filled to `value` in [0, 1], with an optional tick (the threshold) and
+    an optional thin line over [lo, hi] (a 95 % interval, with end caps)."""
     radius = rect.height // 2
     pygame.draw.rect(surface, TRACK, rect, border_radius=radius)
     fill = rect.copy()
@@ -89,6 +150,13 @@ def bar(
         pygame.draw.line(
             surface, WHITE, (x, rect.y - overhang), (x, rect.bottom + overhang), marker_width
         )
+    if interval is not None:
+        lo, hi = (rect.x + int(rect.width * min(max(v, 0.0), 1.0)) for v in interval)
+        w = max(rect.height // 6, 2)
+        y = rect.centery
+        pygame.draw.line(surface, WHITE, (lo, y), (hi, y), w)
+        for x in (lo, hi):
+            pygame.draw.line(surface, WHITE, (x, rect.y + 2), (x, rect.bottom - 3), w)
 
 
 def brackets(surface: pygame.Surface, rect: pygame.Rect, color: RGB, width: int = 6) -> None:
