@@ -155,7 +155,11 @@ class DisplayConfig(_Strict):
         "the CPU through a second copy of each int8 model).",
     )
     heatmap_hz: float = Field(
-        8.0, gt=0, le=30, description="Heatmap updates per second (both models; ~25 ms each)."
+        6.0,
+        gt=0,
+        le=30,
+        description="Heatmap updates per second (both models; ~20 ms of one core each): 5 or "
+        "more keep the overlay live, each one more costs about 2 % of a core.",
     )
 
 
