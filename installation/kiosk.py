@@ -25,6 +25,7 @@ from installation.heatmap import HeatmapWorker
 from installation.language import LanguageState
 from installation.pipeline import PipelineThread
 from installation.runtime import (
+    EXIT_INTERNAL,
     USER_ERRORS,
     Runtime,
     build_runtime,
@@ -274,7 +275,9 @@ def run_kiosk(config_path: Path | None) -> int:
                 "`bias-mirror replay`.",
                 file=sys.stderr,
             )
-            return 1
+            # Not EXIT_USER: at boot the display may come up after the kiosk, so systemd
+            # must keep retrying.
+            return EXIT_INTERNAL
         run_with_runtime(rt, stop)
         return 0
     finally:

@@ -24,14 +24,21 @@ from pathlib import Path
 from typing import IO, Any
 
 from installation.pipeline import Pipeline
-from installation.runtime import USER_ERRORS, ReportError, build_runtime, report_user_error
+from installation.runtime import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SHORT,
+    EXIT_USER,
+    USER_ERRORS,
+    ReportError,
+    build_runtime,
+    report_user_error,
+)
 from installation.sources import FrameSource, open_source
 from installation.stats.histogram import LatencyHistogram
 from installation.types import SIDES, Frame, FrameResult
 
 logger = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_SHORT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def partial_path(path: Path) -> Path:

@@ -40,14 +40,20 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# Exit codes of every command (README "Commands"): 1 is left to Python's own exit on an
+# unhandled exception (a bug, with its traceback); 2 is something the user can fix (the unit's
+# RestartPreventExitStatus=2: restarting cannot fix a config, so systemd stops trying).
+EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_SHORT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
 def report_user_error(exc: BaseException) -> int:
-    """Print a user-fixable error to stderr and return the exit code (1)."""
+    """Print a user-fixable error to stderr and return the exit code (EXIT_USER)."""
     if isinstance(exc, ConfigError):
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
     else:
         print(f"error: {exc}", file=sys.stderr)
-    return 1
+    return EXIT_USER
 
 
 @dataclass

@@ -68,11 +68,11 @@ def test_soak_broker_unreachable(config: Path, capsys: pytest.CaptureFixture[str
     port = free_port()  # nothing listens there
     rc = main(["bench", "--soak", "10", "--config", str(config), "--broker", f"127.0.0.1:{port}"])
     err = capsys.readouterr().err
-    assert rc == 1 and f"no MQTT broker answered at 127.0.0.1:{port}" in err
+    assert rc == 2 and f"no MQTT broker answered at 127.0.0.1:{port}" in err
 
 
 def test_soak_bad_arguments(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--soak", "0", "--config", str(config)]) == 1
+    assert main(["bench", "--soak", "0", "--config", str(config)]) == 2
     assert "give a number of frames >= 1" in capsys.readouterr().err
     assert parse_broker("broker.museum") == ("broker.museum", 1883)
     assert parse_broker("10.0.0.2:8883") == ("10.0.0.2", 8883)
