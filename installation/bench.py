@@ -8,7 +8,8 @@
   a flip costs nothing, and the report says so);
 - camera-frame-to-screen latency through the real threads (capture, pipeline, display), the
   heatmap rate, the kiosk's CPU share, and its split over the kiosk's threads;
-- peak RSS of this process. installation.bench_report holds the targets and prints the report.
+- peak RSS of this process, and of the kiosk alone in a process of its own
+  (installation.bench_kiosk). installation.bench_report holds the targets and prints the report.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import io
 import json
 import logging
 import os
-import resource
 import threading
 import time
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from installation.bench_kiosk import kiosk_config, kiosk_peak_rss_mb, peak_rss_mb
 from installation.bench_parts import bench_parts, quiet_mqtt, stats, timed
 from installation.bench_report import print_human, targets
 from installation.config import RegionConfig
@@ -162,9 +163,12 @@ def unreachable_publisher(rt: Runtime, agg: StatsAggregator) -> Any:
     )
 
 
-def bench_render(rt: Runtime, clip: Path, seconds: float) -> dict[str, Any]:
-    """Draw + flip at 1920x1080 with live frames and both panels. Under the dummy driver (the
-    default here) the flip costs nothing: `driver` in the result says which one drew."""
+def bench_render(
+    rt: Runtime, frames: list[Frame], results: list[FrameResult], seconds: float
+) -> dict[str, Any]:
+    """Draw + flip at 1920x1080 with live frames (the demo frames and the pipeline's results
+    for them) and both panels. Under the dummy driver (the default here) the flip costs
+    nothing: `driver` in the result says which one drew."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     import pygame
 
@@ -173,17 +177,6 @@ def bench_render(rt: Runtime, clip: Path, seconds: float) -> dict[str, Any]:
     from installation.types import SourceState, SourceStatus
 
     size = (1920, 1080)
-    frames = []
-    src = open_source(str(clip), loop=False)
-    try:
-        for _ in range(60):
-            f = src.read()
-            if f is None:
-                break
-            frames.append(f)
-    finally:
-        src.close()
-    results = [rt.pipeline.process(f) for f in frames]
     cards = {s: c.card for s, c in rt.classifiers.items()}
     pygame.display.init()
     pygame.font.init()
@@ -260,15 +253,7 @@ def bench_latency(rt: Runtime, clip: Path, seconds: float, heatmaps: bool = True
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     from installation.kiosk import run_with_runtime
 
-    cfg = rt.config.model_copy(
-        update={
-            "source": rt.config.source.model_copy(update={"uri": str(clip)}),
-            "display": rt.config.display.model_copy(
-                update={"fullscreen": False, "width": 1920, "height": 1080, "heatmaps": heatmaps}
-            ),
-            "mqtt": rt.config.mqtt.model_copy(update={"enabled": False}),
-        }
-    )
+    cfg = kiosk_config(rt.config, clip, heatmaps)
     stop = threading.Event()
     timer = threading.Timer(seconds, stop.set)
     present = [0, 0]  # frames judged, of them with someone in the box
@@ -318,17 +303,32 @@ def bench_latency(rt: Runtime, clip: Path, seconds: float, heatmaps: bool = True
     }
 
 
-def peak_rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux.
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+def _bench_on_frames(
+    rt: Runtime, clip: Path, finder: RegionFinder, seconds: float
+) -> dict[str, Any]:
+    """The parts and the render, on the demo frames (64 of 640x480, 59 MB) and the pipeline's
+    results for them: decoded once for both, and let go on return, before the kiosk runs."""
+    demo = _demo_frames(clip)
+    results = [rt.pipeline.process(f) for f in demo]
+    out: dict[str, Any] = {}
+    out["parts"] = bench_parts(
+        clip,
+        finder,
+        [f.image for f in demo],
+        results,
+        seconds=seconds,
+        publisher=lambda: unreachable_publisher(rt, _aggregator()),
+    )
+    out["render"] = bench_render(rt, demo[:60], results[:60], seconds)
+    return out
 
 
 def run_bench(config_path: Path | None, seconds: float) -> dict[str, Any]:
     rt = build_runtime(config_path, keep_frame=True)
     clip = demo_clip_path()
-    demo = _demo_frames(clip)
     finder = RegionFinder(rt.config.region)
-    crops = [crop_for_model(f.image, finder.find(f.image)) for f in demo]
+    # Only the 64 crops (12 KB each) are kept; the frames are decoded again where needed.
+    crops = [crop_for_model(f.image, finder.find(f.image)) for f in _demo_frames(clip)]
     frames = int(30 * max(seconds, 1.0) * 3)
     result: dict[str, Any] = {"backend": rt.backend, "clip": str(clip)}
     result["models"] = bench_models(rt, crops, seconds)
@@ -338,21 +338,16 @@ def run_bench(config_path: Path | None, seconds: float) -> dict[str, Any]:
     }
     # ~1 s runs in 7 pairs: shorter runs are too noisy to resolve a 5 % change.
     result["broker_down"] = bench_broker_down(rt, clip, None if seconds >= 1 else frames)
-    result["parts"] = bench_parts(
-        clip,
-        finder,
-        [f.image for f in demo],
-        [rt.pipeline.process(f) for f in demo],
-        seconds=seconds,
-        publisher=lambda: unreachable_publisher(rt, _aggregator()),
-    )
-    result["render"] = bench_render(rt, clip, seconds)
+    result.update(_bench_on_frames(rt, clip, finder, seconds))
     result["heatmaps"] = bench_heatmaps(rt, crops, seconds)
     # 8 s of the demo clip hold about a second of a visitor in the box: heatmaps run only then.
     kiosk_s = max(seconds * 4, 8.0)
     result["latency"] = bench_latency(rt, clip, kiosk_s)
     result["latency_no_heatmaps"] = bench_latency(rt, clip, kiosk_s, heatmaps=False)
     result["peak_rss_mb"] = peak_rss_mb()
+    # The same kiosk alone, in a fresh process: without the bench's inputs, samples and what
+    # its earlier stages left in the allocator (the figure a kiosk machine needs).
+    result["kiosk_peak_rss_mb"] = kiosk_peak_rss_mb(config_path, kiosk_s)
     result["targets"] = targets(result)
     return result
 

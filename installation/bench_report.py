@@ -141,6 +141,10 @@ def print_human(r: dict[str, Any]) -> None:
         if run.get("cpu_by_part"):
             print(f"CPU by part of the kiosk, {label}: {_by_part(run['cpu_by_part'])}")
     print(f"peak memory of this process (RSS, everything above loaded): {r['peak_rss_mb']:.1f} MB")
+    print(
+        f"  of which the kiosk alone, in a fresh process (demo clip, heatmaps on, 1920x1080, "
+        f"MQTT off): {r['kiosk_peak_rss_mb']:.1f} MB peak"
+    )
     print("targets (this project's 2-core x86 CPU, no accelerator):")
     for row in r["targets"]:
         value = "-" if row["measured"] is None else f"{row['measured']:.4g} {row['unit']}"

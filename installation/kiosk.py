@@ -252,6 +252,9 @@ def run_with_runtime(
             heatmaps.join(timeout=5)
             app.heatmap_updates = heatmaps.updates
         worker.join(timeout=5)
+        # The runtime outlives this run (the bench runs the kiosk again on it): its pipeline
+        # must not keep feeding, and holding, this run's aggregator.
+        rt.pipeline.unsubscribe(stats.on_result)
         grabber.stop()
         if publisher is not None:
             publisher.stop()

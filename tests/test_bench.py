@@ -44,6 +44,8 @@ def test_bench_json_and_report(
     assert r["render"]["size"] == [1920, 1080] and r["render"]["driver"] == "dummy"
     assert r["latency"]["samples"] > 0
     assert 50 < r["peak_rss_mb"] < 4000
+    # The kiosk alone (a fresh process) needs no more than the bench process that also ran it.
+    assert 50 < r["kiosk_peak_rss_mb"] <= r["peak_rss_mb"]
     # Every target is measured (none left as "not measured") and judged.
     assert [row["what"] for row in r["targets"]] == [t.what for t in TARGETS]
     assert all(row["measured"] is not None and row["met"] in (True, False) for row in r["targets"])
@@ -57,6 +59,8 @@ def test_bench_json_and_report(
     )
     assert f"{bd['fps_broker_down']:.1f} frames/s vs {bd['fps_without_mqtt']:.1f}" in broker
     assert "medians of 7" in broker and broker.endswith(change) and "drop" not in broker
+    memory = next(line for line in lines if "the kiosk alone" in line)
+    assert f"{r['kiosk_peak_rss_mb']:.1f} MB peak" in memory
     render = next(line for line in lines if line.startswith("render"))
     assert "flips cost nothing" in render  # under the dummy driver the flip is not measured
     # The kiosk's CPU split per part (main thread = display), each part's figure on its line.

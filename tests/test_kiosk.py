@@ -220,3 +220,28 @@ def test_the_kiosk_starts_in_the_language_staff_set_last(
     rt = build_runtime(config, keep_frame=True)
     app = run_with_runtime(rt, threading.Event(), max_frames=5)
     assert app.language == "fr"
+
+
+def test_a_finished_run_lets_go_of_the_runtimes_pipeline(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runtime outlives a kiosk run (the bench runs the kiosk on it twice): once the run
+    has returned, frames the pipeline judges no longer reach, or keep alive, its aggregator."""
+    import numpy as np
+
+    from installation.types import Frame
+
+    calls: list[threading.Thread] = []
+    original = StatsAggregator.on_result
+
+    def spy(self: StatsAggregator, result: Any) -> None:
+        calls.append(threading.current_thread())
+        original(self, result)
+
+    monkeypatch.setattr(StatsAggregator, "on_result", spy)
+    rt = build_runtime(config, keep_frame=True)
+    run_with_runtime(rt, threading.Event(), max_frames=20)
+    calls.clear()
+    rt.pipeline.process(Frame(0, 0.0, np.zeros((240, 320, 3), np.uint8)))
+    # Only calls from this thread count: they can come only from this process() call.
+    assert [t for t in calls if t is threading.current_thread()] == []
