@@ -235,6 +235,16 @@ def test_rarity_names_how_many_faces_it_compares_with() -> None:
     assert not any("83" in t for t in texts) and v.t("one_found") in texts
 
 
+def test_rarity_never_claims_more_than_99_percent() -> None:
+    """0.999 rounded would read "rarer than 100 % of the faces": a percentile cannot say that."""
+    v = KioskView(SIZE, cards())
+    texts = _drawn_texts(
+        v, frame=scene(), result=result(False, True, rarity=0.999), status=OK, attract=False
+    )
+    assert any("99%" in t and "8000" in t for t in texts), texts
+    assert not any("100%" in t for t in texts), texts
+
+
 def test_golden_german(view: KioskView) -> None:
     view.language = "de"
     res = result(True, True, p=(0.64, 0.92))

@@ -103,7 +103,7 @@ def copy_for(
             rarity = Rarity(
                 value=round(result.rarity, 2),  # the bar moves in whole percent
                 model=texts.model_name(right_card),
-                text=texts.t("rarity_text", pct=round(result.rarity * 100), count=count),
+                text=texts.t("rarity_text", pct=_percent_below(result.rarity), count=count),
                 note=texts.t("rarity_note"),
             )
             body = None
@@ -111,3 +111,9 @@ def copy_for(
         if heatmaps:
             details.append(texts.t("heat_details"))
     return Copy(screen, headline, body, rarity, tuple(details))
+
+
+def _percent_below(rarity: float) -> int:
+    """Whole percent for "rarer than N % of the faces", kept within 0-99: rounding 0.999 up
+    would claim the face is rarer than all of them, which a percentile cannot say."""
+    return min(max(int(rarity * 100), 0), 99)
