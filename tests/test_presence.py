@@ -160,6 +160,19 @@ def classifiers() -> dict[str, object]:
     }
 
 
+def quiet_room(classifiers: dict[str, object]) -> tuple[ImageU8, int]:
+    """An empty room (and its seed) in which neither shipped model finds a face in the box.
+    Not every synthetic wall is one: the DB-VAE shipped on 2026-12-04 takes some smooth colour
+    blobs for a face (logit just above its threshold), and a model's face in an empty box is
+    presence by design (`FrameResult.present`), which this test must keep out of its premise."""
+    for seed in range(5, 50):
+        base = room(seed)
+        crop = crop_for_model(base, BOX)
+        if not any(clf.predict(crop).face for clf in classifiers.values()):  # type: ignore[attr-defined]
+            return base, seed
+    raise AssertionError("no synthetic room that both shipped models judge empty")
+
+
 def missed_visitor(classifiers: dict[str, object], base: ImageU8) -> ImageU8:
     """A frame with a real person's head in the box that neither shipped model finds: scikit-
     image's astronaut photo at framings from tight to loose; the first both models miss."""
@@ -184,7 +197,8 @@ def missed_visitor(classifiers: dict[str, object], base: ImageU8) -> ImageU8:
 def test_replay_a_visitor_both_models_miss_is_present_throughout(
     classifiers: dict[str, object], tmp_path: Path
 ) -> None:
-    base, rng = room(5), np.random.default_rng(5)
+    base, seed = quiet_room(classifiers)
+    rng = np.random.default_rng(seed)
     visitor = missed_visitor(classifiers, base)
     clip = tmp_path / "missed.mp4"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"mp4v"), FPS, (W, H))
