@@ -79,27 +79,6 @@ def test_kiosk_runs_and_shuts_down_in_order(
     assert [t for t in set(threading.enumerate()) - before if t.is_alive()] == []
 
 
-def test_missing_camera_keeps_the_kiosk_running(config: Path) -> None:
-    text = config.read_text()
-    config.write_text(text.replace(str(config.parent / "clip.mp4"), "/dev/video99"))
-    rt = build_runtime(config, keep_frame=True)
-    stop = threading.Event()
-    errors: list[str] = []
-    original = StatsAggregator.count_error
-
-    def spy(self: StatsAggregator, kind: str) -> None:
-        errors.append(kind)
-        original(self, kind)
-
-    StatsAggregator.count_error = spy  # type: ignore[method-assign]
-    try:
-        app = run_with_runtime(rt, stop, max_frames=30)
-    finally:
-        StatsAggregator.count_error = original  # type: ignore[method-assign]
-    assert app.frames == 30  # rendered the "camera unavailable" screen instead of dying
-    assert errors == ["camera_lost"]  # staff see it once in stats.errors, not every frame
-
-
 def _count_errors() -> tuple[list[str], Callable[[], None]]:
     """Records every error kind the kiosk counts for staff; call the second value to stop."""
     errors: list[str] = []
@@ -115,6 +94,19 @@ def _count_errors() -> tuple[list[str], Callable[[], None]]:
         StatsAggregator.count_error = original  # type: ignore[method-assign]
 
     return errors, restore
+
+
+def test_missing_camera_keeps_the_kiosk_running(config: Path) -> None:
+    text = config.read_text()
+    config.write_text(text.replace(str(config.parent / "clip.mp4"), "/dev/video99"))
+    rt = build_runtime(config, keep_frame=True)
+    errors, restore = _count_errors()
+    try:
+        app = run_with_runtime(rt, threading.Event(), max_frames=30)
+    finally:
+        restore()
+    assert app.frames == 30  # rendered the "camera unavailable" screen instead of dying
+    assert errors == ["camera_lost"]  # staff see it once in stats.errors, not every frame
 
 
 def test_one_broken_bundle_keeps_the_kiosk_on_the_other(config: Path) -> None:

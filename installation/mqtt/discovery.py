@@ -102,21 +102,26 @@ def discovery_messages(
         "sw_version": __version__,
     }
     out = []
-    for sensor in SENSORS:
-        uid = f"bias_mirror_{iid}_{sensor.metric}".replace("-", "_")
-        config: dict[str, Any] = {
-            "name": sensor.name,
+
+    def _entity(kind: str, name: str, uid: str, state_topic: str, template: str) -> dict[str, Any]:
+        """What every entity of this kiosk carries, sensor or binary sensor."""
+        return {
+            "name": name,
             "unique_id": uid,
             # Home Assistant 2025.10 deprecated object_id (gone in 2026.4) for this.
-            "default_entity_id": f"sensor.{uid}",
-            "state_topic": topics.stats,
-            "value_template": sensor.template,
+            "default_entity_id": f"{kind}.{uid}",
+            "state_topic": state_topic,
+            "value_template": template,
             "availability_topic": topics.available,
             "payload_available": "online",
             "payload_not_available": "offline",
             "device": device,
             "origin": ORIGIN,
         }
+
+    for sensor in SENSORS:
+        uid = f"bias_mirror_{iid}_{sensor.metric}".replace("-", "_")
+        config = _entity("sensor", sensor.name, uid, topics.stats, sensor.template)
         if sensor.unit:
             config["unit_of_measurement"] = sensor.unit
         if sensor.state_class:
@@ -132,21 +137,13 @@ def discovery_messages(
         out.append((topic, json.dumps(config)))
     for problem in PROBLEMS:
         uid = f"bias_mirror_{iid}_{problem.metric}_problem".replace("-", "_")
-        problem_config: dict[str, Any] = {
-            "name": problem.name,
-            "unique_id": uid,
-            "default_entity_id": f"binary_sensor.{uid}",
-            "state_topic": topics.state,  # retained, sent once per change
-            "value_template": problem.template,
+        # The retained state, sent once per change.
+        problem_config = _entity("binary_sensor", problem.name, uid, topics.state, problem.template)
+        problem_config |= {
             "payload_on": "ON",
             "payload_off": "OFF",
             "device_class": "problem",
             "entity_category": "diagnostic",
-            "availability_topic": topics.available,
-            "payload_available": "online",
-            "payload_not_available": "offline",
-            "device": device,
-            "origin": ORIGIN,
         }
         topic = f"{discovery_prefix}/binary_sensor/{iid}/{problem.metric}/config"
         out.append((topic, json.dumps(problem_config)))
