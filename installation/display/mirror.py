@@ -13,7 +13,7 @@ import numpy as np
 import pygame
 
 from installation.display.palette import BG, BLUE, PANEL, TEXT, WHITE, YELLOW
-from installation.display.widgets import Drawn, TextCache, brackets
+from installation.display.widgets import Drawn, Scaled, TextCache, brackets
 from installation.heatmap import Heatmaps, heat_image
 from installation.types import FrameResult, Region
 
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 NATIVE_UP_TO = 1.15  # a frame that would be enlarged by less than this is shown 1:1
 
 
-class Mirror:
+class Mirror(Scaled):
     def __init__(
         self, rect: pygame.Rect, cache: TextCache, u: float, mirror: bool, label_px: int
     ) -> None:
@@ -37,9 +37,6 @@ class Mirror:
         self._heat_size = self.px(200)
         self._heat_surfs: dict[str, pygame.Surface] = {}
         self.drawn: list[Drawn] = []
-
-    def px(self, v: float) -> int:
-        return max(round(v * self.u), 1)
 
     def draw(
         self,

@@ -23,7 +23,7 @@ import pygame
 
 from installation.display.palette import BG, BLUE, MUTED, ORANGE, PANEL, RGB, RULE, TEXT
 from installation.display.texts import Texts
-from installation.display.widgets import Drawn, TextCache, bar, check_mark, cross_mark
+from installation.display.widgets import Drawn, Scaled, TextCache, bar, check_mark, cross_mark
 from installation.inference.card import Card, GroupMetric
 from installation.types import Verdict
 
@@ -61,7 +61,7 @@ def gap_interval(best: GroupMetric, worst: GroupMetric) -> tuple[float, float]:
     return d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
 
 
-class Panel:
+class Panel(Scaled):
     def __init__(
         self, rect: pygame.Rect, card: Card, texts: Texts, cache: TextCache, u: float
     ) -> None:
@@ -74,9 +74,6 @@ class Panel:
         self.inner = rect.width - 2 * self.pad
         self._static: dict[str, tuple[pygame.Surface, list[Drawn]]] = {}
         self.drawn: list[Drawn] = []  # texts of the last draw, in screen coordinates
-
-    def px(self, v: float) -> int:
-        return max(round(v * self.u), 1)
 
     def groups(self) -> list[GroupMetric]:
         return self.card.display_groups()
@@ -285,7 +282,7 @@ class _Put(Protocol):  # the static part's text writer
     def __call__(self, layer: str, text: str, size: int, color: RGB = TEXT, **at: Any) -> Drawn: ...
 
 
-class UnavailablePanel:
+class UnavailablePanel(Scaled):
     """The panel of a side whose bundle did not load: the kiosk runs on the other model, and the
     visitor reads, calmly, that this one is resting (staff get the error over MQTT). Only the
     language changes it, so it is always drawn whole."""
@@ -298,9 +295,6 @@ class UnavailablePanel:
         self.pad = self.px(28)
         self.inner = rect.width - 2 * self.pad
         self.drawn: list[Drawn] = []  # texts of the last draw, in screen coordinates
-
-    def px(self, v: float) -> int:
-        return max(round(v * self.u), 1)
 
     def verdict_rect(self) -> pygame.Rect:
         return self.rect  # nothing in it changes per frame

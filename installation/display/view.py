@@ -27,7 +27,7 @@ from installation.display.mirror import Mirror
 from installation.display.palette import BG, MUTED, RGB, TEXT, YELLOW
 from installation.display.panels import MAIN_PX, SMALL_PX, Panel, UnavailablePanel
 from installation.display.texts import Texts
-from installation.display.widgets import Drawn, TextCache, bar
+from installation.display.widgets import Drawn, Scaled, TextCache, bar
 from installation.display.wording import VERDICT_SCREENS, Copy, copy_for, screen_of
 from installation.heatmap import Heatmaps
 from installation.inference.card import Card
@@ -43,7 +43,7 @@ HEADLINE_LINES = 2
 CENTRE_NOTE_LINES = 4
 
 
-class KioskView:
+class KioskView(Scaled):
     def __init__(
         self,
         size: tuple[int, int],
@@ -114,9 +114,6 @@ class KioskView:
 
     def t(self, key: str, **fmt: object) -> str:
         return self.texts.t(key, **fmt)
-
-    def px(self, v: float) -> int:
-        return max(round(v * self.u), 1)
 
     def drawn(self) -> list[Drawn]:
         """Every text on the screen as last drawn, with its layer, size, colours and box."""

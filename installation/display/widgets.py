@@ -11,6 +11,16 @@ import pygame
 
 from installation.display.palette import BG, RGB, TEXT, TRACK, WHITE
 
+
+class Scaled:
+    """Lengths given at the 1080p reference, scaled by `u` (screen height / 1080)."""
+
+    u: float
+
+    def px(self, v: float) -> int:
+        return max(round(v * self.u), 1)
+
+
 logger = logging.getLogger(__name__)
 
 
