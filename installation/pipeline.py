@@ -23,7 +23,7 @@ from installation.verdicts import DEFAULT_MARGIN, DEFAULT_WINDOW, VerdictTracker
 
 logger = logging.getLogger(__name__)
 
-NEW_VISIT_GAP_S = 1.0  # an empty box for longer than this ends a visit (its verdicts restart)
+NEW_VISIT_GAP_S = 1.0  # nobody present for longer than this ends a visit (its verdicts restart)
 Subscriber = Callable[[FrameResult], None]
 
 
@@ -68,7 +68,7 @@ class Pipeline:
         self._classifiers = dict(classifiers)
         self._rarity = rarity
         self._presence = presence if presence is not None else OccupancyDetector()
-        self._last_occupied = -math.inf
+        self._last_present = -math.inf
         self._trackers = {
             s: VerdictTracker(c.threshold_logit, verdict_window, verdict_margin)
             for s, c in self._classifiers.items()
@@ -94,12 +94,11 @@ class Pipeline:
         occupied = self._presence.update(frame.image, self._finder.guide_box(w, h), frame.t)
         # A face the Haar detector re-centred on confirms a visitor as well.
         occupied = occupied or region.source == "detector"
-        if occupied:
-            if not 0 <= frame.t - self._last_occupied <= NEW_VISIT_GAP_S:
-                # A new visit: its verdicts start fresh at the threshold, then hold (hysteresis).
-                for tracker in self._trackers.values():
-                    tracker.reset()
-            self._last_occupied = frame.t
+        recent = 0 <= frame.t - self._last_present <= NEW_VISIT_GAP_S
+        if occupied and not recent:
+            # A new visit: its verdicts start fresh at the threshold, then hold (hysteresis).
+            for tracker in self._trackers.values():
+                tracker.reset()
         t3 = time.perf_counter()
         stage_ms["presence"] = (t3 - t2) * 1e3
         predictions: dict[str, Prediction] = {}
@@ -109,10 +108,19 @@ class Pipeline:
             predictions[side] = pred
             verdicts[side] = self._trackers[side].update(pred.logit)
             stage_ms[side] = pred.ms
+        # Only occupancy starts a visit; a model's face carries it on (a still visitor fades into
+        # the background) until the detector sees the visitor leave.
+        found = any(v.face for v in verdicts.values())
+        if self._presence.vacated:
+            # The detector saw them go: the visit is over, whatever a model sees in the wall.
+            self._last_present = -math.inf
+        in_visit = occupied or (found and recent and not self._presence.vacated)
+        if in_visit:
+            self._last_present = frame.t
         rarity = None
         right = predictions.get("right")
         latent = right.latent if right is not None else None
-        if self._rarity is not None and latent is not None and occupied and verdicts["right"].face:
+        if self._rarity is not None and latent is not None and in_visit and verdicts["right"].face:
             # Rarity only for a visitor whose face the right-hand model finds (a coffee cup it
             # calls a face gets none: nobody is in the box); computed and shown, never kept.
             rarity = float(self._rarity.percentile(latent))
@@ -129,6 +137,7 @@ class Pipeline:
             crop=crop if self._keep_frame else None,
             verdicts=verdicts,
             occupied=occupied,
+            in_visit=in_visit,
         )
         for callback in self._subscribers:
             try:

@@ -16,6 +16,11 @@ slowly learnt picture of the empty box (frame differencing against a running-ave
 * When someone arrives, the empty box is remembered; the moment the box looks like it again, the
   visit is over (a long visit has by then seeped into the background and would otherwise leave
   a "ghost" there).
+* `vacated` marks the frame on which the detector saw the visitor go (the box looks empty again,
+  or it cleared right after motion), as opposed to a visitor who stood still so long that they
+  faded into the background: the pipeline lets a model's face carry a visit on through such a
+  fade, but never past a departure (a model that takes the empty wall for a face must not keep
+  a visit going, or start one).
 * A box that stays "occupied" with nothing moving in it for `STILL_RELEARN_S` (an object put
   down) is learnt as the new empty box. A visitor sways, blinks and breathes: `MOTION_LEVEL` is
   far below that and above sensor noise.
@@ -44,6 +49,7 @@ RELEASE_RATIO = 0.5  # occupied clears below this share of occupancy_min
 MOTION_LEVEL = 4.0  # grey levels a cell changes by between two frames to count as motion
 MOTION_MIN = 0.01  # share of cells that must move: ~10 of 1,024 (noise moves < 1 in 1,000)
 STILL_RELEARN_S = 15.0  # occupied without motion this long: relearn the empty box
+LEAVE_MOTION_S = 2.0  # a clear this soon after motion is a departure, not a fade
 GAP_RELEARN_S = 5.0  # no frame for this long (camera lost, paused): relearn the empty box
 
 
@@ -68,15 +74,17 @@ class OccupancyDetector:
         self._last_motion = 0.0
         self.occupied = False
         self.occupancy = 0.0  # share of changed cells in the last frame, in [0, 1]
+        self.vacated = False  # this frame: the visitor left (not: faded into the background)
 
     def reset(self) -> None:
         """Forget the background (a new source: another camera, another recording)."""
         self._bg = self._prev = self._empty = None
-        self.occupied, self.occupancy = False, 0.0
+        self.occupied, self.occupancy, self.vacated = False, 0.0, False
 
     def update(self, frame_bgr: ImageU8, box: Region, t: float) -> bool:
         """One frame at time `t` (s); returns whether the box is occupied."""
         cells = _cells(frame_bgr, box)
+        self.vacated = False
         prev = self._prev
         if (
             self._bg is None
@@ -96,7 +104,11 @@ class OccupancyDetector:
         if self.occupied:
             gone = self._empty is not None and _changed(cells, self._empty) < release
             if gone or self.occupancy < release:
+                # Cleared with the empty box back, or right after motion: someone walked off. A
+                # slow clear with nothing moving is a still visitor fading into the background.
+                left = gone or t - self._last_motion <= LEAVE_MOTION_S
                 self._learn(cells, t)  # the empty box again: start from it, no ghost
+                self.vacated = left
                 return False
         elif self.occupancy >= self.occupancy_min:
             self.occupied = True

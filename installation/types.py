@@ -99,6 +99,11 @@ class FrameResult:
     # Empty when no tracker ran; then the raw per-frame decisions stand in.
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     occupied: bool = False  # motion / occupancy in the guide box, independent of both models
+    # A visit that occupancy (or the Haar detector) started is still going on. A model's face
+    # counts as presence only within one: it carries a visitor who stood still so long that they
+    # faded into the learnt background, but never starts a visit in an empty box. True for a
+    # result made without the pipeline (no detector ran): then the models' faces stand in.
+    in_visit: bool = True
 
     def verdict(self, side: str) -> Verdict:
         """The model's stable verdict on `side`; a result made without trackers (no smoothing
@@ -116,9 +121,10 @@ class FrameResult:
 
     @property
     def present(self) -> bool:
-        """Someone is in the box: the occupancy detector says so, or either model sees a face.
-        Never only the models: a visitor whom both miss is still a visitor."""
-        return self.occupied or any(self.found(s) for s in self.predictions)
+        """Someone is in the box: the occupancy detector says so, or either model sees a face
+        during a visit the detector started. A visitor whom both models miss is still a visitor;
+        a face a model sees in the empty box is not one."""
+        return self.occupied or (self.in_visit and any(self.found(s) for s in self.predictions))
 
     @property
     def missed_by_both(self) -> bool:
