@@ -111,6 +111,9 @@ def _state(rt: Runtime, control: KioskControl, camera_ok: bool = True) -> dict[s
         "paused": control.paused.is_set(),
         # "lost": the source delivers nothing and is being reopened (unplugged, stalled).
         "camera": "ok" if camera_ok else "lost",
+        # "failed": a model bundle did not load (which one and why: `models`); the screen shows
+        # that side's notice and the kiosk runs on the other.
+        "bundles": "failed" if rt.failed else "ok",
         "backend": rt.backend,
         "models": models,
     }

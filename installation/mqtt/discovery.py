@@ -1,5 +1,6 @@
 """Home Assistant MQTT discovery: one retained sensor config per figure, all on one device,
-and a `problem` binary sensor for the camera (from the retained state's `camera: ok|lost`).
+and `problem` binary sensors for the camera and the model bundles (from the retained state's
+`camera: ok|lost` and `bundles: ok|failed`).
 
 Topics are `<prefix>/<component>/<installation_id>/<metric>/config` (Home Assistant's optional
 node_id level), so a broker ACL can confine each kiosk to its own discovery topics
@@ -85,6 +86,11 @@ PROBLEMS: tuple[Problem, ...] = (
         "Camera",
         # A kiosk too old to send `camera` counts as fine rather than as a false alarm.
         "{{ 'ON' if (value_json.camera | default('ok')) == 'lost' else 'OFF' }}",
+    ),
+    Problem(
+        "bundles",
+        "Model bundles",
+        "{{ 'ON' if (value_json.bundles | default('ok')) == 'failed' else 'OFF' }}",
     ),
 )
 
