@@ -39,8 +39,12 @@ lint: $(VENV)/.all
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# One pytest worker per core, at most 4 (each may import TensorFlow, ~1 GB): half the wall time
+# on a 2-core machine, since many tests wait on a broker, a thread or a timeout. Every test keeps
+# its own broker port, state and cache folders, so workers never share a file. `pytest` alone
+# runs serially, for debugging.
 test: lint
-	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/pytest
+	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/pytest -n auto --maxprocesses 4 --dist worksteal
 
 bench: $(VENV)/.runtime
 	$(BIN)/bias-mirror bench

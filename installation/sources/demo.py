@@ -199,7 +199,7 @@ def _remove_stale(folder: Path, keep: Path) -> None:
     for old in folder.glob("demo-v*-*.mp4*"):
         if old.name not in (keep.name, _sidecar(keep).name):
             old.unlink(missing_ok=True)
-    for tmp in folder.glob(".demo-*.mp4"):
+    for tmp in folder.glob(".demo-*"):
         with contextlib.suppress(OSError):
             if now - tmp.stat().st_mtime > 600:
                 tmp.unlink()
@@ -222,8 +222,11 @@ def write_demo_clip(path: Path, frames: int = FRAMES) -> None:
         writer.release()
         digest = sha256_file(tmp)
         os.replace(tmp, path)
-        sidecar_tmp = _sidecar(path).with_suffix(".tmp")
-        sidecar_tmp.write_text(digest + "\n", encoding="ascii")
-        os.replace(sidecar_tmp, _sidecar(path))
+        # Its own temporary name too: two processes that generate at once (a replay started
+        # beside the kiosk) must not rename each other's file away.
+        fd, sidecar_name = tempfile.mkstemp(suffix=".tmp", prefix=".demo-", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(digest + "\n")
+        os.replace(sidecar_name, _sidecar(path))
     finally:
         tmp.unlink(missing_ok=True)
