@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 DEMO_CONFIG = paths.ASSETS_DIR / "config" / "demo.yaml"
 HEADLESS_DRIVERS = ("offscreen", "dummy")
+# The screen shows the frame the models judged while it is at most this much older than the
+# newest one (two frames at 30 fps); beyond that, the live frame.
+SYNC_S = 0.07
 
 
 class KioskControl:
@@ -224,14 +227,25 @@ def run_with_runtime(
                 )
                 if publisher is not None:
                     publisher.publish_state()  # retained state: camera ok | lost
+        shown, shown_t = (frame.image, frame.t) if frame is not None else (None, None)
+        if (
+            frame is not None
+            and result is not None
+            and result.frame is not None
+            and frame.t - result.t_capture <= SYNC_S
+        ):
+            # The judged frame, a millisecond or two behind the newest: picture, box and
+            # verdicts belong together, and each camera frame is drawn once, not once on arrival
+            # and again when its verdicts come. A paused or lagging pipeline shows the live one.
+            shown, shown_t = result.frame, result.t_capture
         return FrameInputs(
-            frame=frame.image if frame is not None else None,
+            frame=shown,
             result=result,
             status=status,
             attract=attract,
             paused=paused,
             notice=None,
-            frame_t=frame.t if frame is not None else None,
+            frame_t=shown_t,
             heatmaps=maps,
         )
 
