@@ -237,3 +237,35 @@ def test_a_finished_run_lets_go_of_the_runtimes_pipeline(
     rt.pipeline.process(Frame(0, 0.0, np.zeros((240, 320, 3), np.uint8)))
     # Only calls from this thread count: they can come only from this process() call.
     assert [t for t in calls if t is threading.current_thread()] == []
+
+
+def test_the_screen_shows_the_frame_the_models_judged(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Picture, box and verdicts belong together: while the pipeline keeps up, each drawn camera
+    frame is the one whose verdicts are drawn with it (not a newer one with older verdicts), and
+    each is drawn once."""
+    from installation.display import DisplayApp
+    from installation.display.app import FrameInputs
+
+    seen: list[FrameInputs] = []
+    original = DisplayApp.run
+
+    def run(self: DisplayApp, tick: Callable[[], FrameInputs], *args: Any, **kw: Any) -> None:
+        def recording_tick() -> FrameInputs:
+            inputs = tick()
+            seen.append(inputs)
+            return inputs
+
+        original(self, recording_tick, *args, **kw)
+
+    monkeypatch.setattr(DisplayApp, "run", run)
+    rt = build_runtime(config, keep_frame=True)
+    app = run_with_runtime(rt, threading.Event(), max_frames=90)
+    judged = [i for i in seen if i.frame is not None and i.result is not None]
+    assert len(judged) > 30
+    together = [i.frame is i.result.frame for i in judged]  # type: ignore[union-attr]
+    assert sum(together) >= 0.9 * len(judged), (sum(together), len(judged))
+    # Each camera frame reaches the screen about once (30 fps clip; heartbeat redraws aside).
+    frames = {id(i.frame) for i in judged}
+    assert app.redraws <= len(frames) + 5
