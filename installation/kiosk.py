@@ -148,7 +148,8 @@ def run_with_runtime(
         stats.count_error("model_load")  # staff see it in stats.errors; the screen says so too
     camera_ok = [True]
     rt.pipeline.subscribe(stats.on_result)
-    worker = PipelineThread(rt.pipeline, grabber, stop, paused=control.paused)
+    news = threading.Event()  # a new result: the display turns at once to show it
+    worker = PipelineThread(rt.pipeline, grabber, stop, paused=control.paused, news=news)
     heatmaps = None
     if cfg.display.heatmaps:
         heatmaps = HeatmapWorker(
@@ -261,7 +262,7 @@ def run_with_runtime(
     if publisher is not None:
         publisher.start()
     try:
-        app.run(tick, on_language, stop, max_frames=max_frames, on_frame=stats.on_render)
+        app.run(tick, on_language, stop, max_frames=max_frames, on_frame=stats.on_render, news=news)
     finally:
         # Ordered shutdown: the display is gone; stop judging, then capturing, then say offline.
         stop.set()

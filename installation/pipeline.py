@@ -162,8 +162,10 @@ class PipelineThread(threading.Thread):
         feed: FrameFeed,
         stop_event: threading.Event,
         paused: threading.Event | None = None,
+        news: threading.Event | None = None,
     ) -> None:
         super().__init__(name="pipeline", daemon=True)
+        self._news = news  # set once each new result is in `latest()` (the display wakes on it)
         self._pipeline = pipeline
         self._feed = feed
         self._stop_event = stop_event
@@ -201,5 +203,7 @@ class PipelineThread(threading.Thread):
                 continue
             with self._lock:
                 self._latest = result
+            if self._news is not None:
+                self._news.set()
             self.processed += 1
         logger.info("pipeline stopped after %d frames (%d errors)", self.processed, self.errors)

@@ -643,3 +643,27 @@ def test_readme_screenshots_from_the_shipped_models(tmp_path: Path) -> None:
         for i in range(len(shots)):
             for j in range(i + 1, len(shots)):
                 assert not np.array_equal(shots[i], shots[j]), (lang, screens[i], screens[j])
+
+
+def test_a_new_result_is_drawn_at_once_not_at_the_next_clock_turn(view: KioskView) -> None:
+    """At 2 turns a second, results that come every 50 ms (and set `news`, as the pipeline
+    does) are each drawn: the loop turns on news, not only on its clock."""
+    cfg = DisplayConfig(fullscreen=False, width=SIZE[0], height=SIZE[1], fps=2)
+    app = DisplayApp(cfg, lambda size: view)
+    stop, news = threading.Event(), threading.Event()
+    frame, res = scene(), result(True, True)
+    latest = [FrameInputs(frame, res, OK, attract=False, frame_t=0.0)]
+
+    def feed() -> None:
+        for i in range(1, 21):  # one second of results at 20 a second
+            time.sleep(0.05)
+            latest[0] = FrameInputs(frame.copy(), res, OK, attract=False, frame_t=float(i))
+            news.set()
+        stop.set()
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    app.run(lambda: latest[0], lambda lang: None, stop, news=news)
+    feeder.join()
+    # The clock alone would turn about 3 times in that second; news turns it for each result.
+    assert app.redraws >= 15, app.redraws

@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -100,14 +101,32 @@ class DisplayApp:
             logger.info("staff quit (Ctrl+Shift+Q)")
             stop_event.set()
 
+    def _pace(self, clock: Any, news: threading.Event | None, turn_started: float) -> None:
+        """Until the next turn: a frame period after this one started, or a new result."""
+        if news is None:
+            clock.tick(self.cfg.fps)
+            return
+        remaining = 1.0 / self.cfg.fps - (time.monotonic() - turn_started)
+        if remaining > 0:
+            news.wait(remaining)
+        # Cleared after the wait: a result that comes later sets it again; one that came in
+        # between is read by the turn that follows at once.
+        news.clear()
+        clock.tick()  # only measures the rate (show_fps)
+
     def run(
         self,
         tick: Callable[[], FrameInputs],
         on_language: Callable[[str], None],
         stop_event: threading.Event,
+        *,
         max_frames: int | None = None,
         on_frame: Callable[[float, float | None], None] | None = None,
+        news: threading.Event | None = None,
     ) -> None:
+        """The loop turns `display.fps` times a second; given `news` (set by the pipeline on each
+        new result) it also turns as soon as a result comes, so a judged frame reaches the
+        screen in a millisecond or two instead of waiting up to a frame period for the clock."""
         import pygame
 
         self._on_language = on_language
@@ -126,6 +145,7 @@ class DisplayApp:
             drawn: tuple[FrameInputs, str] | None = None
             drawn_at = 0.0
             while not stop_event.is_set():
+                turn_started = time.monotonic()
                 for event in pygame.event.get():
                     if event.type == pygame.QUIT:
                         stop_event.set()
@@ -151,7 +171,7 @@ class DisplayApp:
                     self.frames += 1
                     if max_frames is not None and self.frames >= max_frames:
                         break
-                    clock.tick(self.cfg.fps)
+                    self._pace(clock, news, turn_started)
                     continue
                 drawn, drawn_at = (inputs, self._language), time.monotonic()
                 self.redraws += 1
@@ -182,6 +202,6 @@ class DisplayApp:
                 self.frames += 1
                 if max_frames is not None and self.frames >= max_frames:
                     break
-                clock.tick(self.cfg.fps)
+                self._pace(clock, news, turn_started)
         finally:
             quit_pygame()
