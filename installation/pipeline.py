@@ -94,6 +94,9 @@ class Pipeline:
         occupied = self._presence.update(frame.image, self._finder.guide_box(w, h), frame.t)
         # A face the Haar detector re-centred on confirms a visitor as well.
         occupied = occupied or region.source == "detector"
+        if self._presence.vacated:
+            # The detector saw them go: the visit is over, whatever a model sees in the wall.
+            self._last_present = -math.inf
         recent = 0 <= frame.t - self._last_present <= NEW_VISIT_GAP_S
         if occupied and not recent:
             # A new visit: its verdicts start fresh at the threshold, then hold (hysteresis).
@@ -111,10 +114,7 @@ class Pipeline:
         # Only occupancy starts a visit; a model's face carries it on (a still visitor fades into
         # the background) until the detector sees the visitor leave.
         found = any(v.face for v in verdicts.values())
-        if self._presence.vacated:
-            # The detector saw them go: the visit is over, whatever a model sees in the wall.
-            self._last_present = -math.inf
-        in_visit = occupied or (found and recent and not self._presence.vacated)
+        in_visit = occupied or (found and recent)
         if in_visit:
             self._last_present = frame.t
         rarity = None

@@ -106,9 +106,8 @@ class OccupancyDetector:
             if gone or self.occupancy < release:
                 # Cleared with the empty box back, or right after motion: someone walked off. A
                 # slow clear with nothing moving is a still visitor fading into the background.
-                left = gone or t - self._last_motion <= LEAVE_MOTION_S
+                self.vacated = gone or t - self._last_motion <= LEAVE_MOTION_S
                 self._learn(cells, t)  # the empty box again: start from it, no ghost
-                self.vacated = left
                 return False
         elif self.occupancy >= self.occupancy_min:
             self.occupied = True

@@ -53,6 +53,7 @@ class CaptureSource:
         self.description = f"camera {target}" if kind == "camera" else mask_credentials(str(target))
         self._target = target
         self._loop = loop
+        self._file_params: list[int] = []  # a file's open parameters, for a reopen at its end
         self._cap = self._open(target, width, height, fps, realtime)
         src_fps = self._cap.get(cv2.CAP_PROP_FPS)
         # Cameras and streams report what they deliver; files what they were recorded at.
@@ -110,8 +111,8 @@ class CaptureSource:
             # A file played at its own pace needs one frame per period, which one decoder thread
             # gives with the least CPU (the 640x480 mp4v demo: 0.45 ms a frame against 0.72 ms
             # across FFmpeg's default thread per core); replay reads flat out and keeps those.
-            params = [cv2.CAP_PROP_N_THREADS, 1] if realtime else []
-            cap = cv2.VideoCapture(str(target), cv2.CAP_FFMPEG, params)
+            self._file_params = [cv2.CAP_PROP_N_THREADS, 1] if realtime else []
+            cap = cv2.VideoCapture(str(target), cv2.CAP_FFMPEG, self._file_params)
         if not cap.isOpened():
             cap.release()
             raise SourceError(self._open_hint())
@@ -188,7 +189,7 @@ class CaptureSource:
         ok, image = self._cap.read()
         if not ok or image is None:  # some containers cannot seek: reopen instead
             self._cap.release()
-            self._cap = cv2.VideoCapture(str(self._target), cv2.CAP_FFMPEG)
+            self._cap = cv2.VideoCapture(str(self._target), cv2.CAP_FFMPEG, self._file_params)
             ok, image = self._cap.read()
         if not ok or image is None:
             raise SourceError(f"{self.description}: cannot restart the video; {H264_HINT}")
