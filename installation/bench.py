@@ -294,8 +294,12 @@ def bench_latency(rt: Runtime, clip: Path, seconds: float, heatmaps: bool = True
         "p95_ms": round(float(np.nanpercentile(lat, 95)), 2),
         "samples": int(np.isfinite(lat).sum()),
         # The whole kiosk at once: screen frames and heatmap updates per second of the run.
-        "screen_fps": round(app.frames / seconds, 1),  # loop turns at display.fps
+        "screen_fps": round(app.frames / seconds, 1),  # loop turns (news, else display.fps)
         "redraws_per_s": round(app.redraws / seconds, 1),  # of those, drawn: something changed
+        # The screen's real rate: camera frames drawn per second while the clip ran (from their
+        # capture times, so the run's start-up does not count); the clip has 30.
+        "shown_fps": round(app.shown_fps, 2),
+        "judge_fps": cfg.models.judge_fps,
         "present_s": round(present_s, 2),
         "heatmap_updates_per_s": round(app.heatmap_updates / present_s, 1) if present_s else 0.0,
         "cpu_percent": round(100 * cpu_share, 1),  # of one core

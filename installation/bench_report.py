@@ -47,7 +47,9 @@ TARGETS = (
     Target(("render", "fps"), "kiosk frame drawn, 1920x1080", "fps", 60, True),
     Target(("latency", "p95_ms"), "camera frame to screen, p95", "ms", 50, False),
     Target(("heatmaps", "max_per_s"), "heatmap updates, one core", "per s", 5, True),
-    Target(("latency", "screen_fps"), "kiosk screen rate, heatmaps on", "fps", 30, True),
+    # Every frame of the 30 fps clip drawn (half a frame a second for rounding and the clip's
+    # own timing): a loop turn that draws nothing new is not a screen frame.
+    Target(("latency", "shown_fps"), "camera frames drawn, heatmaps on", "fps", 29.5, True),
     Target(("latency", "heatmap_updates_per_s"), "heatmaps while present", "per s", 5, True),
     Target(("latency", "cpu_percent"), "kiosk CPU, heatmaps on", "% core", 10, False),
     Target(("latency_no_heatmaps", "cpu_percent"), "kiosk CPU, heatmaps off", "% core", 10, False),
@@ -131,8 +133,9 @@ def print_human(r: dict[str, Any]) -> None:
     )
     off = r["latency_no_heatmaps"]
     print(
-        f"kiosk running on the demo clip (30 fps camera, 1920x1080): {lat['screen_fps']:.1f} "
-        f"screen loop turns per s, {lat['redraws_per_s']:.1f} of them redrawn; "
+        f"kiosk running on the demo clip (30 fps camera, 1920x1080): {lat['shown_fps']:.1f} "
+        f"camera frames drawn per s ({lat['screen_fps']:.1f} screen loop turns, "
+        f"{lat['redraws_per_s']:.1f} of them redrawn), {lat['judge_fps']:g} of them judged; "
         f"{lat['heatmap_updates_per_s']:.1f} heatmap updates per s while someone was in the box "
         f"({lat['present_s']:.1f} s); CPU {lat['cpu_percent']:.0f} % of one core "
         f"({off['cpu_percent']:.0f} % with heatmaps off)"

@@ -136,13 +136,26 @@ class ModelsConfig(_Strict):
         description="Edge TPU device string as in pycoral: 'usb', 'usb:0', 'pci:0'.",
     )
     num_threads: int = Field(1, ge=1, le=16, description="CPU threads per interpreter.")
+    judge_fps: float = Field(
+        10,
+        gt=0,
+        le=240,
+        description="Kiosk: most camera frames a second that presence and both models judge; "
+        "the mirror still shows every frame. Lower saves CPU, higher reacts sooner.",
+    )
 
 
 class DisplayConfig(_Strict):
     fullscreen: bool = Field(True, description="Fullscreen without a cursor (kiosk).")
     width: int = Field(1920, ge=320, le=7680, description="Window / screen width in pixels.")
     height: int = Field(1080, ge=240, le=4320, description="Window / screen height in pixels.")
-    fps: int = Field(60, ge=1, le=240, description="Render rate cap.")
+    fps: int = Field(
+        30,
+        ge=1,
+        le=240,
+        description="Screen turns a second while no new camera frame comes (keys, clock); "
+        "each new frame is drawn as soon as the pipeline hands it over.",
+    )
     language: Language = Field("en", description="Start language (keys 1/2/3).")
     attract_after_s: float = Field(
         8, ge=0, le=3600, description="Show the attract screen after nobody was there this long."

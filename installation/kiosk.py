@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 from installation import paths
+from installation.affinity import allowed_cores, frame_core, pin, unpin_current
 from installation.config import Config
 from installation.display import DisplayApp, FrameInputs, KioskView
 from installation.heatmap import HeatmapWorker
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 DEMO_CONFIG = paths.ASSETS_DIR / "config" / "demo.yaml"
 HEADLESS_DRIVERS = ("offscreen", "dummy")
-# The screen shows the frame the models judged while it is at most this much older than the
+# The screen shows the frame the pipeline took last while it is at most this much older than the
 # newest one (two frames at 30 fps); beyond that, the live frame.
 SYNC_S = 0.07
 
@@ -149,7 +150,14 @@ def run_with_runtime(
     camera_ok = [True]
     rt.pipeline.subscribe(stats.on_result)
     news = threading.Event()  # a new result: the display turns at once to show it
-    worker = PipelineThread(rt.pipeline, grabber, stop, paused=control.paused, news=news)
+    worker = PipelineThread(
+        rt.pipeline,
+        grabber,
+        stop,
+        paused=control.paused,
+        news=news,
+        judge_fps=cfg.models.judge_fps,
+    )
     heatmaps = None
     if cfg.display.heatmaps:
         heatmaps = HeatmapWorker(
@@ -229,16 +237,13 @@ def run_with_runtime(
                 if publisher is not None:
                     publisher.publish_state()  # retained state: camera ok | lost
         shown, shown_t = (frame.image, frame.t) if frame is not None else (None, None)
-        if (
-            frame is not None
-            and result is not None
-            and result.frame is not None
-            and frame.t - result.t_capture <= SYNC_S
-        ):
-            # The judged frame, a millisecond or two behind the newest: picture, box and
-            # verdicts belong together, and each camera frame is drawn once, not once on arrival
-            # and again when its verdicts come. A paused or lagging pipeline shows the live one.
-            shown, shown_t = result.frame, result.t_capture
+        handled = worker.shown()
+        if frame is not None and handled is not None and frame.t - handled.t <= SYNC_S:
+            # The frame the pipeline took last (judged, or passed on between judged ones), a
+            # millisecond or two behind the newest: picture, box and verdicts belong together,
+            # and each camera frame is drawn once, not once on arrival and again when its
+            # verdicts come. A paused or lagging pipeline shows the live one.
+            shown, shown_t = handled.image, handled.t
         return FrameInputs(
             frame=shown,
             result=result,
@@ -261,9 +266,15 @@ def run_with_runtime(
         heatmaps.start()
     if publisher is not None:
         publisher.start()
+    # Capture, judging and drawing share one core (installation.affinity); the heatmap worker
+    # and the publisher, started above, keep every core.
+    cores = allowed_cores()
+    pinned = pin([grabber, worker, threading.current_thread()], frame_core(cores))
     try:
         app.run(tick, on_language, stop, max_frames=max_frames, on_frame=stats.on_render, news=news)
     finally:
+        if threading.current_thread() in pinned:
+            unpin_current(cores)
         # Ordered shutdown: the display is gone; stop judging, then capturing, then say offline.
         stop.set()
         if heatmaps is not None:

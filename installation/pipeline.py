@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -24,6 +26,7 @@ from installation.verdicts import DEFAULT_MARGIN, DEFAULT_WINDOW, VerdictTracker
 logger = logging.getLogger(__name__)
 
 NEW_VISIT_GAP_S = 1.0  # nobody present for longer than this ends a visit (its verdicts restart)
+RARITY_WINDOW = 9  # judged frames the rarity meter is the median of: 0.9 s at 10 a second
 Subscriber = Callable[[FrameResult], None]
 
 
@@ -69,6 +72,7 @@ class Pipeline:
         self._rarity = rarity
         self._presence = presence if presence is not None else OccupancyDetector()
         self._last_present = -math.inf
+        self._rarities: deque[float] = deque(maxlen=RARITY_WINDOW)
         self._trackers = {
             s: VerdictTracker(c.threshold_logit, verdict_window, verdict_margin)
             for s, c in self._classifiers.items()
@@ -102,6 +106,7 @@ class Pipeline:
             # A new visit: its verdicts start fresh at the threshold, then hold (hysteresis).
             for tracker in self._trackers.values():
                 tracker.reset()
+            self._rarities.clear()
         t3 = time.perf_counter()
         stage_ms["presence"] = (t3 - t2) * 1e3
         predictions: dict[str, Prediction] = {}
@@ -123,7 +128,10 @@ class Pipeline:
         if self._rarity is not None and latent is not None and in_visit and verdicts["right"].face:
             # Rarity only for a visitor whose face the right-hand model finds (a coffee cup it
             # calls a face gets none: nobody is in the box); computed and shown, never kept.
-            rarity = float(self._rarity.percentile(latent))
+            # The median over the visit's last frames: one face's percentile jumps by several
+            # points from frame to frame with noise and pose; the meter should not.
+            self._rarities.append(float(self._rarity.percentile(latent)))
+            rarity = statistics.median(self._rarities)
         stage_ms["total"] = (time.perf_counter() - t0) * 1e3
         result = FrameResult(
             frame_index=frame.index,
@@ -154,30 +162,48 @@ class FrameFeed(Protocol):
 
 
 class PipelineThread(threading.Thread):
-    """Judges the newest frame whenever one arrives; older frames are dropped upstream."""
+    """Judges the newest frame whenever one arrives, at most `judge_fps` a second; older frames
+    are dropped upstream. Every frame it takes, judged or not, is handed to the display (`shown`,
+    and `news` set), so the mirror keeps the camera's rate while the models judge fewer frames
+    (Frigate's detect fps: the camera rate is for people, the judging rate for the CPU)."""
 
     def __init__(
         self,
         pipeline: Pipeline,
         feed: FrameFeed,
         stop_event: threading.Event,
+        *,
         paused: threading.Event | None = None,
         news: threading.Event | None = None,
+        judge_fps: float | None = None,
     ) -> None:
         super().__init__(name="pipeline", daemon=True)
-        self._news = news  # set once each new result is in `latest()` (the display wakes on it)
+        if judge_fps is not None and judge_fps <= 0:
+            raise ValueError(f"judge_fps must be > 0, got {judge_fps}; fix models.judge_fps")
+        self._news = news  # set once each new frame or result is readable (the display wakes)
         self._pipeline = pipeline
         self._feed = feed
         self._stop_event = stop_event
         self._paused = paused or threading.Event()
+        # A frame is judged once this long has passed since the last judged one: three quarters
+        # of the judging period, so a camera's jitter does not skip two frames where one is meant
+        # (30 fps camera, 15 fps judging: every second frame, not every third).
+        self._min_gap_s = 0.0 if judge_fps is None else 0.75 / judge_fps
         self._lock = threading.Lock()
         self._latest: FrameResult | None = None
+        self._shown: Frame | None = None
         self.processed = 0
+        self.passed = 0  # frames handed to the display without being judged
         self.errors = 0
 
     def latest(self) -> FrameResult | None:
         with self._lock:
             return self._latest
+
+    def shown(self) -> Frame | None:
+        """The newest frame this thread took, judged or not: what the mirror shows."""
+        with self._lock:
+            return self._shown
 
     def clear(self) -> None:
         with self._lock:
@@ -185,6 +211,7 @@ class PipelineThread(threading.Thread):
 
     def run(self) -> None:
         last = -1
+        judged_t = -math.inf
         while not self._stop_event.is_set():
             frame = self._feed.wait_next(last, timeout=0.1)
             if frame is None:
@@ -192,6 +219,15 @@ class PipelineThread(threading.Thread):
             last = frame.index
             if self._paused.is_set():
                 continue
+            if 0 <= frame.t - judged_t < self._min_gap_s:
+                # Not judged: shown with the last verdicts (a frame period old at most).
+                with self._lock:
+                    self._shown = frame
+                self.passed += 1
+                if self._news is not None:
+                    self._news.set()
+                continue
+            judged_t = frame.t
             try:
                 result = self._pipeline.process(frame)
             except Exception:
@@ -203,7 +239,13 @@ class PipelineThread(threading.Thread):
                 continue
             with self._lock:
                 self._latest = result
+                self._shown = frame
             if self._news is not None:
                 self._news.set()
             self.processed += 1
-        logger.info("pipeline stopped after %d frames (%d errors)", self.processed, self.errors)
+        logger.info(
+            "pipeline stopped after %d frames judged, %d shown unjudged (%d errors)",
+            self.processed,
+            self.passed,
+            self.errors,
+        )

@@ -18,7 +18,8 @@ from collections import deque
 
 from installation.types import Verdict
 
-DEFAULT_WINDOW = 5  # frames: ~0.3 s at 15 fps, a turned head does not flip the verdict
+DEFAULT_WINDOW = 5  # judged frames: 0.5 s at the kiosk's 10 a second; a turned head does not
+# flip the verdict, a visitor who leaves flips it after 3 frames
 DEFAULT_MARGIN = 1.5  # logits: a still face's logit moves by 0.4-1.0 (sd) frame to frame, the
 # median of 5 by about half that; simulated at sd 0.8 right at the threshold, 1.5 leaves at most one
 # flip in 10 s once the window is full (1.0 left up to 4)

@@ -43,6 +43,8 @@ def test_bench_json_and_report(
         assert 0 < r["replay"][mode]["fps"] <= 1.5 * 1000 / r["models"]["both"]["median_ms"]
     assert r["render"]["size"] == [1920, 1080] and r["render"]["driver"] == "dummy"
     assert r["latency"]["samples"] > 0
+    # Frames drawn per second of camera time: some, and never more than the 30 fps clip has.
+    assert 0 < r["latency"]["shown_fps"] <= 31.0
     assert 50 < r["peak_rss_mb"] < 4000
     # The kiosk alone (a fresh process) needs no more than the bench process that also ran it.
     assert 50 < r["kiosk_peak_rss_mb"] <= r["peak_rss_mb"]

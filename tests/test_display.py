@@ -6,6 +6,7 @@ look at them before committing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import threading
@@ -667,3 +668,71 @@ def test_a_new_result_is_drawn_at_once_not_at_the_next_clock_turn(view: KioskVie
     feeder.join()
     # The clock alone would turn about 3 times in that second; news turns it for each result.
     assert app.redraws >= 15, app.redraws
+
+
+def test_the_screen_rate_counts_camera_frames_drawn_not_loop_turns(view: KioskView) -> None:
+    """`shown_fps` is camera frames drawn per second of camera time: a 10 fps feed drawn by a
+    loop turning 60 times a second is a 10 fps screen, and a frame drawn again (heartbeat, a new
+    verdict) is not a new one."""
+    cfg = DisplayConfig(fullscreen=False, width=SIZE[0], height=SIZE[1], fps=60)
+    app = DisplayApp(cfg, lambda size: view)
+    stop = threading.Event()
+    frame, res = scene(), result(True, True)
+    t0 = time.monotonic()
+    latest = [FrameInputs(frame, res, OK, attract=False, frame_t=t0)]
+
+    def feed() -> None:
+        for i in range(1, 11):  # one second of frames at 10 a second, each a new picture
+            time.sleep(0.05)
+            latest[0] = FrameInputs(frame.copy(), res, OK, attract=False, frame_t=t0 + 0.1 * i)
+            time.sleep(0.05)
+            # The same camera frame again with another verdict: drawn, but not a new frame.
+            latest[0] = FrameInputs(
+                latest[0].frame, result(False, True), OK, False, frame_t=t0 + 0.1 * i
+            )
+        stop.set()
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    app.run(lambda: latest[0], lambda lang: None, stop)
+    feeder.join()
+    assert app.frames > 30  # the loop turned at its own rate
+    assert app.redraws >= 15  # new frames and new verdicts were drawn
+    assert 8 <= app.shown <= 11, app.shown
+    assert 9.0 <= app.shown_fps <= 11.0, app.shown_fps
+
+
+def test_a_smaller_frame_or_a_box_past_the_image_leaves_no_stale_pixels(view: KioskView) -> None:
+    """The mirror fills its box only when the image lands somewhere new: after a frame of
+    another size, and after a guide box that reached past the image, every pixel of the box is
+    what a fresh draw of that state gives."""
+    from installation.display.palette import BG
+
+    surface = pygame.Surface(view.size)
+    res = result(True, True)
+    wide, narrow = scene(), scene()[:, 160:480].copy()  # 640x480, then 320x480
+    beyond = Region(120, -60, 400, 400)  # a detector box partly outside the 320x480 frame
+
+    def draw(frame: np.ndarray, r: FrameResult) -> np.ndarray:
+        view.draw(surface, frame=frame, result=r, status=OK, attract=False)
+        return pygame.surfarray.array3d(surface).swapaxes(0, 1).copy()
+
+    def fresh(frame: np.ndarray, r: FrameResult) -> np.ndarray:
+        return render(KioskView(SIZE, cards()), frame=frame, result=r, status=OK, attract=False)
+
+    m = view.video_rect
+    box = (slice(m.top, m.bottom), slice(m.left, m.right))
+    draw(wide, res)
+    shown = draw(narrow, res)
+    assert np.array_equal(shown[box], fresh(narrow, res)[box])
+    assert (shown[box] == BG).all(axis=-1).any()  # the bands beside the narrow image
+    # A box reaching past the narrow image's side paints into the band beside it...
+    spilled = draw(narrow, dataclasses.replace(res, region=beyond))
+    assert not np.array_equal(spilled[box], shown[box])
+    # ... and nothing of it stays once the next frame comes with the usual box.
+    again = draw(narrow.copy(), res)
+    assert np.array_equal(again[box], fresh(narrow, res)[box])
+    # Nothing of a box is ever drawn outside the mirror's own box (the header stays as it was).
+    outside = np.ones(shown.shape[:2], bool)
+    outside[box] = False
+    assert np.array_equal(spilled[outside], shown[outside])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import statistics
 import subprocess
 import sys
 import threading
@@ -239,14 +241,16 @@ def test_a_finished_run_lets_go_of_the_runtimes_pipeline(
     assert [t for t in calls if t is threading.current_thread()] == []
 
 
+@pytest.mark.parametrize("judge_fps", [30.0, 15.0, 10.0])
 def test_the_screen_shows_the_frame_the_models_judged(
-    config: Path, monkeypatch: pytest.MonkeyPatch
+    config: Path, monkeypatch: pytest.MonkeyPatch, judge_fps: float
 ) -> None:
     """Picture, box and verdicts belong together: while the pipeline keeps up, each drawn camera
-    frame is the one whose verdicts are drawn with it (not a newer one with older verdicts), and
-    each is drawn once."""
+    frame is the one whose verdicts are drawn with it, or (judging at half the camera's rate) the
+    frame right after it, never an older one; and each camera frame is drawn once."""
     from installation.display import DisplayApp
     from installation.display.app import FrameInputs
+    from installation.runtime import Runtime
 
     seen: list[FrameInputs] = []
     original = DisplayApp.run
@@ -261,11 +265,65 @@ def test_the_screen_shows_the_frame_the_models_judged(
 
     monkeypatch.setattr(DisplayApp, "run", run)
     rt = build_runtime(config, keep_frame=True)
-    app = run_with_runtime(rt, threading.Event(), max_frames=90)
+    cfg = rt.config.model_copy(
+        update={"models": rt.config.models.model_copy(update={"judge_fps": judge_fps})}
+    )
+    app = run_with_runtime(Runtime(cfg, rt.classifiers, rt.pipeline), threading.Event(), 90)
     judged = [i for i in seen if i.frame is not None and i.result is not None]
     assert len(judged) > 30
     together = [i.frame is i.result.frame for i in judged]  # type: ignore[union-attr]
-    assert sum(together) >= 0.9 * len(judged), (sum(together), len(judged))
+    # A judged frame is drawn with its verdicts; between judged ones, the next frame with them.
+    share = sum(together) / len(judged)
+    expected = min(judge_fps / 30.0, 1.0)
+    assert expected - 0.15 <= share <= expected + 0.15, (share, judge_fps)
+    lag = [i.frame_t - i.result.t_capture for i in judged]  # type: ignore[union-attr,operator]
+    assert min(lag) >= 0.0 and max(lag) <= 2.5 / 30.0, (min(lag), max(lag))
     # Each camera frame reaches the screen about once (30 fps clip; heartbeat redraws aside).
     frames = {id(i.frame) for i in judged}
     assert app.redraws <= len(frames) + 5
+    # ... and the mirror keeps the camera's rate, whatever the judging rate.
+    times = sorted({i.frame_t for i in judged if i.frame_t is not None})
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert statistics.median(gaps) < 1.5 / 30.0, statistics.median(gaps)
+
+
+def test_capture_judging_and_drawing_share_one_core_and_give_it_back(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the kiosk runs, the main (display), capture and pipeline threads run on one core
+    (the last allowed); the heatmap worker keeps them all; afterwards the calling thread has its
+    cores back. With a single core allowed nothing is pinned."""
+    import os
+
+    from installation.display import DisplayApp
+    from installation.runtime import Runtime
+
+    before = os.sched_getaffinity(0)
+    during: dict[str, set[int]] = {}
+    original = DisplayApp.run
+
+    def run(self: DisplayApp, tick: Callable[..., Any], *args: Any, **kw: Any) -> None:
+        def recording_tick() -> Any:
+            for t in threading.enumerate():
+                wanted = ("pipeline", "capture", "heatmaps")
+                if (t.name in wanted or t is threading.current_thread()) and t.native_id:
+                    during[t.name] = set(os.sched_getaffinity(t.native_id))
+            return tick()
+
+        original(self, recording_tick, *args, **kw)
+
+    monkeypatch.setattr(DisplayApp, "run", run)
+    rt = build_runtime(config, keep_frame=True)
+    cfg = rt.config.model_copy(
+        update={"display": rt.config.display.model_copy(update={"heatmaps": True})}
+    )
+    run_with_runtime(Runtime(cfg, rt.classifiers, rt.pipeline), threading.Event(), 20)
+    main = threading.current_thread().name
+    assert {"pipeline", "capture", "heatmaps", main} <= set(during), during
+    if len(before) >= 2:
+        core = {max(before)}
+        assert during["pipeline"] == during["capture"] == during[main] == core, during
+        assert during["heatmaps"] == before
+    else:
+        assert during["pipeline"] == during["capture"] == during[main] == before
+    assert os.sched_getaffinity(0) == before

@@ -73,6 +73,10 @@ class DisplayApp:
         self.latency_ms: deque[float] = deque(maxlen=2048)
         self.frames = 0  # loop turns (screen refreshes at display.fps)
         self.redraws = 0  # of those, turns that drew: only when something changed
+        # Camera frames that reached the screen, and the capture times of the first and the last
+        # (their rate is the screen's real frame rate: turns that draw nothing new show nothing).
+        self.shown = 0
+        self.shown_span: tuple[float, float] | None = None
         self.heatmap_updates = 0  # set by the kiosk when it stops (bench)
         self._language: str = cfg.language
         self._on_language: Callable[[str], None] | None = None
@@ -100,6 +104,14 @@ class DisplayApp:
         elif key_name == "q" and ctrl and shift:
             logger.info("staff quit (Ctrl+Shift+Q)")
             stop_event.set()
+
+    @property
+    def shown_fps(self) -> float:
+        """Camera frames drawn per second of camera time (0 before two were drawn)."""
+        if self.shown_span is None or self.shown < 2:
+            return 0.0
+        first, last = self.shown_span
+        return (self.shown - 1) / (last - first) if last > first else 0.0
 
     def _pace(self, clock: Any, news: threading.Event | None, turn_started: float) -> None:
         """Until the next turn: a frame period after this one started, or a new result."""
@@ -195,6 +207,9 @@ class DisplayApp:
                     # First time this camera frame reaches the screen.
                     latency = (time.monotonic() - inputs.frame_t) * 1e3
                     last_frame_t = inputs.frame_t
+                    self.shown += 1
+                    first = inputs.frame_t if self.shown_span is None else self.shown_span[0]
+                    self.shown_span = (first, inputs.frame_t)
                     self.latency_ms.append(latency)
                 self.render_ms.append(render_ms)
                 if on_frame is not None:

@@ -32,6 +32,10 @@ class Mirror(Scaled):
         self.mirror = mirror
         self.label_px = label_px
         self.frame_rect = rect.copy()  # where the last frame landed on screen
+        # The surface and frame rectangle of the last image drawn: while a new frame lands in the
+        # same place, the box around it is still plain background and is not filled again
+        # (a fill of the whole box is a third of the mirror's cost per frame).
+        self._placed: tuple[pygame.Surface, pygame.Rect] | None = None
         self._last_region: Region | None = None
         self._heat_of: Heatmaps | None = None
         self._heat_size = self.px(200)
@@ -50,23 +54,34 @@ class Mirror(Scaled):
     ) -> pygame.Rect:
         """Draw the mirror (or an empty box when there is no image); returns its rectangle."""
         self.drawn = []
-        surface.fill(BG, self.rect)
         if frame is None:
+            surface.fill(BG, self.rect)
             pygame.draw.rect(surface, PANEL, self.rect, border_radius=self.px(22))
+            self._placed = None
             return self.rect
         if result is not None:
             self._last_region = result.region
-        self._video(surface, frame, soft)
+        where = self._place(frame)
+        placed = self._placed
+        if placed is None or placed[0] is not surface or placed[1] != where:
+            surface.fill(BG, self.rect)
+            self._placed = (surface, where)
+        self._video(surface, frame, soft, where)
         if not soft:
-            self._guide_box(surface, result, frame)
-            if heatmaps is not None:
-                self._heatmaps(surface, heatmaps, caption)
+            # Overlays stay inside the mirror's box: a detector box partly outside the frame
+            # must not paint over the header, which is redrawn only when its text changes.
+            clip = surface.get_clip()
+            surface.set_clip(self.rect.clip(clip))
+            try:
+                self._guide_box(surface, result, frame)
+                if heatmaps is not None:
+                    self._heatmaps(surface, heatmaps, caption)
+            finally:
+                surface.set_clip(clip)
         return self.rect
 
-    def _video(self, surface: pygame.Surface, frame: np.ndarray, soft: bool) -> None:
-        # frame: BGR uint8 [H, W, 3] from OpenCV. Bilinear resize + flip in OpenCV, then hand the
-        # buffer to pygame: ~1 ms for 640x480 -> 720x540 on a 2-core x86, against 1.2 ms for
-        # pygame.transform.scale (nearest neighbour: blocky faces) and 4.5 ms for smoothscale.
+    def _place(self, frame: np.ndarray) -> pygame.Rect:
+        """Where a frame of this size lands: scaled to fit the box, top-centred."""
         fh, fw = frame.shape[:2]
         box = self.rect
         scale = min(box.width / fw, box.height / fh)
@@ -74,7 +89,18 @@ class Mirror(Scaled):
             # Nearly the camera's own size: shown pixel for pixel, crisp and with no resize
             # (about 1 ms a frame, 3 % of a core at 30 fps).
             scale = 1.0
-        vw, vh = max(int(fw * scale), 1), max(int(fh * scale), 1)
+        where = pygame.Rect(0, 0, max(int(fw * scale), 1), max(int(fh * scale), 1))
+        where.midtop = box.midtop
+        return where
+
+    def _video(
+        self, surface: pygame.Surface, frame: np.ndarray, soft: bool, where: pygame.Rect
+    ) -> None:
+        # frame: BGR uint8 [H, W, 3] from OpenCV. Bilinear resize + flip in OpenCV, then hand the
+        # buffer to pygame: ~1 ms for 640x480 -> 720x540 on a 2-core x86, against 1.2 ms for
+        # pygame.transform.scale (nearest neighbour: blocky faces) and 4.5 ms for smoothscale.
+        fh, fw = frame.shape[:2]
+        vw, vh = where.size
         if soft:
             # Attract mode: a soft, dim impression of the room, no recognisable person (dimmed
             # while tiny: 1/1600 of the pixels).
@@ -91,8 +117,7 @@ class Mirror(Scaled):
             img = cv2.flip(img, 1)
         img = np.ascontiguousarray(img)
         surf = pygame.image.frombuffer(img.data, (vw, vh), "BGR")
-        self.frame_rect = pygame.Rect(0, 0, vw, vh)
-        self.frame_rect.midtop = box.midtop
+        self.frame_rect = where.copy()
         surface.blit(surf, self.frame_rect)
 
     def guide_rect(self, region: Region, frame_size: tuple[int, int]) -> pygame.Rect:
@@ -114,6 +139,13 @@ class Mirror(Scaled):
         rect = self.guide_rect(region, (frame.shape[1], frame.shape[0]))
         present = result is not None and result.present
         brackets(surface, rect, BLUE if present else WHITE, self.px(8))
+        self._spills(rect)
+
+    def _spills(self, rect: pygame.Rect) -> None:
+        """An overlay that reaches past the image (a box partly outside the frame): the next
+        frame's blit does not cover it, so that draw fills the whole box again."""
+        if not self.frame_rect.contains(rect):
+            self._placed = None
 
     def _heatmaps(self, surface: pygame.Surface, hm: Heatmaps, caption: str) -> None:
         """Where each model looks, in the live image's lower corners on its own panel's side:
@@ -148,6 +180,7 @@ class Mirror(Scaled):
             else:
                 back.right = rect.right
             pygame.draw.rect(surface, BG, back, border_radius=self.px(8))
+            self._spills(back)
             y = back.y + self.px(4)
             for line in lines:
                 at = {"topleft": (back.x + self.px(8), y)}
@@ -160,6 +193,7 @@ class Mirror(Scaled):
                 )
                 y += line_h
             pygame.draw.rect(surface, BG, rect.inflate(self.px(8), self.px(8)))
+            self._spills(rect.inflate(self.px(8), self.px(8)))
             surface.blit(surf, rect)
 
     def _heat_surface(self, hm: Heatmaps, side: str, size: int) -> pygame.Surface:
