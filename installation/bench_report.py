@@ -137,8 +137,9 @@ def print_human(r: dict[str, Any]) -> None:
         f"camera frames drawn per s ({lat['screen_fps']:.1f} screen loop turns, "
         f"{lat['redraws_per_s']:.1f} of them redrawn), {lat['judge_fps']:g} of them judged; "
         f"{lat['heatmap_updates_per_s']:.1f} heatmap updates per s while someone was in the box "
-        f"({lat['present_s']:.1f} s); CPU {lat['cpu_percent']:.0f} % of one core "
-        f"({off['cpu_percent']:.0f} % with heatmaps off)"
+        f"({lat['present_s']:.1f} s); CPU at steady state {lat['cpu_percent']:.1f} % of one core "
+        f"({off['cpu_percent']:.1f} % with heatmaps off; whole runs with start and stop "
+        f"{lat['cpu_percent_whole_run']:.1f} / {off['cpu_percent_whole_run']:.1f} %)"
     )
     for label, run in (("heatmaps on", lat), ("heatmaps off", off)):
         if run.get("cpu_by_part"):

@@ -71,6 +71,10 @@ def test_bench_json_and_report(
         assert "display" in split and all(v >= 0 for v in split.values())
         line = next(ln for ln in lines if ln.startswith(f"CPU by part of the kiosk, {label}:"))
         assert all(f"{part} {v:.1f} %" in line for part, v in split.items())
+    kiosk = next(ln for ln in lines if ln.startswith("kiosk running on the demo clip"))
+    on, off = r["latency"], r["latency_no_heatmaps"]
+    assert f"CPU at steady state {on['cpu_percent']:.1f} % of one core" in kiosk
+    assert f"{on['cpu_percent_whole_run']:.1f} / {off['cpu_percent_whole_run']:.1f} %" in kiosk
     assert sum(
         line.startswith("  ") and line.rstrip().endswith(("met", "MISSED")) for line in lines
     ) == len(TARGETS)
