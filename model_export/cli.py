@@ -33,6 +33,7 @@ def _data(args: argparse.Namespace, *, with_train: bool = True) -> Any:
         with_train=with_train,
         wider=args.wider,
         wider_fractions=tuple(args.wider_fractions),
+        wider_train=args.wider_train,
     )
 
 
@@ -181,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
             nargs="+",
             default=[0.5, 0.7, 0.9, 1.0],
             help="face fractions (face side / crop side, >= 0.5) of the wider-demog sets",
+        )
+        p.add_argument(
+            "--wider-train",
+            action="store_true",
+            help="train on half A of wider-demog's photos too; measure on half B's faces only",
         )
 
     def work_arg(p: argparse.ArgumentParser) -> None:

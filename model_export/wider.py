@@ -92,6 +92,12 @@ class WiderFaces:
         x = np.stack([crop64(img, float(f)) for img, f in zip(self.x128, fractions, strict=True)])
         return Images(x, self.rows)
 
+    def subset(self, mask: np.ndarray) -> WiderFaces:
+        """The faces where `mask` (bool [N]) is True."""
+        return WiderFaces(
+            self.root, self.x128[mask], [r for r, m in zip(self.rows, mask, strict=True) if m]
+        )
+
     def kiosk(self, seed: int = 6194) -> Images:
         """Each face at a distance drawn uniformly from the measurable part of the kiosk's range
         (deterministic for a seed): the visitor population the exhibit's comparison rests on."""
@@ -100,6 +106,32 @@ class WiderFaces:
         d_lo, d_hi = distance_at(hi), distance_at(lo)
         d = np.random.default_rng(seed).uniform(d_lo, d_hi, size=len(self.x128))
         return self.at_fractions(np.array([fraction_at(v) for v in d]))
+
+
+# Faces added to training (`--wider-train`): tight, as faces64's portraits are, so the wild
+# augmentation reframes them exactly as it reframes those (0.35-1.25 of the crop side).
+ADDED_FRACTION = 1.0
+
+
+@dataclass(frozen=True)
+class Split:
+    """Half A's faces as training crops (uint8 RGB [N_a, 64, 64, 3], with their rows) and the mask
+    of half B's faces (bool [N]), the only ones measured when half A is trained on."""
+
+    added: np.ndarray
+    added_rows: list[Row]
+    held_out: np.ndarray
+
+
+def split_wider(faces: WiderFaces) -> Split:
+    """Half A of the photos for training, half B held out: by source photo (`photo_halves`, the
+    split of every re-check), so no photo gives faces to both sides."""
+    from model_export.paired import photo_halves
+
+    half_a = photo_halves([r.source for r in faces.rows])
+    added = np.stack([crop64(img, ADDED_FRACTION) for img in faces.x128[half_a]])
+    rows = [r for r, a in zip(faces.rows, half_a, strict=True) if a]
+    return Split(added, rows, ~half_a)
 
 
 def distance_at(fraction: float) -> float:

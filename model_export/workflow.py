@@ -23,7 +23,14 @@ from model_export.camera_shift import make_camera_shift
 from model_export.data import DataError, Images, load_images, read_labels, split_train_val
 from model_export.evaluate import all_combinations, set_metrics, threshold_at_fpr
 from model_export.recipe import Recipe, draw
-from model_export.wider import FRACTIONS, STUDIO_FRACTION, WiderFaces, check_fraction, load_wider
+from model_export.wider import (
+    FRACTIONS,
+    STUDIO_FRACTION,
+    WiderFaces,
+    check_fraction,
+    load_wider,
+    split_wider,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +48,8 @@ EVAL_SETS = {
 DISPLAY_SET = "mit6s191"
 # The kiosk shows wider-demog at its own geometry when the evaluation had it (`--wider`).
 WIDER_DISPLAY_SET = "wider_kiosk"
+# The recipe group of the training faces that `--wider-train` adds (they have no race label).
+WIDER_GROUP = "wider-demog"
 WIDER_GROUPS: list[tuple[str, ...]] = [
     ("skin_group", "gender"),
     ("skin_group",),
@@ -113,11 +122,16 @@ def prepare(
     with_train: bool = True,
     wider: Path | None = None,
     wider_fractions: tuple[float, ...] = (*FRACTIONS, STUDIO_FRACTION),
+    wider_train: bool = False,
 ) -> Prepared:
     """Decode the recipe's training draw (skipped for evaluation only), the validation non-faces
     (threshold calibration) and the evaluation sets, and build the camera-shift set; with
     `wider` (a wider-demog folder) also the in-the-wild sets at each of `wider_fractions` and
-    at the kiosk's own geometry (model_export.wider)."""
+    at the kiosk's own geometry (model_export.wider). With `wider_train`, half A of wider-demog's
+    photos joins the training faces and the in-the-wild sets hold half B's faces only (photos
+    no model saw; `split_wider`)."""
+    if wider_train and wider is None:
+        raise DataError("--wider-train adds half of wider-demog to training: pass --wider too")
     for f in wider_fractions:
         check_fraction(f)
     rows = read_labels(root)
@@ -146,6 +160,26 @@ def prepare(
             )
     evals["camera_shift"] = make_camera_shift(evals["utkface"], val_nonfaces.x)
     faces = load_wider(wider) if wider is not None else None
+    added: dict[str, Any] | None = None
+    if faces is not None and wider_train:
+        split = split_wider(faces)
+        if with_train:
+            train = Images(
+                np.concatenate([train.x, split.added]),
+                train.rows
+                + [
+                    dataclasses.replace(r, attrs={**r.attrs, recipe.group_by: WIDER_GROUP})
+                    for r in split.added_rows
+                ],
+                train.skipped,
+            )
+        by_skin: dict[str, int] = {}
+        for r in split.added_rows:
+            by_skin[r.attrs.get("skin_group", "")] = (
+                by_skin.get(r.attrs.get("skin_group", ""), 0) + 1
+            )
+        added = {"half": "A", "faces": len(split.added_rows), "by_skin_group": by_skin}
+        faces = faces.subset(split.held_out)
     if faces is not None:
         for f in wider_fractions:
             evals[wider_set_name(f)] = faces.at_fraction(f)
@@ -163,10 +197,14 @@ def prepare(
         "faces_by_" + recipe.group_by: faces_by_group,
         "validation_nonfaces": len(val_nonfaces.rows),
         "skipped_unreadable": len(train.skipped) + len(val_nonfaces.skipped),
-        "source": "faces64 (UTKFace faces, Caltech-101 non-faces)",
+        "source": "faces64 (UTKFace faces, Caltech-101 non-faces)"
+        + (" + wider-demog half A (in-the-wild faces)" if added else ""),
         "augmentation": dataclasses.asdict(AUGMENT),
         "license": LICENSE,
     }
+    if added is not None:
+        # What joined the training faces; the in-the-wild sets then hold half B only.
+        counts["wider_train"] = added
     return Prepared(train, val_nonfaces, evals, recipe, counts, faces)
 
 

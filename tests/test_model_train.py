@@ -479,3 +479,44 @@ def test_all_with_wider_demog_on_tiny_data(tmp_path: Path) -> None:
         assert halves["A"][name]["faces"] + halves["B"][name]["faces"] == 24
     assert "Re-check on two halves" in md
     assert "wider-demog" in report["status"]
+
+
+def test_all_with_wider_train_trains_on_half_a_and_measures_half_b(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--wider-train`: half A of the in-the-wild photos joins the training faces (the card says
+    so, with its count), every in-the-wild number is on half B's faces alone, and the re-check
+    splits half B in two."""
+    from model_export.paired import photo_halves
+    from model_export.wider import load_wider
+
+    data = write_faces64(tmp_path / "faces64")
+    wider = write_wider(tmp_path / "wider-demog", per_cell=10)
+    faces = load_wider(wider)
+    half_a = photo_halves([r.source for r in faces.rows])
+    n_a, n_b = int(half_a.sum()), int((~half_a).sum())
+    recipe = write_recipe(tmp_path / "recipe.yaml")
+    out = tmp_path / "models"
+    args = ["all", "--data", str(data), "--out", str(out), "--work", str(tmp_path / "ck")]
+    args += ["--recipe", str(recipe), "--epochs", "1", "--latent-dim", "8", "--seeds", "0"]
+    assert export_main([*args, "--wider", str(wider), "--wider-train"]) == 0
+    report = json.loads((out / "report" / "report.json").read_text())
+    for res in report["paired"].values():
+        assert res["bootstrap"]["faces"] == n_b
+    halves = report["recheck_halves"]
+    assert halves["A"]["wider_f070"]["faces"] + halves["B"]["wider_f070"]["faces"] == n_b
+    assert halves["A"]["wider_f070"]["faces"] > 0 and halves["B"]["wider_f070"]["faces"] > 0
+    for name in ("baseline", "debiased"):
+        card = Card.model_validate(json.loads((out / name / "card.json").read_text()))
+        assert card.metrics["int8"]["wider_kiosk"].count == n_b
+        added = card.training_data["wider_train"]
+        assert added["half"] == "A" and added["faces"] == n_a
+        assert sum(added["by_skin_group"].values()) == n_a
+        assert "wider-demog half A" in card.training_data["source"]
+    # Without --wider there is no half to train on: a clear error, nothing trained.
+    capsys.readouterr()
+    assert export_main([*args, "--work", str(tmp_path / "none"), "--wider-train"]) == 1
+    assert "--wider-train adds half of wider-demog to training: pass --wider" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "none").exists()

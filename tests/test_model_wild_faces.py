@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from model_export.data import Images
-from model_export.diagnostics.wild_faces import ADDED_FRACTION, cell_recall, split_wider, with_added
+from model_export.diagnostics.wild_faces import cell_recall, with_added
 from model_export.paired import photo_halves
-from model_export.wider import crop64, load_wider
+from model_export.wider import ADDED_FRACTION, crop64, load_wider, split_wider
 from tests.model_fixtures import write_wider
 
 

@@ -17,45 +17,22 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from model_export.data import Images
-from model_export.wider import WiderFaces, crop64
+from model_export.wider import split_wider
 
 logger = logging.getLogger(__name__)
 
-# The added faces: tight, as faces64's portraits are, so the wild augmentation reframes them
-# exactly as it reframes those (0.35-1.25 of the crop side).
-ADDED_FRACTION = 1.0
 CELLS = (
     ("Darker", "Female"),
     ("Darker", "Male"),
     ("Lighter", "Female"),
     ("Lighter", "Male"),
 )
-
-
-@dataclass(frozen=True)
-class Split:
-    """Training faces added from half A ([N_a, 64, 64, 3] uint8 RGB) and the mask of half B's
-    faces (bool [N]) that every measurement is restricted to."""
-
-    added: np.ndarray
-    held_out: np.ndarray
-
-
-def split_wider(faces: WiderFaces) -> Split:
-    """Half A's faces as training crops at ADDED_FRACTION; half B held out. By source photo, so no
-    photo gives faces to both sides."""
-    from model_export.paired import photo_halves
-
-    half_a = photo_halves([r.source for r in faces.rows])
-    added = np.stack([crop64(img, ADDED_FRACTION) for img in faces.x128[half_a]])
-    return Split(added, ~half_a)
 
 
 def with_added(train: Images, added: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
