@@ -180,7 +180,7 @@ def missed_visitor(classifiers: dict[str, object], base: ImageU8) -> ImageU8:
 
     photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)  # [512, 512, 3]
     for side_px in (60, 80, 100, 140, 200, 260, 330, 400, 512):
-        for shade in (1.0, 0.45, 0.25):
+        for shade in (1.0, 0.45, 0.25, 0.15, 0.08):
             x0 = max(0, 225 - side_px // 2)
             patch = photo[max(0, 120 - side_px // 2) :, x0:][:side_px, :side_px]
             patch = (patch * shade).astype(np.uint8)
@@ -188,8 +188,13 @@ def missed_visitor(classifiers: dict[str, object], base: ImageU8) -> ImageU8:
             frame[BOX.y : BOX.y + BOX.h, BOX.x : BOX.x + BOX.w] = cv2.resize(
                 patch, (BOX.w, BOX.h), interpolation=cv2.INTER_AREA
             )
-            crop = crop_for_model(frame, BOX)
-            if not any(c.predict(crop).face for c in classifiers.values()):  # type: ignore[attr-defined]
+            # Missed as she stands in the clip (shifted a pixel or two), not only at one offset.
+            crops = [crop_for_model(np.roll(frame, dx, axis=1), BOX) for dx in (-2, -1, 0, 1, 2)]
+            if not any(
+                c.predict(crop).face  # type: ignore[attr-defined]
+                for c in classifiers.values()
+                for crop in crops
+            ):
                 return frame
     pytest.fail("both shipped models find the astronaut at every framing: pick another photo")
 
