@@ -209,6 +209,15 @@ class PipelineThread(threading.Thread):
         with self._lock:
             self._latest = None
 
+    def _hand_over(self, frame: Frame, result: FrameResult | None) -> None:
+        """Make `frame` (and its result, when it was judged) readable, then wake the display."""
+        with self._lock:
+            if result is not None:
+                self._latest = result
+            self._shown = frame
+        if self._news is not None:
+            self._news.set()
+
     def run(self) -> None:
         last = -1
         judged_t = -math.inf
@@ -221,11 +230,8 @@ class PipelineThread(threading.Thread):
                 continue
             if 0 <= frame.t - judged_t < self._min_gap_s:
                 # Not judged: shown with the last verdicts (a frame period old at most).
-                with self._lock:
-                    self._shown = frame
+                self._hand_over(frame, None)
                 self.passed += 1
-                if self._news is not None:
-                    self._news.set()
                 continue
             judged_t = frame.t
             try:
@@ -237,11 +243,7 @@ class PipelineThread(threading.Thread):
                 if self._stop_event.wait(0.05):
                     break
                 continue
-            with self._lock:
-                self._latest = result
-                self._shown = frame
-            if self._news is not None:
-                self._news.set()
+            self._hand_over(frame, result)
             self.processed += 1
         logger.info(
             "pipeline stopped after %d frames judged, %d shown unjudged (%d errors)",

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,12 +174,8 @@ def prepare(
                 ],
                 train.skipped,
             )
-        by_skin: dict[str, int] = {}
-        for r in split.added_rows:
-            by_skin[r.attrs.get("skin_group", "")] = (
-                by_skin.get(r.attrs.get("skin_group", ""), 0) + 1
-            )
-        added = {"half": "A", "faces": len(split.added_rows), "by_skin_group": by_skin}
+        by_skin = Counter(r.attrs.get("skin_group", "") for r in split.added_rows)
+        added = {"half": "A", "faces": len(split.added_rows), "by_skin_group": dict(by_skin)}
         faces = faces.subset(split.held_out)
     if faces is not None:
         for f in wider_fractions:
