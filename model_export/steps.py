@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from model_export.data import DataError
-from model_export.workflow import Prepared, export_model
+from model_export.workflow import Prepared, balance_groups, export_model
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def train_method(
     # Group labels: for the DB-VAE only to log the drawn shares; `balanced` trains with them.
     groups = data.train.attr(data.recipe.group_by)
     if method == "balanced":
-        return train_balanced(x, y, groups, cfg, ckpt)
+        return train_balanced(x, y, balance_groups(data.train, data.recipe.group_by), cfg, ckpt)
     if method == "dbvae":
         return train_dbvae(x, y, groups, cfg, ckpt)
     raise DataError(f"unknown method {method!r}; use one of {', '.join(METHOD_IDS)}")

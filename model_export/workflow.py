@@ -59,6 +59,22 @@ WIDER_GROUPS: list[tuple[str, ...]] = [
 ]
 
 
+def balance_groups(train: Images, group_by: str) -> np.ndarray:
+    """[N] str: the group each training image is balanced over by `--method balanced`.
+
+    Portraits by the recipe's label (race); the in-the-wild faces that `--wider-train` adds by
+    their own labels, skin group x gender ("wider-demog Darker female"), the split the exhibit
+    speaks of: lumped as one group, the 246 darker-skinned faces among half A's 1,395 would
+    stay as rare in the draw as they are in the photos."""
+    def key(attrs: dict[str, str]) -> str:
+        g = attrs.get(group_by, "")
+        if g != WIDER_GROUP:
+            return g
+        return f"{WIDER_GROUP} {attrs.get('skin_group', '')} {attrs.get('gender', '')}"
+
+    return np.array([key(r.attrs) for r in train.rows])
+
+
 def wider_set_name(fraction: float | None) -> str:
     """wider_f050 for face fraction 0.5, ...; wider_kiosk for the kiosk's own range."""
     return "wider_kiosk" if fraction is None else f"wider_f{round(fraction * 100):03d}"

@@ -520,3 +520,26 @@ def test_all_with_wider_train_trains_on_half_a_and_measures_half_b(
         capsys.readouterr().err
     )
     assert not (tmp_path / "none").exists()
+
+
+def test_balanced_draws_each_in_the_wild_skin_group_and_gender_as_its_own_group(
+    tmp_path: Path,
+) -> None:
+    """`--method balanced --wider-train`: the added in-the-wild faces are balanced by their own
+    labels (skin group x gender), the portraits by race; each group is drawn equally often."""
+    from model_export.recipe import load_recipe
+    from model_export.workflow import WIDER_GROUP, balance_groups, prepare
+
+    data = write_faces64(tmp_path / "faces64")
+    wider = write_wider(tmp_path / "wider-demog", per_cell=10)
+    recipe = load_recipe(write_recipe(tmp_path / "recipe.yaml"))
+    prep = prepare(data, recipe, wider=wider, wider_train=True)
+    groups = balance_groups(prep.train, recipe.group_by)
+    wild = [i for i, r in enumerate(prep.train.rows) if r.attrs.get(recipe.group_by) == WIDER_GROUP]
+    assert wild and len(groups) == len(prep.train.rows)
+    for i in wild:
+        attrs = prep.train.rows[i].attrs
+        assert groups[i] == f"{WIDER_GROUP} {attrs['skin_group']} {attrs['gender']}"
+    portraits = [i for i in range(len(groups)) if i not in set(wild)]
+    assert all(groups[i] == prep.train.rows[i].attrs.get("race", "") for i in portraits)
+    assert len({groups[i] for i in wild}) == 4  # Darker/Lighter x Female/Male
