@@ -203,9 +203,9 @@ def bench_render(
 
 
 def bench_heatmaps(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict[str, Any]:
-    """One heatmap update: both models' occlusion maps (2 x 49 int8 invocations) on demo crops,
+    """One heatmap update: both models' occlusion maps (2 x 25 int8 invocations) on demo crops,
     through second interpreters as the kiosk's heatmap thread uses them."""
-    from installation.heatmap import occlusion_map
+    from installation.heatmap import GRID, occlusion_map
     from installation.runtime import load_heatmap_models
 
     models = load_heatmap_models(rt.config)
@@ -218,7 +218,11 @@ def bench_heatmaps(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict
             occlusion_map(fn, crop)
 
     ms = timed(update, seconds, min_runs=20)
-    return {"max_per_s": round(1000.0 / float(np.median(ms)), 1), **stats(ms)}
+    return {
+        "max_per_s": round(1000.0 / float(np.median(ms)), 1),
+        "occlusions_per_model": GRID * GRID,
+        **stats(ms),
+    }
 
 
 def _thread_cpu() -> dict[str, float]:

@@ -128,7 +128,8 @@ def print_human(r: dict[str, Any]) -> None:
     )
     hm = r["heatmaps"]
     print(
-        f"heatmaps: one update (both models, 2 x 49 occluded crops) {hm['median_ms']:.1f} ms "
+        f"heatmaps: one update (both models, 2 x {hm['occlusions_per_model']} occluded crops) "
+        f"{hm['median_ms']:.1f} ms "
         f"median: up to {hm['max_per_s']:.0f} updates per s on one core"
     )
     off = r["latency_no_heatmaps"]

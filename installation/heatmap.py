@@ -1,18 +1,22 @@
 """Where each model looks: occlusion sensitivity on the live crop, for the screen only.
 
-A grey square slides over the 64x64 crop (16x16 pixels, stride 8: 7x7 = 49 positions); at each
-position the model's face logit is measured again through its own int8 model. How far the logit
-moves when a part of the picture is covered is how much the model's answer rests on that part:
-for a face it finds, covering the eyes lowers the score; for a face it misses, covering what
-misleads it raises the score. Both count (the absolute change), so a missed face has a map too.
+A grey square slides over the 64x64 crop (16x16 pixels, stride 12: 5x5 = 25 positions, edge to
+edge); at each position the model's face logit is measured again through its own int8 model.
+How far the logit moves when a part of the picture is covered is how much the model's answer
+rests on that part: for a face it finds, covering the eyes lowers the score; for a face it
+misses, covering what misleads it raises the score. Both count (the absolute change), so a
+missed face has a map too.
 The two models often rest on different parts, which is what shows a visitor why they disagree.
 The bundles clip the logit at +-8: a face judged with full certainty either way moves little,
 and its map stays faint.
 
-The bundles' int8 graphs have a fixed batch of 1 (their Reshape), so the 49 occlusions run one
+The bundles' int8 graphs have a fixed batch of 1 (their Reshape), so the 25 occlusions run one
 after another, through a second interpreter per model (an interpreter is not thread-safe, and
-the pipeline thread owns the first): 49 invocations take about 10-13 ms per model on one core
-here, so 8 updates a second cost about a fifth of a core (`bias-mirror bench` measures it).
+the pipeline thread owns the first): about 5 ms per model on one core here, so each update a
+second costs about 1 % of a core (`bias-mirror bench` measures it). Stride 8 (7x7 = 49
+positions) drew a finer map at twice the cost: 6 updates a second took 12 points of a core,
+more than the rest of the kiosk together; a 16-pixel patch still covers about an eye, and the
+overlay is smoothed over the face anyway.
 
 Privacy: the crop and the maps live in memory for the next screen only; nothing is stored or
 sent (the stats never see them).
@@ -33,9 +37,10 @@ from installation.types import FrameResult, ImageU8
 logger = logging.getLogger(__name__)
 
 PATCH = 16  # pixels of the 64x64 crop covered at a time: about an eye, or the mouth
-STRIDE = 8
+STRIDE = 12  # 0, 12, 24, 36, 48: the last patch ends at the crop's edge
+GRID = len(range(0, 64 - PATCH + 1, STRIDE))  # positions per side of a 64x64 crop: 5
 FULL_SCALE = 3.0  # logits: a change this large shows as full heat (small ones stay faint)
-DEFAULT_RATE_HZ = 8.0
+DEFAULT_RATE_HZ = 6.0
 
 LogitFn = Callable[[ImageU8], float]
 
@@ -75,7 +80,7 @@ def heat_image(heat: np.ndarray, size: int) -> np.ndarray:
 class Heatmaps:
     frame_index: int  # the frame whose crop they were measured on
     t_capture: float  # its capture time (monotonic)
-    maps: dict[str, np.ndarray]  # side -> [7, 7] logit changes
+    maps: dict[str, np.ndarray]  # side -> [GRID, GRID] logit changes
     crop: ImageU8  # the crop they belong to, drawn under them; never stored
 
 

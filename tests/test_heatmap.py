@@ -9,7 +9,15 @@ import cv2
 import numpy as np
 import pytest
 
-from installation.heatmap import Heatmaps, HeatmapWorker, heat_image, occlusion_map
+from installation.heatmap import (
+    GRID,
+    PATCH,
+    STRIDE,
+    Heatmaps,
+    HeatmapWorker,
+    heat_image,
+    occlusion_map,
+)
 from installation.inference import load_classifier
 from installation.paths import MODELS_DIR
 from installation.types import FrameResult, ImageU8, Prediction, Region
@@ -17,18 +25,19 @@ from tests.waiting import wait_until
 
 
 def bright_spot_logit(crop: ImageU8) -> float:
-    """A 'model' that looks only at the red channel of the square at rows/cols 40-56."""
-    return float(crop[40:56, 40:56, 0].mean()) / 20.0
+    """A 'model' that looks only at the red channel of the square at rows/cols 36-52."""
+    return float(crop[36:52, 36:52, 0].mean()) / 20.0
 
 
 def test_the_map_lights_up_where_the_model_looks() -> None:
     crop = np.zeros((64, 64, 3), np.uint8)
-    crop[40:56, 40:56, 0] = 255
+    crop[36:52, 36:52, 0] = 255
     heat = occlusion_map(bright_spot_logit, crop)
-    assert heat.shape == (7, 7) and heat.dtype == np.float32 and (heat >= 0).all()
+    assert heat.shape == (GRID, GRID) == (5, 5)
+    assert heat.dtype == np.float32 and (heat >= 0).all()
     hot = np.unravel_index(int(np.argmax(heat)), heat.shape)
-    assert hot == (5, 5)  # the patch at 40-56 exactly covers the spot
-    assert heat[:3, :].max() == 0 and heat[:, :3].max() == 0  # elsewhere covering changes nothing
+    assert hot == (3, 3)  # the patch at 36-52 exactly covers the spot
+    assert heat[:2, :].max() == 0 and heat[:, :2].max() == 0  # elsewhere covering changes nothing
     img = heat_image(heat, 190)
     assert img.shape == (190, 190) and img.min() >= 0 and img.max() <= 1
     assert img[150, 150] > 0.5 > img[30, 30]
@@ -68,7 +77,8 @@ def test_shipped_models_maps_agree_with_covering_the_patch(folder: str) -> None:
     i, j = np.unravel_index(int(np.argmax(heat)), heat.shape)
     covered = crop.copy()
     fill = crop.reshape(-1, 3).mean(axis=0).round().astype(np.uint8)
-    covered[8 * i : 8 * i + 16, 8 * j : 8 * j + 16] = fill
+    y, x = STRIDE * i, STRIDE * j
+    covered[y : y + PATCH, x : x + PATCH] = fill
     assert abs(logit(crop) - logit(covered)) == pytest.approx(float(heat[i, j]), abs=1e-4)
 
 
@@ -111,12 +121,13 @@ def test_worker_measures_each_new_crop_once_and_forgets_a_visitor_who_left() -> 
     )
     assert worker.step() is None  # nothing judged yet
     crop = np.zeros((64, 64, 3), np.uint8)
-    crop[40:56, 40:56, 0] = 255
+    crop[36:52, 36:52, 0] = 255
     feed.result = _result(1, True, crop)
     hm = worker.step()
     assert hm is not None and set(hm.maps) == {"left", "right"} and hm.frame_index == 1
-    assert calls == {"left": 50, "right": 50}  # the crop, then 49 occlusions, per model
-    assert worker.step() is hm and calls["left"] == 50  # the same frame is not measured again
+    n = 1 + GRID * GRID  # the crop, then each occlusion, per model
+    assert calls == {"left": n, "right": n}
+    assert worker.step() is hm and calls["left"] == n  # the same frame is not measured again
     feed.result = _result(2, False, crop)  # the box is empty: the maps go with the visitor
     assert worker.step() is None and worker.latest() is None
     feed.result = _result(3, True, None)  # replay keeps no crop: nothing to measure
@@ -168,5 +179,7 @@ def test_heatmaps_are_never_in_the_stats(tmp_path: Path) -> None:
 
 
 def test_heatmaps_dataclass_holds_what_the_view_needs() -> None:
-    hm = Heatmaps(1, 0.0, {"left": np.zeros((7, 7), np.float32)}, np.zeros((64, 64, 3), np.uint8))
-    assert hm.maps["left"].shape == (7, 7)
+    hm = Heatmaps(
+        1, 0.0, {"left": np.zeros((GRID, GRID), np.float32)}, np.zeros((64, 64, 3), np.uint8)
+    )
+    assert hm.maps["left"].shape == (GRID, GRID)
