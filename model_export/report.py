@@ -465,11 +465,16 @@ def halves_markdown(halves: dict[str, Any], names: dict[str, str]) -> list[str]:
 
 
 def plot(
-    agg: dict[str, Any], path: Path, names: dict[str, str], paired: dict[str, Any] | None = None
+    agg: dict[str, Any],
+    path: Path,
+    names: dict[str, str],
+    paired: dict[str, Any] | None = None,
+    wider_name: str = "wider-demog",
 ) -> None:
     """Recall per skin group x gender, both models. With the in-the-wild sets: one panel per
     face fraction and the kiosk's range, error bars = 95 % bootstrap interval over the faces
-    (seed means); without them, MIT and camera-shift with the spread over seeds."""
+    (seed means); without them, MIT and camera-shift with the spread over seeds. `wider_name`
+    names the in-the-wild faces measured ("wider-demog half B" when half A was trained on)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -505,21 +510,31 @@ def plot(
         ax.set_ylim(0, 1.05)
         ax.axhline(0.85, color="#999999", lw=0.8, ls="--")
         ax.set_ylabel("recall (faces found)")
-        ax.set_title(_PLOT_TITLES.get(name, name), fontsize=10)
+        ax.set_title(_PLOT_TITLES.get(name, name).format(wider=wider_name), fontsize=10)
         ax.legend(loc="lower right", fontsize=8)
     bars = "95 % interval over faces" if panels else "spread over seeds"
-    fig.suptitle(f"Recall per group at 2 % false positives, int8, mean of seeds; bars: {bars}")
+    held_out = "; half B: photos no model trained on" if wider_name.endswith("half B") else ""
+    fig.suptitle(
+        f"Recall per group at 2 % false positives, int8, mean of seeds; bars: {bars}{held_out}"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 _PLOT_TITLES = {
-    "wider_kiosk": "wider-demog at the kiosk's framing (0.5-0.71 m)",
-    "wider_f050": "wider-demog, face at 0.5 of the crop",
-    "wider_f070": "wider-demog, face at 0.7 of the crop",
-    "wider_f090": "wider-demog, face at 0.9 of the crop",
+    "wider_kiosk": "{wider} at the kiosk's framing (0.5-0.71 m)",
+    "wider_f050": "{wider}, face at 0.5 of the crop",
+    "wider_f070": "{wider}, face at 0.7 of the crop",
+    "wider_f090": "{wider}, face at 0.9 of the crop",
 }
+
+
+def wider_name(counts: dict[str, Any]) -> str:
+    """How the plot names the in-the-wild faces: half B alone when half A was trained on."""
+    return (
+        "wider-demog half B (photos not trained on)" if "wider_train" in counts else "wider-demog"
+    )
 
 
 def build_report(
@@ -580,5 +595,5 @@ def build_report(
         paired=paired,
         halves=halves,
     )
-    plot(agg, out / "recall_by_group.png", names_, paired)
+    plot(agg, out / "recall_by_group.png", names_, paired, wider_name(data.counts))
     return report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model_export.report import gap_noise_floor, paired_effects, status_line
+from model_export.report import gap_noise_floor, paired_effects, status_line, wider_name
 
 
 def test_gap_noise_floor_matches_the_range_of_normals() -> None:
@@ -97,3 +97,12 @@ def test_paired_effects_constant_difference_has_no_spread() -> None:
     e = paired_effects(runs)["camera_shift"]["worst"]
     assert e["ci95"] == pytest.approx([0.05, 0.05])
     assert e["seeds_better"] == 4
+
+
+def test_chart_names_half_b_when_half_a_was_trained_on() -> None:
+    """The chart's in-the-wild panels say which faces they measured: all of wider-demog, or only
+    half B's when `--wider-train` put half A in the training faces (the card's counts say so)."""
+    assert wider_name({"faces": 10}) == "wider-demog"
+    assert wider_name({"faces": 10, "wider_train": {"half": "A", "faces": 5}}) == (
+        "wider-demog half B"
+    )
