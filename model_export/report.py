@@ -532,9 +532,7 @@ _PLOT_TITLES = {
 
 def wider_name(counts: dict[str, Any]) -> str:
     """How the plot names the in-the-wild faces: half B alone when half A was trained on."""
-    return (
-        "wider-demog half B (photos not trained on)" if "wider_train" in counts else "wider-demog"
-    )
+    return "wider-demog half B" if "wider_train" in counts else "wider-demog"
 
 
 def build_report(
