@@ -66,6 +66,7 @@ def balance_groups(train: Images, group_by: str) -> np.ndarray:
     their own labels, skin group x gender ("wider-demog Darker female"), the split the exhibit
     speaks of: lumped as one group, the 246 darker-skinned faces among half A's 1,395 would
     stay as rare in the draw as they are in the photos."""
+
     def key(attrs: dict[str, str]) -> str:
         g = attrs.get(group_by, "")
         if g != WIDER_GROUP:
