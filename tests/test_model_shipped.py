@@ -174,3 +174,17 @@ def test_shipped_models_report_the_contract_outputs() -> None:
         assert (pred.latent is not None) == (clf.card.kind == "dbvae")
         if pred.latent is not None:
             assert pred.latent.shape == (clf.card.latent_dim,)
+
+
+def test_logit_alone_is_the_logit_predict_reads() -> None:
+    """The heatmaps' lean path (no latent read back) gives the very logit of a full read, for
+    a CNN and for a DB-VAE bundle, on crops the models judge differently."""
+    rng = np.random.default_rng(1)
+    crops = [rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8) for _ in range(3)]
+    crops.append(np.full((64, 64, 3), 128, np.uint8))
+    for clf in _shipped().values():
+        logits = [clf.logit(c) for c in crops]
+        assert logits == [clf.predict(c).logit for c in crops]
+        assert len(set(logits)) > 1  # the crops are told apart: the check can fail
+        with pytest.raises(ValueError, match="uint8"):
+            clf.logit(crops[0].astype(np.float32))

@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 NATIVE_UP_TO = 1.15  # a frame that would be enlarged by less than this is shown 1:1
 
 
+# The heatmap overlays' transparent colour: a magenta in no palette, text or greyed crop.
+_KEY = (255, 0, 254)
+
+
 class Mirror(Scaled):
     def __init__(
         self, rect: pygame.Rect, cache: TextCache, u: float, mirror: bool, label_px: int
@@ -40,6 +44,13 @@ class Mirror(Scaled):
         self._heat_of: Heatmaps | None = None
         self._heat_size = self.px(200)
         self._heat_surfs: dict[str, pygame.Surface] = {}
+        self._overlays: dict[
+            str, tuple[pygame.Surface, object, pygame.Surface, pygame.Rect, list[Drawn]]
+        ] = {}
+        self._layouts: dict[
+            tuple[str, tuple[int, int], str, tuple[int, int, int, int]],
+            tuple[pygame.Rect, pygame.Rect, pygame.Rect, list[str]],
+        ] = {}
         self.drawn: list[Drawn] = []
 
     def draw(
@@ -101,6 +112,9 @@ class Mirror(Scaled):
         # pygame.transform.scale (nearest neighbour: blocky faces) and 4.5 ms for smoothscale.
         fh, fw = frame.shape[:2]
         vw, vh = where.size
+        if self.mirror:
+            # Flipped at the camera's size, before any enlarging: fewer pixels to move.
+            frame = cv2.flip(frame, 1)
         if soft:
             # Attract mode: a soft, dim impression of the room, no recognisable person (dimmed
             # while tiny: 1/1600 of the pixels).
@@ -113,8 +127,6 @@ class Mirror(Scaled):
             img = frame
         else:
             img = cv2.resize(frame, (vw, vh), interpolation=cv2.INTER_LINEAR)
-        if self.mirror:
-            img = cv2.flip(img, 1)
         img = np.ascontiguousarray(img)
         surf = pygame.image.frombuffer(img.data, (vw, vh), "BGR")
         self.frame_rect = where.copy()
@@ -155,46 +167,84 @@ class Mirror(Scaled):
         if self._heat_of is not hm:  # new maps (frame indices restart when a source reopens)
             self._heat_surfs = {side: self._heat_surface(hm, side, size) for side in hm.maps}
             self._heat_of = hm
-        f, pad = self.frame_rect, self.px(14)
-        half = pygame.Rect(0, f.y, f.width // 2 - 2 * pad, f.height)
+        f = self.frame_rect
         for side, surf in self._heat_surfs.items():
-            rect = surf.get_rect()
-            if side == "left":
-                rect.bottomleft = (f.x + pad, f.bottom - pad)
-            else:
-                rect.bottomright = (f.right - pad, f.bottom - pad)
-            # The caption is a main-layer label (full size) on a solid backing over the image,
-            # wrapped to its half of the image.
-            half = half.copy()  # each caption keeps its own box
-            if side == "left":
-                half.left = f.x + pad
-            else:
-                half.right = f.right - pad
-            lines = self.text.wrap(caption, self.label_px, half.width - self.px(16))
-            line_h = self.text.render(caption, self.label_px).get_height()
-            width = max(self.text.render(ln, self.label_px).get_width() for ln in lines)
-            back = pygame.Rect(0, 0, width + self.px(16), line_h * len(lines) + self.px(8))
-            back.bottom = rect.y - self.px(4)
-            if side == "left":
-                back.left = rect.left
-            else:
-                back.right = rect.right
-            pygame.draw.rect(surface, BG, back, border_radius=self.px(8))
-            self._spills(back)
-            y = back.y + self.px(4)
-            for line in lines:
-                at = {"topleft": (back.x + self.px(8), y)}
-                if side == "right":
-                    at = {"topright": (back.right - self.px(8), y)}
-                self.drawn.append(
-                    self.text.put(
-                        surface, "label", line, self.label_px, color=TEXT, bg=BG, box=half, **at
-                    )
-                )
-                y += line_h
-            pygame.draw.rect(surface, BG, rect.inflate(self.px(8), self.px(8)))
-            self._spills(rect.inflate(self.px(8), self.px(8)))
-            surface.blit(surf, rect)
+            key = (side, caption, (f.x, f.y, f.width, f.height))
+            cached = self._overlays.get(side)
+            if cached is None or cached[0] is not surf or cached[1] != key:
+                cached = (surf, key, *self._overlay(side, surf, caption))
+                self._overlays[side] = cached
+            _, _, over, where, drawn = cached
+            surface.blit(over, where)
+            self._spills(where)
+            self.drawn.extend(drawn)
+
+    def _overlay(
+        self, side: str, surf: pygame.Surface, caption: str
+    ) -> tuple[pygame.Surface, pygame.Rect, list[Drawn]]:
+        """One side's map with its caption, composed once per new map (6 a second) into one
+        surface that each frame (30 a second) then blits in one go: (surface, where on screen,
+        its texts in screen coordinates)."""
+        rect, back, half, lines = self._heat_layout(side, surf.get_size(), caption)
+        frame_box = rect.inflate(self.px(8), self.px(8))
+        where = back.union(frame_box)
+        # Opaque, with a colour key outside the caption's rounded backing and the map's frame:
+        # a keyed blit costs about half of a per-pixel-alpha one, 30 times a second.
+        over = pygame.Surface(where.size)
+        over.fill(_KEY)
+        dx, dy = -where.x, -where.y
+        pygame.draw.rect(over, BG, back.move(dx, dy), border_radius=self.px(8))
+        # The caption is a main-layer label (full size) on a solid backing over the image,
+        # wrapped to its half of the image.
+        line_h = self.text.render(caption, self.label_px).get_height()
+        y = back.y + self.px(4)
+        drawn: list[Drawn] = []
+        for line in lines:
+            at = {"topleft": (back.x + self.px(8) + dx, y + dy)}
+            if side == "right":
+                at = {"topright": (back.right - self.px(8) + dx, y + dy)}
+            d = self.text.put(
+                over, "label", line, self.label_px, color=TEXT, bg=BG, box=half.move(dx, dy), **at
+            )
+            drawn.append(d.moved(-dx, -dy))
+            y += line_h
+        pygame.draw.rect(over, BG, frame_box.move(dx, dy))
+        over.blit(surf, rect.move(dx, dy))
+        over.set_colorkey(_KEY, pygame.RLEACCEL)
+        return over, where, drawn
+
+    def _heat_layout(
+        self, side: str, size: tuple[int, int], caption: str
+    ) -> tuple[pygame.Rect, pygame.Rect, pygame.Rect, list[str]]:
+        """(map rectangle, caption backing, caption's box, caption lines) for one side: they
+        change only with the frame's place and the caption, so they are worked out once, not
+        30 times a second (wrapping measures every word)."""
+        f, pad = self.frame_rect, self.px(14)
+        key = (side, size, caption, (f.x, f.y, f.width, f.height))
+        cached = self._layouts.get(key)
+        if cached is not None:
+            return cached
+        rect = pygame.Rect((0, 0), size)
+        half = pygame.Rect(0, f.y, f.width // 2 - 2 * pad, f.height)
+        if side == "left":
+            rect.bottomleft = (f.x + pad, f.bottom - pad)
+            half.left = f.x + pad
+        else:
+            rect.bottomright = (f.right - pad, f.bottom - pad)
+            half.right = f.right - pad
+        lines = self.text.wrap(caption, self.label_px, half.width - self.px(16))
+        line_h = self.text.render(caption, self.label_px).get_height()
+        width = max(self.text.render(ln, self.label_px).get_width() for ln in lines)
+        back = pygame.Rect(0, 0, width + self.px(16), line_h * len(lines) + self.px(8))
+        back.bottom = rect.y - self.px(4)
+        if side == "left":
+            back.left = rect.left
+        else:
+            back.right = rect.right
+        if len(self._layouts) > 16:  # a few captions (languages) x sides x frame sizes
+            self._layouts.clear()
+        self._layouts[key] = (rect, back, half, lines)
+        return self._layouts[key]
 
     def _heat_surface(self, hm: Heatmaps, side: str, size: int) -> pygame.Surface:
         # Blended at the crop's own size (64 px: what the model saw), then enlarged once:

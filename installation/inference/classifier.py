@@ -26,6 +26,11 @@ logger = logging.getLogger(__name__)
 INPUT_SHAPE = (1, 64, 64, 3)
 
 
+def _check_crop(crop_rgb: np.ndarray) -> None:
+    if crop_rgb.shape != INPUT_SHAPE[1:] or crop_rgb.dtype != np.uint8:
+        raise ValueError(f"crop must be uint8 [64, 64, 3], got {crop_rgb.dtype} {crop_rgb.shape}")
+
+
 def _shape(detail: dict[str, Any]) -> list[int]:
     """A tensor detail's shape as plain ints (readable in error messages)."""
     return [int(v) for v in detail["shape"]]
@@ -101,14 +106,13 @@ class Classifier:
             )
 
     def logit(self, crop_rgb: np.ndarray) -> float:
-        """The face logit alone (the heatmaps' occlusions need nothing else)."""
-        return self.predict(crop_rgb).logit
+        """The face logit alone (the heatmaps' occlusions need nothing else: no latent, no
+        timing; about a tenth cheaper than `predict` per occluded crop)."""
+        _check_crop(crop_rgb)
+        return self._reader.logit(crop_rgb)
 
     def predict(self, crop_rgb: np.ndarray) -> Prediction:
-        if crop_rgb.shape != INPUT_SHAPE[1:] or crop_rgb.dtype != np.uint8:
-            raise ValueError(
-                f"crop must be uint8 [64, 64, 3], got {crop_rgb.dtype} {crop_rgb.shape}"
-            )
+        _check_crop(crop_rgb)
         t0 = time.perf_counter()
         logit, latent = self._reader.read(crop_rgb)
         ms = (time.perf_counter() - t0) * 1e3

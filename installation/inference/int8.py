@@ -64,13 +64,17 @@ class Int8Reader:
             (d["index"], *d["quantization"]) for d in outs[:2]
         ]
 
-    def read(self, crop_rgb: npt.NDArray[np.uint8]) -> tuple[float, npt.NDArray[np.float32] | None]:
-        """(face logit, latent mean [D] or None) of one uint8 RGB crop of the input's size."""
+    def logit(self, crop_rgb: npt.NDArray[np.uint8]) -> float:
+        """The face logit alone (the latent, when there is one, is not read back)."""
         np.take(self._lut, crop_rgb, out=self._buf[0])
         self._interp.set_tensor(self._in_index, self._buf)
         self._interp.invoke()
         idx, scale, zp = self._outs[0]
-        logit = float(scale * (int(self._interp.get_tensor(idx).ravel()[0]) - zp))
+        return float(scale * (int(self._interp.get_tensor(idx).ravel()[0]) - zp))
+
+    def read(self, crop_rgb: npt.NDArray[np.uint8]) -> tuple[float, npt.NDArray[np.float32] | None]:
+        """(face logit, latent mean [D] or None) of one uint8 RGB crop of the input's size."""
+        logit = self.logit(crop_rgb)
         latent = None
         if len(self._outs) > 1:
             idx, scale, zp = self._outs[1]
