@@ -278,9 +278,10 @@ def test_the_screen_shows_the_frame_the_models_judged(
     assert expected - 0.15 <= share <= expected + 0.15, (share, judge_fps)
     lag = [i.frame_t - i.result.t_capture for i in judged]  # type: ignore[union-attr,operator]
     assert min(lag) >= 0.0 and max(lag) <= 2.5 / 30.0, (min(lag), max(lag))
-    # Each camera frame reaches the screen about once (30 fps clip; heartbeat redraws aside).
+    # Each camera frame reaches the screen about once (30 fps clip; heartbeat redraws aside, a
+    # few more when a loaded machine delivers frames late): never twice each.
     frames = {id(i.frame) for i in judged}
-    assert app.redraws <= len(frames) + 5
+    assert app.redraws <= 1.1 * len(frames) + 5
     # ... and the mirror keeps the camera's rate, whatever the judging rate.
     times = sorted({i.frame_t for i in judged if i.frame_t is not None})
     gaps = [b - a for a, b in itertools.pairwise(times)]
