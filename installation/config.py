@@ -171,7 +171,7 @@ class DisplayConfig(_Strict):
         6.0,
         gt=0,
         le=30,
-        description="Heatmap updates per second (both models; ~10 ms of one core each): 5 or "
+        description="Heatmap updates per second (both models; ~8 ms of one core each): 5 or "
         "more keep the overlay live, each one more costs about 1 % of a core.",
     )
 

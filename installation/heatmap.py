@@ -12,7 +12,7 @@ and its map stays faint.
 
 The bundles' int8 graphs have a fixed batch of 1 (their Reshape), so the 25 occlusions run one
 after another, through a second interpreter per model (an interpreter is not thread-safe, and
-the pipeline thread owns the first): about 5 ms per model on one core here, so each update a
+the pipeline thread owns the first): about 4 ms per model on one core here, so each update a
 second costs about 1 % of a core (`bias-mirror bench` measures it). Stride 8 (7x7 = 49
 positions) drew a finer map at twice the cost: 6 updates a second took 12 points of a core,
 more than the rest of the kiosk together; a 16-pixel patch still covers about an eye, and the
