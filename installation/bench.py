@@ -203,8 +203,8 @@ def bench_render(
 
 
 def bench_heatmaps(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict[str, Any]:
-    """One heatmap update: both models' occlusion maps (2 x 25 int8 invocations) on demo crops,
-    through second interpreters as the kiosk's heatmap thread uses them."""
+    """One heatmap update: both models' occlusion maps (1 + GRID x GRID int8 invocations each)
+    on demo crops, through second interpreters as the kiosk's heatmap thread uses them."""
     from installation.heatmap import GRID, occlusion_map
     from installation.runtime import load_heatmap_models
 

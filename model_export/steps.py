@@ -136,12 +136,11 @@ def train_method(
     ckpt = checkpoint_dir(work, method, cfg.seed)
     if method == "baseline":
         return train_baseline(x, y, cfg, ckpt)
-    # Group labels: for the DB-VAE only to log the drawn shares; `balanced` trains with them.
-    groups = data.train.attr(data.recipe.group_by)
     if method == "balanced":
         return train_balanced(x, y, balance_groups(data.train, data.recipe.group_by), cfg, ckpt)
     if method == "dbvae":
-        return train_dbvae(x, y, groups, cfg, ckpt)
+        # Group labels only to log the drawn shares.
+        return train_dbvae(x, y, data.train.attr(data.recipe.group_by), cfg, ckpt)
     raise DataError(f"unknown method {method!r}; use one of {', '.join(METHOD_IDS)}")
 
 

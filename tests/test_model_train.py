@@ -540,6 +540,7 @@ def test_balanced_draws_each_in_the_wild_skin_group_and_gender_as_its_own_group(
     for i in wild:
         attrs = prep.train.rows[i].attrs
         assert groups[i] == f"{WIDER_GROUP} {attrs['skin_group']} {attrs['gender']}"
-    portraits = [i for i in range(len(groups)) if i not in set(wild)]
+    wild_set = set(wild)
+    portraits = [i for i in range(len(groups)) if i not in wild_set]
     assert all(groups[i] == prep.train.rows[i].attrs.get("race", "") for i in portraits)
     assert len({groups[i] for i in wild}) == 4  # Darker/Lighter x Female/Male

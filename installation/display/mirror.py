@@ -47,10 +47,6 @@ class Mirror(Scaled):
         self._overlays: dict[
             str, tuple[pygame.Surface, object, pygame.Surface, pygame.Rect, list[Drawn]]
         ] = {}
-        self._layouts: dict[
-            tuple[str, tuple[int, int], str, tuple[int, int, int, int]],
-            tuple[pygame.Rect, pygame.Rect, pygame.Rect, list[str]],
-        ] = {}
         self.drawn: list[Drawn] = []
 
     def draw(
@@ -216,14 +212,9 @@ class Mirror(Scaled):
     def _heat_layout(
         self, side: str, size: tuple[int, int], caption: str
     ) -> tuple[pygame.Rect, pygame.Rect, pygame.Rect, list[str]]:
-        """(map rectangle, caption backing, caption's box, caption lines) for one side: they
-        change only with the frame's place and the caption, so they are worked out once, not
-        30 times a second (wrapping measures every word)."""
+        """(map rectangle, caption backing, caption's box, caption lines) for one side, in
+        screen coordinates; worked out only when its overlay is composed."""
         f, pad = self.frame_rect, self.px(14)
-        key = (side, size, caption, (f.x, f.y, f.width, f.height))
-        cached = self._layouts.get(key)
-        if cached is not None:
-            return cached
         rect = pygame.Rect((0, 0), size)
         half = pygame.Rect(0, f.y, f.width // 2 - 2 * pad, f.height)
         if side == "left":
@@ -241,10 +232,7 @@ class Mirror(Scaled):
             back.left = rect.left
         else:
             back.right = rect.right
-        if len(self._layouts) > 16:  # a few captions (languages) x sides x frame sizes
-            self._layouts.clear()
-        self._layouts[key] = (rect, back, half, lines)
-        return self._layouts[key]
+        return rect, back, half, lines
 
     def _heat_surface(self, hm: Heatmaps, side: str, size: int) -> pygame.Surface:
         # Blended at the crop's own size (64 px: what the model saw), then enlarged once:
