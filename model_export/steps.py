@@ -27,7 +27,11 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     """Options that change training; every one is written into the card's settings."""
     p.add_argument("--epochs", type=int, default=5, help="epochs of the CNNs (baseline, balanced)")
     p.add_argument(
-        "--dbvae-epochs", type=int, default=None, help="DB-VAE epochs (default: --epochs)"
+        "--right-epochs",
+        type=int,
+        default=None,
+        help="epochs of the right-hand model (dbvae or balanced; default: --epochs): balancing "
+        "over few in-the-wild faces keeps learning after the baseline has stopped",
     )
     p.add_argument("--batch-size", type=int, default=32, help="32 on a CPU; 256 on a GPU")
     p.add_argument("--rule", choices=["max", "product", "mean_log"], default="max")
@@ -87,7 +91,7 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
 def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
     from model_export.train import TrainConfig
 
-    epochs = (args.dbvae_epochs or args.epochs) if method == "dbvae" else args.epochs
+    epochs = args.epochs if method == "baseline" else (args.right_epochs or args.epochs)
     if args.width < 1 or args.convs_per_stage < 1:
         raise DataError(
             f"--width and --convs-per-stage must be >= 1, got {args.width}/{args.convs_per_stage}"
