@@ -214,8 +214,8 @@ def bench_heatmaps(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict
     def update() -> None:
         crop = crops[i[0] % len(crops)]
         i[0] += 1
-        for fn in models.values():
-            occlusion_map(fn, crop)
+        for occluded in models.values():
+            occlusion_map(occluded, crop)
 
     ms = timed(update, seconds, min_runs=20)
     return {

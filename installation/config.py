@@ -171,8 +171,8 @@ class DisplayConfig(_Strict):
         6.0,
         gt=0,
         le=30,
-        description="Heatmap updates per second (both models; ~8 ms of one core each): 5 or "
-        "more keep the overlay live, each one more costs about 1 % of a core.",
+        description="Heatmap updates per second (both models; ~5 ms of one core each): 5 or "
+        "more keep the overlay live, each one more costs about half a per cent of a core.",
     )
 
 

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from installation.config import Config, ConfigError
 from installation.config_check import load_checked_config
+from installation.heatmap import OccludedLogitsFn
 from installation.inference import BackendError, BundleError, Classifier, load_classifier
 from installation.inference.card import CardError
 from installation.pipeline import Pipeline
 from installation.presence import OccupancyDetector
 from installation.region import RegionError, RegionFinder
 from installation.sources import SourceError
-from installation.types import SIDES, ImageU8
+from installation.types import SIDES
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +73,16 @@ class Runtime:
 
 def load_heatmap_models(
     config: Config, sides: Iterable[str] = SIDES
-) -> dict[str, Callable[[ImageU8], float]]:
-    """side -> the face logit of a crop through a second CPU interpreter of the same int8
+) -> dict[str, OccludedLogitsFn]:
+    """side -> the occluded logits of a crop through a second CPU interpreter of the same int8
     model (installation.heatmap): the pipeline thread owns the first, and an Edge TPU is one
     device, so the heatmaps never compete with the live verdicts for it. Only `sides` (the
     ones whose bundle loaded)."""
     m = config.models
     paths = {"left": m.left, "right": m.right}
     return {
-        side: load_classifier(paths[side], accelerator="cpu", num_threads=1).logit for side in sides
+        side: load_classifier(paths[side], accelerator="cpu", num_threads=1).occluded_logits
+        for side in sides
     }
 
 

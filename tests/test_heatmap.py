@@ -15,8 +15,10 @@ from installation.heatmap import (
     STRIDE,
     Heatmaps,
     HeatmapWorker,
+    LogitFn,
     heat_image,
     occlusion_map,
+    one_by_one,
 )
 from installation.inference import load_classifier
 from installation.paths import MODELS_DIR
@@ -25,27 +27,29 @@ from tests.waiting import wait_until
 
 
 def bright_spot_logit(crop: ImageU8) -> float:
-    """A 'model' that looks only at the red channel of the square at rows/cols 36-52."""
-    return float(crop[36:52, 36:52, 0].mean()) / 20.0
+    """A 'model' that looks only at the red channel of the square at rows/cols 32-48."""
+    return float(crop[32:48, 32:48, 0].mean()) / 20.0
 
 
 def test_the_map_lights_up_where_the_model_looks() -> None:
     crop = np.zeros((64, 64, 3), np.uint8)
-    crop[36:52, 36:52, 0] = 255
-    heat = occlusion_map(bright_spot_logit, crop)
-    assert heat.shape == (GRID, GRID) == (5, 5)
+    crop[32:48, 32:48, 0] = 255
+    heat = occlusion_map(one_by_one(bright_spot_logit), crop)
+    assert heat.shape == (GRID, GRID) == (4, 4)
     assert heat.dtype == np.float32 and (heat >= 0).all()
     hot = np.unravel_index(int(np.argmax(heat)), heat.shape)
-    assert hot == (3, 3)  # the patch at 36-52 exactly covers the spot
-    assert heat[:2, :].max() == 0 and heat[:, :2].max() == 0  # elsewhere covering changes nothing
+    assert hot == (2, 2)  # the patch at 32-48 exactly covers the spot
+    cold = heat.copy()
+    cold[2, 2] = 0
+    assert cold.max() == 0  # the squares tile the crop: covering any other changes nothing
     img = heat_image(heat, 190)
     assert img.shape == (190, 190) and img.min() >= 0 and img.max() <= 1
-    assert img[150, 150] > 0.5 > img[30, 30]
+    assert img[119, 119] > 0.5 > img[30, 30]  # the spot's centre on a 190-pixel overlay
 
 
 def test_bad_crop_is_refused() -> None:
     with pytest.raises(ValueError, match="square crop"):
-        occlusion_map(bright_spot_logit, np.zeros((64, 32, 3), np.uint8))
+        occlusion_map(one_by_one(bright_spot_logit), np.zeros((64, 32, 3), np.uint8))
 
 
 def _unsure_crop(logit: object) -> ImageU8:
@@ -70,9 +74,12 @@ def _unsure_crop(logit: object) -> ImageU8:
 def test_shipped_models_maps_agree_with_covering_the_patch(folder: str) -> None:
     """Through a real int8 model: each cell is how far the logit moves when its patch is
     covered, so covering the hottest patch by hand moves it by the same amount."""
-    logit = load_classifier(MODELS_DIR / folder, accelerator="cpu").logit
+    model = load_classifier(MODELS_DIR / folder, accelerator="cpu")
+    logit = model.logit
     crop = _unsure_crop(logit)
-    heat = occlusion_map(logit, crop)
+    heat = occlusion_map(model.occluded_logits, crop)
+    # The in-place fast path reads the very logits that covering each copy of the crop does.
+    assert np.array_equal(heat, occlusion_map(one_by_one(logit), crop))
     assert np.isfinite(heat).all() and heat.max() > 0 and heat.min() >= 0
     i, j = np.unravel_index(int(np.argmax(heat)), heat.shape)
     covered = crop.copy()
@@ -106,7 +113,7 @@ class Feed:
 def test_worker_measures_each_new_crop_once_and_forgets_a_visitor_who_left() -> None:
     calls = {"left": 0, "right": 0}
 
-    def model(side: str) -> object:
+    def model(side: str) -> LogitFn:
         def fn(c: ImageU8) -> float:
             calls[side] += 1
             return bright_spot_logit(c)
@@ -115,13 +122,13 @@ def test_worker_measures_each_new_crop_once_and_forgets_a_visitor_who_left() -> 
 
     feed = Feed()
     worker = HeatmapWorker(
-        {"left": model("left"), "right": model("right")},  # type: ignore[dict-item]
+        {"left": one_by_one(model("left")), "right": one_by_one(model("right"))},
         feed,
         threading.Event(),
     )
     assert worker.step() is None  # nothing judged yet
     crop = np.zeros((64, 64, 3), np.uint8)
-    crop[36:52, 36:52, 0] = 255
+    crop[32:48, 32:48, 0] = 255
     feed.result = _result(1, True, crop)
     hm = worker.step()
     assert hm is not None and set(hm.maps) == {"left", "right"} and hm.frame_index == 1
@@ -153,7 +160,9 @@ def test_worker_thread_runs_until_the_stop_event_and_survives_a_failing_model(
         index[0] += 1  # a new frame each time, like a live camera
         return _result(index[0], True, np.full((64, 64, 3), 90, np.uint8))
 
-    worker = HeatmapWorker({"left": flaky, "right": bright_spot_logit}, fresh, stop, rate_hz=50)
+    worker = HeatmapWorker(
+        {"left": one_by_one(flaky), "right": one_by_one(bright_spot_logit)}, fresh, stop, rate_hz=50
+    )
     worker.start()
     wait_until(lambda: worker.updates >= 3, 10)
     stop.set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,17 @@ class Classifier:
         timing; about a tenth cheaper than `predict` per occluded crop)."""
         _check_crop(crop_rgb)
         return self._reader.logit(crop_rgb)
+
+    def occluded_logits(
+        self,
+        crop_rgb: np.ndarray,
+        fill_rgb: np.ndarray,
+        corners: Sequence[tuple[int, int]],
+        patch: int,
+    ) -> tuple[float, np.ndarray]:
+        """The heatmaps' occlusions in one call (installation.heatmap; Int8Reader says how)."""
+        _check_crop(crop_rgb)
+        return self._reader.occluded_logits(crop_rgb, fill_rgb, corners, patch)
 
     def predict(self, crop_rgb: np.ndarray) -> Prediction:
         _check_crop(crop_rgb)

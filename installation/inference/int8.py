@@ -8,6 +8,7 @@ straight to the model's int8 input (real = pixel / 255, q = round(real / scale) 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -68,9 +69,37 @@ class Int8Reader:
         """The face logit alone (the latent, when there is one, is not read back)."""
         np.take(self._lut, crop_rgb, out=self._buf[0])
         self._interp.set_tensor(self._in_index, self._buf)
+        return self._invoke_logit()
+
+    def _invoke_logit(self) -> float:
         self._interp.invoke()
         idx, scale, zp = self._outs[0]
         return float(scale * (int(self._interp.get_tensor(idx).ravel()[0]) - zp))
+
+    def occluded_logits(
+        self,
+        crop_rgb: npt.NDArray[np.uint8],
+        fill_rgb: npt.NDArray[np.uint8],
+        corners: Sequence[tuple[int, int]],
+        patch: int,
+    ) -> tuple[float, npt.NDArray[np.float32]]:
+        """(logit of the crop, [len(corners)] logits with the patch x patch square at each
+        (y, x) corner covered by `fill_rgb`): the same numbers as `logit` on each covered crop,
+        but the crop is quantized once and only the covered square is rewritten in the input
+        tensor, in place, per occlusion (about a fifth cheaper each: the heatmaps' cost)."""
+        q = np.take(self._lut, crop_rgb)  # [S, S, 3] quantized crop
+        q_fill = np.take(self._lut, fill_rgb)  # [3]
+        # `tensor` hands out a view of the input buffer; invoke() refuses while one is alive,
+        # so each view lives for one statement only.
+        view = self._interp.tensor(self._in_index)
+        view()[0] = q
+        base = self._invoke_logit()
+        out = np.empty(len(corners), np.float32)
+        for k, (y, x) in enumerate(corners):
+            view()[0, y : y + patch, x : x + patch] = q_fill
+            out[k] = self._invoke_logit()
+            view()[0, y : y + patch, x : x + patch] = q[y : y + patch, x : x + patch]
+        return base, out
 
     def read(self, crop_rgb: npt.NDArray[np.uint8]) -> tuple[float, npt.NDArray[np.float32] | None]:
         """(face logit, latent mean [D] or None) of one uint8 RGB crop of the input's size."""

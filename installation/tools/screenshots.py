@@ -121,7 +121,9 @@ def main(out_dir: Path) -> list[Path]:
             )
         maps = None
         if res.crop is not None and res.present:
-            heat = {side: occlusion_map(c.logit, res.crop) for side, c in classifiers.items()}
+            heat = {
+                side: occlusion_map(c.occluded_logits, res.crop) for side, c in classifiers.items()
+            }
             maps = Heatmaps(res.frame_index, res.t_capture, heat, res.crop)
         screens[name] = {"frame": image, "result": res, "status": ok, "heatmaps": maps}
     room = shots["found_both"]
