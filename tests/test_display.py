@@ -478,6 +478,30 @@ def test_right_model_is_called_debiased_only_when_measurably_so() -> None:
     assert texts.model_method(unproven).startswith("Rééchantillonnage DB-VAE")
 
 
+@pytest.mark.parametrize(
+    ("lang", "name", "word"),
+    [
+        ("en", "Group-balanced model", "Not all fairness targets met"),
+        ("de", "Gruppenbalanciertes Modell", "Nicht alle Fairnessziele"),
+        ("fr", "Modèle équilibré par groupe", "pas tous atteints"),
+    ],
+)
+def test_a_balanced_model_that_misses_a_target_is_not_called_debiased(
+    lang: str, name: str, word: str
+) -> None:
+    """The shipped right-hand model since 2026-12-05 (night): balanced resampling that narrows
+    the gap at some framings, not at all of them, so the small print names the method and says
+    that not every target is met; with every target met it is called debiased."""
+    texts = Texts(TEXTS_DIR, lang)
+    right = cards()["right"]
+    extra = {**(right.model_extra or {}), "method_id": "balanced"}
+    short = right.model_copy(update={"name": "Balanced resampling", "debiased": False, **extra})
+    assert texts.model_name(short) == name
+    assert word in texts.model_method(short)
+    met = short.model_copy(update={"debiased": True})
+    assert word not in texts.model_method(met)
+
+
 def test_no_weakest_group_is_named_when_the_gap_is_noise() -> None:
     pygame.font.init()
     texts, cache = Texts(TEXTS_DIR, "en"), TextCache()

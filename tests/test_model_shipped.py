@@ -73,8 +73,9 @@ NON_FACES = (
     "brick", "cell", "clock", "coffee", "coins", "colorwheel", "grass", "gravel",
     "horse", "hubble_deep_field", "immunohistochemistry", "logo", "moon", "page", "rocket", "text",
 )  # fmt: skip
-FPR = 0.02  # each model's threshold is set for 2 % false positives on validation non-faces
-RIGHT_MOST_FALSE = 8  # of LFW's 100 background patches: the shipped DB-VAE measures 6 (docstring)
+# Of LFW's 100 background patches, the most each shipped model may fire on (docstring): the
+# shipped pair of 2026-12-05 (night) measures 7 (baseline) and 1 (balanced resampling).
+MOST_FALSE = {"baseline": 9, "debiased": 3}
 
 
 def _shipped() -> dict[str, Classifier]:
@@ -122,8 +123,10 @@ def test_shipped_models_find_most_real_faces_and_reject_the_rest() -> None:
     of the patches has lost what the exhibit shows. The pair trained with in-the-wild faces too
     (2026-12-05, assets/models/README.md) finds more faces but its DB-VAE fires on 6 of these
     background patches (Wilson 95 % 2.8-12.5 %): above the 2 % its threshold was set for on
-    object non-faces, a cost reported there; the bound for the right-hand model is 8, so a
-    model that gets worse still fails here."""
+    object non-faces, a cost reported there. The pair shipped since that night (balanced
+    resampling on the right) finds 98 and 92 of the faces; its baseline, seed 0 of three, fires
+    on 7 patches (seeds 1 and 2: 2 and 1), its right-hand model on 1. The bounds are those counts
+    plus 2 (`MOST_FALSE`), so a model that gets worse still fails here."""
     from skimage import data
 
     lfw = data.lfw_subset()  # [200, 25, 25] float in [0, 1]: faces first, then non-faces
@@ -134,8 +137,7 @@ def test_shipped_models_find_most_real_faces_and_reject_the_rest() -> None:
             _logit(clf, _bgr(np.round(img * 255).astype(np.uint8)), whole) >= thr for img in lfw
         ]
         assert sum(found[:100]) >= 70, (name, sum(found[:100]))
-        most = FPR * 100 if name == "baseline" else RIGHT_MOST_FALSE
-        assert sum(found[100:]) <= most, (name, sum(found[100:]))
+        assert sum(found[100:]) <= MOST_FALSE[name], (name, sum(found[100:]))
 
 
 def test_shipped_models_reject_real_non_faces() -> None:
