@@ -14,8 +14,8 @@ and its map stays faint.
 The bundles' int8 graphs have a fixed batch of 1 (their Reshape), so the 16 occlusions run one
 after another, through a second interpreter per model (an interpreter is not thread-safe, and
 the pipeline thread owns the first). The crop is quantized once and each occlusion rewrites only
-its square in the interpreter's input (`Int8Reader.occluded_logits`), a few per cent cheaper than
-a full `logit` each. The invocations are the cost (`bias-mirror bench` measures an update):
+its square in the interpreter's input (`Int8Reader.occluded_logits`), about a tenth cheaper
+than a full `logit` each. The invocations are the cost (`bias-mirror bench` measures an update):
 stride 8 (7x7 = 49 positions) took 12 points of a core at 6 updates a second, more than the rest
 of the kiosk together; stride 12 (5x5 = 25, overlapping) about 4; the 4x4 tiling a third less
 again. A 16-pixel square still covers about an eye, and the overlay is smoothed over the face

@@ -494,8 +494,9 @@ def test_a_balanced_model_that_misses_a_target_is_not_called_debiased(
     that not every target is met; with every target met it is called debiased."""
     texts = Texts(TEXTS_DIR, lang)
     right = cards()["right"]
-    extra = {**(right.model_extra or {}), "method_id": "balanced"}
-    short = right.model_copy(update={"name": "Balanced resampling", "debiased": False, **extra})
+    short = right.model_copy(
+        update={"name": "Balanced resampling", "debiased": False, "method_id": "balanced"}
+    )
     assert texts.model_name(short) == name
     assert word in texts.model_method(short)
     met = short.model_copy(update={"debiased": True})

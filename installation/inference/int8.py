@@ -86,7 +86,7 @@ class Int8Reader:
         """(logit of the crop, [len(corners)] logits with the patch x patch square at each
         (y, x) corner covered by `fill_rgb`): the same numbers as `logit` on each covered crop,
         but the crop is quantized once and only the covered square is rewritten in the input
-        tensor, in place, per occlusion (about a fifth cheaper each: the heatmaps' cost)."""
+        tensor, in place, per occlusion (a map about a tenth cheaper: 2.2 against 2.4 ms here)."""
         q = np.take(self._lut, crop_rgb)  # [S, S, 3] quantized crop
         q_fill = np.take(self._lut, fill_rgb)  # [3]
         # `tensor` hands out a view of the input buffer; invoke() refuses while one is alive,
