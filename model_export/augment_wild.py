@@ -15,6 +15,12 @@ training image, face or non-face, gets the same random mix:
 
 Non-faces go through the same paste onto scenes, so neither the soft edge nor any other change is
 a cue for the label; scene patches at every zoom are the harder non-faces.
+
+With `contexts` ("wild-context", `--augment wild-context`), faces that come with a wider crop
+(wider-demog's 128x128, face at half the side) are reframed from that crop: the same draw of
+scale and shift, but what surrounds the face is its own photo (hair, shoulders, the people
+beside it), as in the kiosk's guide square, and a scene patch shows only where even the wider
+crop ends. Every other image takes exactly the draws it takes without contexts.
 """
 
 from __future__ import annotations
@@ -53,6 +59,18 @@ class WildConfig:
 
 
 WILD = WildConfig()
+
+
+@dataclass(frozen=True)
+class Context:
+    """Wider crops of some training faces, for `--augment wild-context`: `which` int [N] (per
+    training image, its row of `crops`, -1 for none), `crops` uint8 [K, 128, 128, 3] with the
+    face at half the side (wider-demog's half A)."""
+
+    which: np.ndarray
+    crops: np.ndarray
+
+
 _AX = np.arange(64, dtype=np.float32) + 0.5  # pixel centres
 _YY, _XX = np.mgrid[0:64, 0:64].astype(np.float32) / 63 - 0.5  # [64, 64] each, in [-0.5, 0.5]
 
@@ -70,14 +88,17 @@ def _scene(bg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _place(img: np.ndarray, bg: np.ndarray, s: float, shift: tuple[float, float]) -> np.ndarray:
-    """uint8 [64, 64, 3] content scaled by `s` about the centre and offset (dx, dy) sides; where
-    it does not cover the crop, the scene `bg` shows through a soft edge."""
+    """uint8 [N, N, 3] content laid at side `s` (fraction of the 64-pixel crop's side) about the
+    centre and offset (dx, dy) sides; where it does not cover the crop, the scene `bg` shows
+    through a soft edge. A tight 64x64 face at s is a face at s; a 128x128 wider-demog crop
+    (face at half its side) at 2 s is also a face at s."""
     dx, dy = shift
-    m = np.array([[s, 0, (1 - s) * 32 + dx * 64], [0, s, (1 - s) * 32 + dy * 64]], np.float32)
+    k = s * 64 / img.shape[0]  # source pixels -> crop pixels
+    x0, y0 = (1 - s) * 32 + dx * 64, (1 - s) * 32 + dy * 64  # content's top-left in the crop
+    m = np.array([[k, 0, x0], [0, k, y0]], np.float32)
     fg = cv2.warpAffine(img, m, (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     # Mask [64, 64, 1]: the content's square (where it lands), edges feathered over ~6 % of
     # its side; a crop the content covers whole gets no scene at all.
-    x0, y0 = (1 - s) * 32 + dx * 64, (1 - s) * 32 + dy * 64
     if x0 <= 0 and y0 <= 0 and x0 + 64 * s >= 64 and y0 + 64 * s >= 64:
         return fg
     feather = max(1.0, 64 * s * 0.06)
@@ -135,18 +156,29 @@ def augment_wild(
     rng: np.random.Generator,
     scenes: np.ndarray,
     cfg: WildConfig = WILD,
+    *,
+    contexts: np.ndarray | None = None,
+    which: np.ndarray | None = None,
 ) -> np.ndarray:
     """uint8 RGB [B, 64, 64, 3] -> float32 [B, 64, 64, 3] in [0, 1]; `scenes` uint8 [M, 64, 64, 3]
-    are non-face images the content is pasted on (M >= 1). Deterministic for a generator state."""
+    are non-face images the content is pasted on (M >= 1). Deterministic for a generator state.
+
+    `contexts` uint8 [K, 128, 128, 3] (face at half the side) and `which` int [B] (row of
+    `contexts` for each image, -1 for none): images with a row are reframed from it."""
     if len(scenes) == 0:
         raise ValueError("wild augmentation needs non-face images to paste content on")
+    if (contexts is None) != (which is None) or (which is not None and len(which) != len(batch)):
+        raise ValueError("contexts and which go together, one entry of which per image")
     out = np.empty(batch.shape, np.float32)
     for i in range(len(batch)):
-        img = batch[i, :, ::-1] if rng.random() < cfg.flip else batch[i]
+        in_context = which is not None and contexts is not None and which[i] >= 0
+        src = contexts[int(which[i])] if in_context else batch[i]  # type: ignore[index]
+        wide = src.shape[0] / 64  # 2 for a 128x128 context: the face is half its side
+        img = src[:, ::-1] if rng.random() < cfg.flip else src
         s = float(rng.uniform(*cfg.scale))
         dx, dy = rng.uniform(-cfg.shift, cfg.shift, size=2)
         bg = _scene(scenes[int(rng.integers(0, len(scenes)))], rng)
-        placed = _place(np.ascontiguousarray(img), bg, s, (float(dx), float(dy)))
+        placed = _place(np.ascontiguousarray(img), bg, s * wide, (float(dx), float(dy)))
         x = _light(placed, cfg, rng)
         out[i] = _optics(x, cfg, rng)
     return out

@@ -70,7 +70,12 @@ def _all(args: argparse.Namespace) -> int:
     from model_export.steps import train_and_export
     from model_export.workflow import ship
 
+    from model_export.steps import train_config
+
     t0 = time.perf_counter()
+    for seed in args.seeds:  # bad options fail fast, before minutes of decoding
+        for method in ("baseline", args.method):
+            train_config(args, method, seed)
     data = _data(args)
     runs = []
     for seed in args.seeds:

@@ -56,10 +56,12 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--augment",
-        choices=["camera", "wild"],
+        choices=["camera", "wild", "wild-context"],
         default="wild",
         help="training augmentation: wild (face fraction 0.35-1.25 on scene patches, in-the-wild "
-        "light, low resolution, motion blur; since 2026-12-03) or camera (the milder one before)",
+        "light, low resolution, motion blur; since 2026-12-03), wild-context (wild, but the "
+        "faces --wider-train adds are reframed from their 128x128 crops, with their own "
+        "surroundings; CNNs only) or camera (the milder one before)",
     )
     p.add_argument(
         "--workers",
@@ -98,6 +100,16 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         )
     if epochs < 1 or args.batch_size < 1:
         raise DataError(f"--epochs and --batch-size must be >= 1, got {epochs}/{args.batch_size}")
+    if args.augment == "wild-context" and not getattr(args, "wider_train", False):
+        raise DataError(
+            "--augment wild-context reframes the in-the-wild faces --wider-train adds from their "
+            "128x128 crops: add --wider-train (with --wider), or use --augment wild"
+        )
+    if args.augment == "wild-context" and method == "dbvae":
+        raise DataError(
+            "--augment wild-context is built for the CNNs (baseline, balanced); use --augment "
+            "wild with --method dbvae"
+        )
     return TrainConfig(
         epochs=epochs,
         batch_size=args.batch_size,
@@ -139,9 +151,10 @@ def train_method(
     x, y = data.train.x, data.train.y
     ckpt = checkpoint_dir(work, method, cfg.seed)
     if method == "baseline":
-        return train_baseline(x, y, cfg, ckpt)
+        return train_baseline(x, y, cfg, ckpt, context=data.train_context)
     if method == "balanced":
-        return train_balanced(x, y, balance_groups(data.train, data.recipe.group_by), cfg, ckpt)
+        groups = balance_groups(data.train, data.recipe.group_by)
+        return train_balanced(x, y, groups, cfg, ckpt, context=data.train_context)
     if method == "dbvae":
         # Group labels only to log the drawn shares.
         return train_dbvae(x, y, data.train.attr(data.recipe.group_by), cfg, ckpt)

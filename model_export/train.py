@@ -22,7 +22,7 @@ import numpy as np
 
 from model_export import augment as aug
 from model_export.augment import apply_conditions, augment, draw_conditions
-from model_export.augment_wild import augment_wild
+from model_export.augment_wild import Context, augment_wild
 from model_export.data import DataError
 from model_export.models import DBVAE, baseline_cnn
 from model_export.resampling import Rule, effective_shares, face_weights
@@ -30,20 +30,33 @@ from model_export.resampling import Rule, effective_shares, face_weights
 logger = logging.getLogger(__name__)
 
 
-Augmenter = Callable[[np.ndarray, np.random.Generator], np.ndarray]
-AugmentName = Literal["camera", "wild"]
+# uint8 [B, 64, 64, 3] and the batch's random stream -> float32 [B, 64, 64, 3] in [0, 1]; with
+# contexts, also `which` (int [B]: each image's row of the wider crops, -1 for none).
+Augmenter = Callable[..., np.ndarray]
+AugmentName = Literal["camera", "wild", "wild-context"]
+AUGMENT_NAMES: tuple[AugmentName, ...] = ("camera", "wild", "wild-context")
 
 
-def make_augmenter(name: AugmentName, scenes: np.ndarray) -> Augmenter:
+def make_augmenter(
+    name: AugmentName, scenes: np.ndarray, context: Context | None = None
+) -> Augmenter:
     """uint8 [B, 64, 64, 3] -> float32 [B, 64, 64, 3] in [0, 1]. "camera": the milder camera
     changes of model_export.augment (models trained until 2026-12-03); "wild": framing 0.35-1.25
     on scene patches (`scenes`: the training non-faces), light, low resolution, motion blur
-    (model_export.augment_wild)."""
+    (model_export.augment_wild); "wild-context": "wild", but faces with a wider crop in
+    `context` are reframed from it (their own surroundings instead of a pasted scene)."""
     if name == "camera":
         return augment
     if name == "wild":
         return functools.partial(augment_wild, scenes=scenes)
-    raise DataError(f"unknown augmentation {name!r}; use camera or wild")
+    if name == "wild-context":
+        if context is None:
+            raise DataError(
+                "--augment wild-context reframes the in-the-wild training faces from their "
+                "128x128 crops: add --wider-train (with --wider), or use --augment wild"
+            )
+        return functools.partial(augment_wild, scenes=scenes, contexts=context.crops)
+    raise DataError(f"unknown augmentation {name!r}; use one of {', '.join(AUGMENT_NAMES)}")
 
 
 class BatchStreams:
@@ -75,9 +88,13 @@ class Batches(keras.utils.PyDataset):
         train: bool = True,
         aug: Augmenter = augment,
         workers: int = 1,
+        which: np.ndarray | None = None,
     ) -> None:
+        """`which` (int [N], aligned with `x`): each image's row of the augmenter's wider
+        crops (-1 for none), passed to `aug` for the images of each batch."""
         super().__init__(workers=workers, use_multiprocessing=False)
         self.x, self.y, self.bs, self.train, self.aug = x, y, batch_size, train, aug
+        self.which = which
         self.rng = np.random.default_rng(seed)
         self.streams = BatchStreams(seed, workers)
         self.order = self.rng.permutation(len(x)) if train else np.arange(len(x))
@@ -90,7 +107,10 @@ class Batches(keras.utils.PyDataset):
         xb = self.x[idx]
         if not self.train:
             return xb.astype(np.float32) / 255.0, self.y[idx]
-        return self.aug(xb, self.streams.get(i, self.rng)), self.y[idx]
+        rng = self.streams.get(i, self.rng)
+        if self.which is None:
+            return self.aug(xb, rng), self.y[idx]
+        return self.aug(xb, rng, which=self.which[idx]), self.y[idx]
 
     def on_epoch_end(self) -> None:
         self.streams.epoch += 1
@@ -181,7 +201,8 @@ class TrainConfig:
     # view of each face drawn for the epoch and then trained on ("augmented"), so that rare
     # lighting, framing and blur count as rare too.
     rarity_views: Literal["clean", "augmented"] = "clean"
-    # Training augmentation (make_augmenter): "camera" until 2026-12-03, "wild" since.
+    # Training augmentation (make_augmenter): "camera" until 2026-12-03, "wild" since;
+    # "wild-context" reframes the added in-the-wild faces from their wider crops.
     augment: AugmentName = "camera"
     # Data-loading threads (BatchStreams): more than one gives each batch its own random stream.
     workers: int = 1
@@ -300,17 +321,25 @@ def _compiled_cnn(cfg: TrainConfig, work: Path) -> tuple[keras.Model, int, list[
     return (model, *_resume(model, work, _settings(cfg, _CNN_KEYS)))
 
 
+def _context_rows(cfg: TrainConfig, context: Context | None) -> Context | None:
+    """The context the augmentation uses: only "wild-context" reframes from wider crops."""
+    return context if cfg.augment == "wild-context" else None
+
+
 def train_baseline(
-    x: np.ndarray, y: np.ndarray, cfg: TrainConfig, work: Path
+    x: np.ndarray, y: np.ndarray, cfg: TrainConfig, work: Path, *, context: Context | None = None
 ) -> tuple[keras.Model, list[dict[str, Any]]]:
+    """`context`: wider crops of some training faces (used by `--augment wild-context`)."""
     model, done, log = _compiled_cnn(cfg, work)
+    ctx = _context_rows(cfg, context)
     data = Batches(
         x,
         y,
         cfg.batch_size,
         cfg.seed,
-        aug=make_augmenter(cfg.augment, x[y == 0]),
+        aug=make_augmenter(cfg.augment, x[y == 0], ctx),
         workers=cfg.workers,
+        which=None if ctx is None else ctx.which,
     )
     for epoch in range(done, cfg.epochs):
         hist = model.fit(data, epochs=1, verbose=_verbose())
@@ -323,6 +352,11 @@ def train_dbvae(
     x: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: TrainConfig, work: Path
 ) -> tuple[DBVAE, list[dict[str, Any]]]:
     """`groups` (e.g. race of each face) is used only to log the drawn shares."""
+    if cfg.augment == "wild-context":
+        raise DataError(
+            "--augment wild-context is built for the CNNs (baseline, balanced); use --augment "
+            "wild with --method dbvae"
+        )
     if cfg.rarity_views == "augmented" and cfg.augment != "camera":
         raise DataError(
             "rarity measured on augmented views works with --augment camera only; use "
@@ -429,10 +463,17 @@ def condition_shift(conditions: np.ndarray, w: np.ndarray) -> dict[str, list[flo
 
 
 def train_balanced(
-    x: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: TrainConfig, work: Path
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    cfg: TrainConfig,
+    work: Path,
+    *,
+    context: Context | None = None,
 ) -> tuple[keras.Model, list[dict[str, Any]]]:
     """The baseline CNN, but each epoch draws faces with probability 1 / (size of their group):
-    a supervised comparison method that uses the group labels (the DB-VAE does not)."""
+    a supervised comparison method that uses the group labels (the DB-VAE does not).
+    `context`: as for train_baseline."""
     model, done, log = _compiled_cnn(cfg, work)
     rng = np.random.default_rng(cfg.seed)
     faces = np.flatnonzero(y == 1)
@@ -442,16 +483,19 @@ def train_balanced(
     size = dict(zip(values.tolist(), counts.tolist(), strict=True))
     w = np.array([1.0 / size[g] for g in fg.tolist()])
     w /= w.sum()
-    augmenter = make_augmenter(cfg.augment, x[nonfaces])
+    ctx = _context_rows(cfg, context)
+    augmenter = make_augmenter(cfg.augment, x[nonfaces], ctx)
     for epoch in range(done, cfg.epochs):
         drawn = faces[rng.choice(len(faces), len(faces), replace=True, p=w)]
+        rows = np.concatenate([drawn, nonfaces])
         data = Batches(
-            x[np.concatenate([drawn, nonfaces])],
-            y[np.concatenate([drawn, nonfaces])],
+            x[rows],
+            y[rows],
             cfg.batch_size,
             cfg.seed + epoch,
             aug=augmenter,
             workers=cfg.workers,
+            which=None if ctx is None else ctx.which[rows],
         )
         hist = model.fit(data, epochs=1, verbose=_verbose())
         log.append(

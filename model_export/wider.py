@@ -115,12 +115,14 @@ ADDED_FRACTION = 1.0
 
 @dataclass(frozen=True)
 class Split:
-    """Half A's faces as training crops (uint8 RGB [N_a, 64, 64, 3], with their rows) and the mask
-    of half B's faces (bool [N]), the only ones measured when half A is trained on."""
+    """Half A's faces as training crops (uint8 RGB [N_a, 64, 64, 3], with their rows, and the
+    128x128 crops they were cut from, [N_a, 128, 128, 3]) and the mask of half B's faces (bool
+    [N]), the only ones measured when half A is trained on."""
 
     added: np.ndarray
     added_rows: list[Row]
     held_out: np.ndarray
+    added128: np.ndarray
 
 
 def split_wider(faces: WiderFaces) -> Split:
@@ -131,7 +133,7 @@ def split_wider(faces: WiderFaces) -> Split:
     half_a = photo_halves([r.source for r in faces.rows])
     added = np.stack([crop64(img, ADDED_FRACTION) for img in faces.x128[half_a]])
     rows = [r for r, a in zip(faces.rows, half_a, strict=True) if a]
-    return Split(added, rows, ~half_a)
+    return Split(added, rows, ~half_a, faces.x128[half_a])
 
 
 def distance_at(fraction: float) -> float:

@@ -20,6 +20,7 @@ from installation.inference.card import ModelKind
 from installation.logits import sigmoid
 from model_export.augment import DEFAULT as AUGMENT
 from model_export.augment import augment
+from model_export.augment_wild import Context
 from model_export.camera_shift import make_camera_shift
 from model_export.data import DataError, Images, load_images, read_labels, split_train_val
 from model_export.evaluate import all_combinations, set_metrics, threshold_at_fpr
@@ -112,6 +113,8 @@ class Prepared:
     recipe: Recipe
     counts: dict[str, Any]
     wider: WiderFaces | None = None  # the 128x128 crops behind the wider_* sets in `evals`
+    # With --wider-train: each training image's row of half A's 128x128 crops (-1 for none).
+    train_context: Context | None = None
 
     @property
     def display_set(self) -> str:
@@ -179,9 +182,13 @@ def prepare(
     evals["camera_shift"] = make_camera_shift(evals["utkface"], val_nonfaces.x)
     faces = load_wider(wider) if wider is not None else None
     added: dict[str, Any] | None = None
+    context: Context | None = None
     if faces is not None and wider_train:
         split = split_wider(faces)
         if with_train:
+            n_added = len(split.added)
+            which = np.concatenate([np.full(len(train.x), -1), np.arange(n_added)])
+            context = Context(which, split.added128)
             train = Images(
                 np.concatenate([train.x, split.added]),
                 train.rows
@@ -219,15 +226,21 @@ def prepare(
     if added is not None:
         # What joined the training faces; the in-the-wild sets then hold half B only.
         counts["wider_train"] = added
-    return Prepared(train, val_nonfaces, evals, recipe, counts, faces)
+    return Prepared(train, val_nonfaces, evals, recipe, counts, faces, context)
 
 
 def augmentation_record(kind: str) -> dict[str, Any]:
     """The training augmentation as the card records it: its name and every range."""
     from model_export.augment_wild import WILD
 
-    cfg: Any = WILD if kind == "wild" else AUGMENT
-    return {"name": kind, **dataclasses.asdict(cfg)}
+    cfg: Any = WILD if kind in ("wild", "wild-context") else AUGMENT
+    record = {"name": kind, **dataclasses.asdict(cfg)}
+    if kind == "wild-context":
+        record["context"] = (
+            "in-the-wild training faces reframed from their 128x128 crops (face at half the "
+            "side): their own surroundings, a scene patch only beyond the crop"
+        )
+    return record
 
 
 def float_metrics(model: Any, data: Prepared, fpr: float) -> tuple[float, dict[str, Any]]:
@@ -304,12 +317,12 @@ def calibration_images(
     camera-shift 0.42 -> 0.33, UTKFace unchanged; assets/models/README.md). `augmented=False`:
     the same crops as they are (the exporter until 2026-12-03;
     `model_export.diagnostics.int8_fidelity`).
-    `kind`: the model's training augmentation ("camera" or "wild", which lays content on
-    `scenes`, the training non-faces)."""
+    `kind`: the model's training augmentation ("camera", or "wild" / "wild-context", which lay
+    content on `scenes`, the training non-faces)."""
     idx = np.random.default_rng(0).choice(len(train_x), size=min(n, len(train_x)), replace=False)
     if not augmented:
         return train_x[idx].astype(np.float32) / 255.0
-    if kind == "wild":
+    if kind in ("wild", "wild-context"):  # tight crops on scenes: the ranges of both
         from model_export.augment_wild import augment_wild
 
         return augment_wild(

@@ -63,3 +63,57 @@ def test_needs_scenes() -> None:
 def test_framing_covers_the_kiosk_range() -> None:
     # UTKFace faces fill ~0.85-1.0 of the crop; 0.35-1.25 of it is a face fraction ~0.3-1.1.
     assert WILD.scale[0] * 0.85 <= 0.3 and WILD.scale[1] >= 1.0
+
+
+def test_images_without_a_context_take_the_same_draws() -> None:
+    """`--augment wild-context` changes only the faces that have a wider crop: every other image
+    comes out bit for bit as under "wild", so the two recipes differ in that alone."""
+    rng = np.random.default_rng(4)
+    batch = rng.integers(0, 256, (12, 64, 64, 3), dtype=np.uint8)
+    contexts = rng.integers(0, 256, (3, 128, 128, 3), dtype=np.uint8)
+    plain = augment_wild(batch, np.random.default_rng(9), batch)
+    none = augment_wild(
+        batch, np.random.default_rng(9), batch, contexts=contexts, which=-np.ones(12)
+    )
+    assert np.array_equal(plain, none)
+    which = np.full(12, -1)
+    which[[2, 7]] = [0, 2]
+    some = augment_wild(batch, np.random.default_rng(9), batch, contexts=contexts, which=which)
+    changed = [i for i in range(12) if not np.array_equal(some[i], plain[i])]
+    assert changed == [2, 7]
+
+
+def test_a_face_in_context_keeps_its_own_surroundings() -> None:
+    """A 128x128 crop (face at half the side, here a bright square on a mid-grey photo) framed at
+    face fraction 0.5: the face fills the centre half, its own photo the rest, no scene; at 0.35
+    the photo ends inside the crop and the scene shows only beyond it."""
+    context = np.full((1, 128, 128, 3), 120, np.uint8)
+    context[0, 32:96, 32:96] = 250  # the face: the centre half of the side
+    scenes = np.full((1, 64, 64, 3), 10, np.uint8)
+    tight = np.zeros((1, 64, 64, 3), np.uint8)  # what the batch holds: never used here
+    at = {}
+    for s in (0.5, 0.35):
+        cfg = WildConfig(**{**PLAIN.__dict__, "scale": (s, s), "shift": 0.0})
+        at[s] = augment_wild(
+            tight, np.random.default_rng(0), scenes, cfg, contexts=context, which=np.zeros(1)
+        )[0]
+    face, photo, scene = 250 / 255, 120 / 255, 10 / 255
+    out = at[0.5]
+    assert np.allclose(out[20:44, 20:44], face, atol=0.02)  # the face: 32 pixels wide
+    assert np.allclose(out[:14, :], photo, atol=0.02) and np.allclose(out[50:, :], photo, atol=0.02)
+    assert (
+        np.allclose(out[32, 32], face, atol=0.02)
+        and not np.isclose(out[2, 2], scene, atol=0.1).all()
+    )
+    out = at[0.35]  # the photo spans 0.7 of the side, 9.6 pixels short on each side
+    assert np.allclose(out[32, 32], face, atol=0.02) and np.allclose(out[18, 32], photo, atol=0.02)
+    assert np.allclose(out[1, 1], scene, atol=0.02) and np.allclose(out[62, 62], scene, atol=0.02)
+
+
+def test_contexts_and_which_go_together() -> None:
+    batch = np.zeros((2, 64, 64, 3), np.uint8)
+    contexts = np.zeros((1, 128, 128, 3), np.uint8)
+    with pytest.raises(ValueError, match="together"):
+        augment_wild(batch, np.random.default_rng(0), batch, contexts=contexts)
+    with pytest.raises(ValueError, match="one entry of which per image"):
+        augment_wild(batch, np.random.default_rng(0), batch, contexts=contexts, which=np.zeros(1))

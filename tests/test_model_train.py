@@ -547,3 +547,37 @@ def test_balanced_draws_each_in_the_wild_skin_group_and_gender_as_its_own_group(
     portraits = [i for i in range(len(groups)) if i not in wild_set]
     assert all(groups[i] == prep.train.rows[i].attrs.get("race", "") for i in portraits)
     assert len({groups[i] for i in wild}) == 4  # Darker/Lighter x Female/Male
+
+
+def test_wild_context_reframes_the_added_faces_from_their_wider_crops(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--augment wild-context`: both CNNs train with half A's faces reframed from their 128x128
+    crops, and the cards say so; without --wider-train, or for the DB-VAE, a clear error before
+    any decoding or training."""
+    from model_export.wider import load_wider, split_wider
+
+    data = write_faces64(tmp_path / "faces64")
+    wider = write_wider(tmp_path / "wider-demog", per_cell=10)
+    split = split_wider(load_wider(wider))
+    assert split.added128.shape == (len(split.added), 128, 128, 3)
+    # The tight crop is the centre half of the wider one: the same face, one framing.
+    centre = split.added128[:, 32:96, 32:96].astype(np.float32)
+    assert np.abs(centre - split.added.astype(np.float32)).mean() < 8
+    recipe = write_recipe(tmp_path / "recipe.yaml")
+    out = tmp_path / "models"
+    args = ["all", "--data", str(data), "--out", str(out), "--recipe", str(recipe)]
+    args += ["--epochs", "1", "--seeds", "0", "--method", "balanced", "--augment", "wild-context"]
+    args += ["--wider", str(wider)]
+    assert export_main([*args, "--work", str(tmp_path / "ck"), "--wider-train"]) == 0
+    for name in ("baseline", "debiased"):
+        card = json.loads((out / name / "card.json").read_text())
+        assert card["training"]["settings"]["augment"] == "wild-context"
+        assert "128x128 crops" in card["training_data"]["augmentation"]["context"]
+    capsys.readouterr()
+    assert export_main([*args, "--work", str(tmp_path / "none")]) == 1
+    assert "add --wider-train" in capsys.readouterr().err
+    dbvae = [a if a != "balanced" else "dbvae" for a in args]
+    assert export_main([*dbvae, "--work", str(tmp_path / "none"), "--wider-train"]) == 1
+    assert "use --augment wild with --method dbvae" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
