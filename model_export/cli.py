@@ -67,10 +67,8 @@ def _export(args: argparse.Namespace) -> int:
 
 def _all(args: argparse.Namespace) -> int:
     from model_export.report import build_report
-    from model_export.steps import train_and_export
+    from model_export.steps import train_and_export, train_config
     from model_export.workflow import ship
-
-    from model_export.steps import train_config
 
     t0 = time.perf_counter()
     for seed in args.seeds:  # bad options fail fast, before minutes of decoding

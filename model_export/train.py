@@ -89,18 +89,25 @@ class Batches(keras.utils.PyDataset):
         aug: Augmenter = augment,
         workers: int = 1,
         which: np.ndarray | None = None,
+        rows: np.ndarray | None = None,
     ) -> None:
         """`which` (int [N], aligned with `x`): each image's row of the augmenter's wider
-        crops (-1 for none), passed to `aug` for the images of each batch."""
+        crops (-1 for none), passed to `aug` for the images of each batch. `rows` (int [R]):
+        the epoch's draw, indices into `x` (repeats allowed; default every row once), read in
+        place: Keras keeps every dataset passed to `fit` alive, so a copy `x[rows]` per epoch
+        grew the process by its size (about 200 MB) every epoch, 15 GB over `make models`."""
         super().__init__(workers=workers, use_multiprocessing=False)
         self.x, self.y, self.bs, self.train, self.aug = x, y, batch_size, train, aug
         self.which = which
+        self.rows = np.arange(len(x)) if rows is None else rows
         self.rng = np.random.default_rng(seed)
         self.streams = BatchStreams(seed, workers)
-        self.order = self.rng.permutation(len(x)) if train else np.arange(len(x))
+        n = len(self.rows)
+        # The same draws as permuting a copy x[rows]: batches are bit for bit those of a copy.
+        self.order = self.rows[self.rng.permutation(n)] if train else self.rows
 
     def __len__(self) -> int:
-        return math.ceil(len(self.x) / self.bs)
+        return math.ceil(len(self.rows) / self.bs)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         idx = self.order[i * self.bs : (i + 1) * self.bs]
@@ -115,7 +122,7 @@ class Batches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self.streams.epoch += 1
         if self.train:
-            self.order = self.rng.permutation(len(self.x))
+            self.order = self.rows[self.rng.permutation(len(self.rows))]
 
 
 def faces_per_batch(n_faces: int, n_nonfaces: int, batch_size: int) -> int:
@@ -432,7 +439,7 @@ def train_dbvae(
         else:
             idx = np.concatenate([drawn, nonfaces])
             data = Batches(
-                x[idx], y[idx], cfg.batch_size, cfg.seed + epoch, aug=augmenter, workers=cfg.workers
+                x, y, cfg.batch_size, cfg.seed + epoch, aug=augmenter, workers=cfg.workers, rows=idx
             )
         hist = model.fit(data, epochs=1, verbose=_verbose())
         log.append(
@@ -487,15 +494,15 @@ def train_balanced(
     augmenter = make_augmenter(cfg.augment, x[nonfaces], ctx)
     for epoch in range(done, cfg.epochs):
         drawn = faces[rng.choice(len(faces), len(faces), replace=True, p=w)]
-        rows = np.concatenate([drawn, nonfaces])
         data = Batches(
-            x[rows],
-            y[rows],
+            x,
+            y,
             cfg.batch_size,
             cfg.seed + epoch,
             aug=augmenter,
             workers=cfg.workers,
-            which=None if ctx is None else ctx.which[rows],
+            which=None if ctx is None else ctx.which,
+            rows=np.concatenate([drawn, nonfaces]),
         )
         hist = model.fit(data, epochs=1, verbose=_verbose())
         log.append(
