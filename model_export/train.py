@@ -262,7 +262,7 @@ def fit_epoch(model: keras.Model, data: keras.utils.PyDataset) -> float:
     # A fixed prefetch: the next batch is augmented while this one trains (41 -> 52 ms a step
     # without it), with no autotuning to wait for.
     ds = ds.prefetch(2).apply(tf.data.experimental.assert_cardinality(n))
-    hist = model.fit(ds, epochs=1, verbose=_verbose())
+    hist = model.fit(ds, epochs=1, verbose=_verbose(), shuffle=False)  # shuffled above
     data.on_epoch_end()  # the adapter called it after each epoch
     return float(hist.history["loss"][-1])
 
