@@ -91,7 +91,7 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
 
 
 def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
-    from model_export.train import TrainConfig
+    from model_export.train import TrainConfig, check_wild_context
 
     epochs = args.epochs if method == "baseline" else (args.right_epochs or args.epochs)
     if args.width < 1 or args.convs_per_stage < 1:
@@ -100,16 +100,9 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         )
     if epochs < 1 or args.batch_size < 1:
         raise DataError(f"--epochs and --batch-size must be >= 1, got {epochs}/{args.batch_size}")
-    if args.augment == "wild-context" and not getattr(args, "wider_train", False):
-        raise DataError(
-            "--augment wild-context reframes the in-the-wild faces --wider-train adds from their "
-            "128x128 crops: add --wider-train (with --wider), or use --augment wild"
-        )
-    if args.augment == "wild-context" and method == "dbvae":
-        raise DataError(
-            "--augment wild-context is built for the CNNs (baseline, balanced); use --augment "
-            "wild with --method dbvae"
-        )
+    check_wild_context(
+        args.augment, method=method, has_context=bool(getattr(args, "wider_train", False))
+    )
     return TrainConfig(
         epochs=epochs,
         batch_size=args.batch_size,

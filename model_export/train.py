@@ -38,6 +38,23 @@ AugmentName = Literal["camera", "wild", "wild-context"]
 AUGMENT_NAMES: tuple[AugmentName, ...] = ("camera", "wild", "wild-context")
 
 
+def check_wild_context(augment: str, *, method: str | None, has_context: bool) -> None:
+    """The one home of `--augment wild-context`'s two requirements: a CNN method (`method`,
+    None where unknown) and the wider crops that `--wider-train` brings (`has_context`)."""
+    if augment != "wild-context":
+        return
+    if method == "dbvae":
+        raise DataError(
+            "--augment wild-context is built for the CNNs (baseline, balanced); use --augment "
+            "wild with --method dbvae"
+        )
+    if not has_context:
+        raise DataError(
+            "--augment wild-context reframes the in-the-wild faces --wider-train adds from their "
+            "128x128 crops: add --wider-train (with --wider), or use --augment wild"
+        )
+
+
 def make_augmenter(
     name: AugmentName, scenes: np.ndarray, context: Context | None = None
 ) -> Augmenter:
@@ -51,11 +68,8 @@ def make_augmenter(
     if name == "wild":
         return functools.partial(augment_wild, scenes=scenes)
     if name == "wild-context":
-        if context is None:
-            raise DataError(
-                "--augment wild-context reframes the in-the-wild training faces from their "
-                "128x128 crops: add --wider-train (with --wider), or use --augment wild"
-            )
+        check_wild_context(name, method=None, has_context=context is not None)
+        assert context is not None  # checked above
         return functools.partial(augment_wild, scenes=scenes, contexts=context.crops)
     raise DataError(f"unknown augmentation {name!r}; use one of {', '.join(AUGMENT_NAMES)}")
 
@@ -233,13 +247,12 @@ def fit_epoch(model: keras.Model, data: keras.utils.PyDataset) -> float:
     iterator, which waits for tf.data's autotuning thread (a py-spy stack: the main thread in
     ~RootDataset::Iterator, waiting on an UnboundedThreadPool thread); that took 18 s after
     one or two of every three 544-batch epochs on the 2-core CPU (23 s of training each).
-    The batches are the same ones, in the same order,
-    with the same two spec-probing reads and the same `on_epoch_end` calls (after the probe and
-    after the epoch) that the adapter makes, so a run trains exactly as before (same weights, a
-    test checks it): the adapter's batch order too, which `fit`'s default
-    `shuffle=True` draws from Python's `random` (seeded by `keras.utils.set_random_seed` when the
-    model is built). Other backends (JAX, PyTorch on a GPU) take the
-    PyDataset as it is."""
+    The batches are the same ones, in the same order, with the same two spec-probing reads and
+    the same `on_epoch_end` calls (after the probe and after the epoch) that the adapter makes,
+    so a run trains exactly as before (same weights, a test checks it): the adapter's batch
+    order too, which `fit`'s default `shuffle=True` draws from Python's `random` (seeded by
+    `keras.utils.set_random_seed` when the model is built). Other backends (JAX, PyTorch on a
+    GPU) take the PyDataset as it is."""
     if keras.backend.backend() != "tensorflow":
         hist = model.fit(data, epochs=1, verbose=_verbose())
         return float(hist.history["loss"][-1])
@@ -401,11 +414,7 @@ def train_dbvae(
     x: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: TrainConfig, work: Path
 ) -> tuple[DBVAE, list[dict[str, Any]]]:
     """`groups` (e.g. race of each face) is used only to log the drawn shares."""
-    if cfg.augment == "wild-context":
-        raise DataError(
-            "--augment wild-context is built for the CNNs (baseline, balanced); use --augment "
-            "wild with --method dbvae"
-        )
+    check_wild_context(cfg.augment, method="dbvae", has_context=False)
     if cfg.rarity_views == "augmented" and cfg.augment != "camera":
         raise DataError(
             "rarity measured on augmented views works with --augment camera only; use "
