@@ -60,7 +60,9 @@ def _export(args: argparse.Namespace) -> int:
     data = _data(args)
     # All epochs are done, so this only reloads the checkpoint and its log.
     model, log = train_method(args.method, data, cfg, args.work)
-    path = export_method(args.method, model, log, cfg, data, out=args.out, fpr=args.fpr)
+    path = export_method(
+        args.method, model, log, cfg, data, out=args.out, fpr=args.fpr, zoom=args.zoom
+    )
     print(path)
     return 0
 

@@ -106,7 +106,9 @@ def _add_float(
     """Float metrics from the bundle's checkpoint, when `work` still has it."""
     ckpt = work / f"{entry['method']}-s{entry['seed']}"
     if (ckpt / "last.weights.h5").is_file():
-        _, entry["float"] = float_metrics(_float_model(entry["method"], ckpt, card), data, fpr)
+        model = _float_model(entry["method"], ckpt, card)
+        # The float model is scored as its bundle is (the card's zoom, if any).
+        _, entry["float"] = float_metrics(model, data, fpr, card.get("zoom"))
 
 
 def _finest(m: dict[str, Any]) -> list[dict[str, Any]]:

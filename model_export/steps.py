@@ -84,6 +84,15 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         help="encoder convs per stage: 1 is the lab CNN, 2 adds a stride-1 3x3 conv to each",
     )
     p.add_argument(
+        "--zoom",
+        type=float,
+        default=None,
+        help="judge each crop on a second view too, its centre (this share of the side, e.g. "
+        "0.7) zoomed back to 64x64, and keep the larger face score (installation.inference."
+        "views); the threshold is set on that score. Written into the card; not a training "
+        "setting (the same checkpoint can be exported with or without it)",
+    )
+    p.add_argument(
         "--mixed-precision",
         action="store_true",
         help="float16 compute (GPU only; weights and the loss stay float32)",
@@ -91,9 +100,14 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
 
 
 def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
+    from installation.inference.views import check_zoom
     from model_export.train import TrainConfig, check_wild_context
 
     epochs = args.epochs if method == "baseline" else (args.right_epochs or args.epochs)
+    try:
+        check_zoom(getattr(args, "zoom", None))
+    except ValueError as exc:
+        raise DataError(f"--zoom: {exc}") from None
     if args.width < 1 or args.convs_per_stage < 1:
         raise DataError(
             f"--width and --convs-per-stage must be >= 1, got {args.width}/{args.convs_per_stage}"
@@ -180,8 +194,10 @@ def export_method(
     *,
     out: Path,
     fpr: float,
+    zoom: float | None = None,
 ) -> Path:
-    """Evaluate float, export int8, re-evaluate int8, write the bundle to `out` (atomically)."""
+    """Evaluate float, export int8, re-evaluate int8, write the bundle to `out` (atomically);
+    with `zoom`, every score is the larger of the crop's and its zoomed view's."""
     import dataclasses
 
     stats = None
@@ -201,6 +217,7 @@ def export_method(
         train_settings=dataclasses.asdict(cfg),
         fpr=fpr,
         latent_stats=stats,
+        zoom=zoom,
     )
 
 
@@ -214,4 +231,6 @@ def train_and_export(
         # Export from a float32 copy: the int8 converter must not see float16 compute.
         set_precision(False)
         model, log = train_method(method, data, cfg, args.work)  # all epochs done: reload only
-    return export_method(method, model, log, cfg, data, out=run / FOLDER[method], fpr=args.fpr)
+    return export_method(
+        method, model, log, cfg, data, out=run / FOLDER[method], fpr=args.fpr, zoom=args.zoom
+    )

@@ -243,14 +243,27 @@ def augmentation_record(kind: str) -> dict[str, Any]:
     return record
 
 
-def float_metrics(model: Any, data: Prepared, fpr: float) -> tuple[float, dict[str, Any]]:
+def detector_logits(model: Any, x: np.ndarray, zoom: float | None) -> np.ndarray:
+    """Float face logits [N] of images [N, 64, 64, 3] as the kiosk scores them: with a zoom
+    (installation.inference.views), the larger of each crop's and its zoomed view's."""
+    from installation.inference.views import zoom_views
     from model_export.train import predict_logits
 
-    p_val = sigmoid(predict_logits(model, data.val_nonfaces.x))
+    logits: np.ndarray = predict_logits(model, x)
+    if zoom is None:
+        return logits
+    both: np.ndarray = np.maximum(logits, predict_logits(model, zoom_views(x, zoom)))
+    return both
+
+
+def float_metrics(
+    model: Any, data: Prepared, fpr: float, zoom: float | None = None
+) -> tuple[float, dict[str, Any]]:
+    p_val = sigmoid(detector_logits(model, data.val_nonfaces.x, zoom))
     thr = threshold_at_fpr(p_val, fpr)
     out = {}
     for name, images in data.evals.items():
-        p = sigmoid(predict_logits(model, images.x))
+        p = sigmoid(detector_logits(model, images.x, zoom))
         out[name] = set_metrics(
             p, [r.attrs for r in images.rows], thr, group_combos(name), float(np.mean(p_val >= thr))
         )
@@ -341,17 +354,19 @@ def export_model(
     train_settings: dict[str, Any],
     fpr: float,
     latent_stats: Any = None,
+    zoom: float | None = None,
 ) -> Path:
     from model_export.export import export_bundle
     from model_export.fold import INT8_GRAPH, int8_serving
 
-    thr_f, m_float = float_metrics(model, data, fpr)
+    thr_f, m_float = float_metrics(model, data, fpr, zoom)
     kind = str(train_settings.get("augment", "camera"))
     calibration = calibration_images(
         data.train.x, kind=kind, scenes=data.train.x[data.train.y == 0]
     )
     fields: dict[str, Any] = {
         "threshold": thr_f,
+        **({"zoom": zoom} if zoom is not None else {}),
         "method": METHODS[method][2],
         "method_id": method,
         "version": dt.date.today().isoformat(),

@@ -13,9 +13,12 @@ import json
 import signal
 from pathlib import Path
 
+import numpy as np
+
 from installation.inference import load_classifier
 from model_export.cli import main as export_main
-from model_export.data import DataError
+from model_export.data import DataError, load_images, read_labels, split_train_val
+from model_export.evaluate import threshold_at_fpr
 from model_export.workflow import check_memory
 from tests.model_fixtures import write_faces64, write_recipe
 
@@ -46,6 +49,31 @@ def test_train_then_export_from_checkpoint(
     assert card["int8_calibration"]["images"] == min(400, n_train)
     assert "augmentation" in card["int8_calibration"]["source"]
     assert load_classifier(out, accelerator="cpu").card.threshold == card["threshold"]
+    assert "zoom" not in card  # the crop alone unless asked
+
+    # The same checkpoint with the second view: a card that says so, and a threshold set on the
+    # two-view score of the validation non-faces. (The .tflite files differ only in Keras'
+    # layer-name counters, as the process built the model twice.)
+    zoomed = tmp_path / "zoomed"
+    assert (
+        export_main(["export", *common, "--seed", "4", "--out", str(zoomed), "--zoom", "0.7"]) == 0
+    )
+    zcard = json.loads((zoomed / "card.json").read_text())
+    assert zcard["zoom"] == 0.7
+    rows = read_labels(data)
+    _, val_rows = split_train_val(rows, 0.1)
+    val = load_images(data, [r for r in val_rows if not r.is_face]).x
+    clf = load_classifier(zoomed, accelerator="cpu")
+    p_two = np.array([clf.predict(x).p_face for x in val])
+    assert zcard["threshold"] == pytest.approx(threshold_at_fpr(p_two, 0.02))
+    plain = load_classifier(out, accelerator="cpu")
+    p_one = np.array([plain.predict(x).p_face for x in val])
+    assert np.all(p_two >= p_one - 1e-6)  # the larger of two views, one of them the crop
+    assert np.any(p_two > p_one + 1e-6)  # and the zoomed view does score some of them
+    assert (
+        export_main(["export", *common, "--seed", "4", "--out", str(zoomed), "--zoom", "1.5"]) == 1
+    )
+    assert "--zoom" in capsys.readouterr().err
 
 
 def test_bad_training_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

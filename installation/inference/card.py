@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from installation.inference.views import ZOOM_MAX, ZOOM_MIN
+
 CARD_SCHEMA = 1
 ModelKind = Literal["baseline", "dbvae"]  # the model family; a DB-VAE bundle has a latent output
 
@@ -102,6 +104,14 @@ class Card(_Open):
     input: InputSpec
     outputs: list[TensorSpec] = Field(min_length=1, description="0 = face logit, 1 = latent mean.")
     threshold: float = Field(gt=0, lt=1, description="Decision threshold on the face probability.")
+    zoom: float | None = Field(
+        None,
+        ge=ZOOM_MIN,
+        le=ZOOM_MAX,
+        description="Second view (installation.inference.views): the centre of the crop, this "
+        "share of its side, resized back to the input; the face logit is the larger of the two "
+        "views' and the threshold is set on that score. None: the crop alone.",
+    )
     license: str = Field(description="License of the weights.")
     training_data: dict[str, Any] = Field(default_factory=dict, description="Recipe and counts.")
     metrics: dict[str, dict[str, SetMetrics]] = Field(

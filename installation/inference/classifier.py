@@ -19,6 +19,7 @@ from installation.inference.backends import BackendError, make_interpreter
 from installation.inference.bundle import FIX, Bundle, BundleError, load_bundle
 from installation.inference.int8 import Int8Reader, ordered_outputs
 from installation.inference.rarity import Rarity, RarityError
+from installation.inference.views import zoom_view
 from installation.logits import logit_of, sigmoid
 from installation.types import Prediction
 
@@ -106,11 +107,20 @@ class Classifier:
                 f"{card_shapes} vs {model_shapes}); {FIX}"
             )
 
+    @property
+    def zoom(self) -> float | None:
+        """The card's second view (installation.inference.views), or None for the crop alone."""
+        return self.card.zoom
+
     def logit(self, crop_rgb: np.ndarray) -> float:
         """The face logit alone (the heatmaps' occlusions need nothing else: no latent, no
-        timing; about a tenth cheaper than `predict` per occluded crop)."""
+        timing; about a tenth cheaper than `predict` per occluded crop): with a zoom, the larger
+        of the crop's and its zoomed view's."""
         _check_crop(crop_rgb)
-        return self._reader.logit(crop_rgb)
+        logit = self._reader.logit(crop_rgb)
+        if self.zoom is not None:
+            logit = max(logit, self._reader.logit(zoom_view(crop_rgb, self.zoom)))
+        return logit
 
     def occluded_logits(
         self,
@@ -119,14 +129,34 @@ class Classifier:
         corners: Sequence[tuple[int, int]],
         patch: int,
     ) -> tuple[float, np.ndarray]:
-        """The heatmaps' occlusions in one call (installation.heatmap; Int8Reader says how)."""
+        """The heatmaps' occlusions in one call (installation.heatmap; Int8Reader says how).
+
+        With a zoom, the occlusions are measured on the view that decided the crop's score: the
+        crop itself (as without a zoom), or its zoomed view, each covered square of the crop
+        then zoomed with it (a square outside the view's centre changes nothing there, truly:
+        that view does not see it). The map costs the same either way: one view's invokes."""
         _check_crop(crop_rgb)
-        return self._reader.occluded_logits(crop_rgb, fill_rgb, corners, patch)
+        zoom = self.zoom
+        if zoom is None or self._reader.logit(zoom_view(crop_rgb, zoom)) <= self._reader.logit(
+            crop_rgb
+        ):
+            return self._reader.occluded_logits(crop_rgb, fill_rgb, corners, patch)
+        out = np.empty(len(corners), np.float32)
+        work = crop_rgb.copy()
+        for k, (y, x) in enumerate(corners):
+            work[y : y + patch, x : x + patch] = fill_rgb
+            out[k] = self._reader.logit(zoom_view(work, zoom))
+            work[y : y + patch, x : x + patch] = crop_rgb[y : y + patch, x : x + patch]
+        return self._reader.logit(zoom_view(crop_rgb, zoom)), out
 
     def predict(self, crop_rgb: np.ndarray) -> Prediction:
         _check_crop(crop_rgb)
         t0 = time.perf_counter()
+        # The latent (DB-VAE rarity) is always the crop's own: rarity describes what the camera
+        # sees, not the view that scored higher.
         logit, latent = self._reader.read(crop_rgb)
+        if self.zoom is not None:
+            logit = max(logit, self._reader.logit(zoom_view(crop_rgb, self.zoom)))
         ms = (time.perf_counter() - t0) * 1e3
         p = sigmoid(logit)
         return Prediction(

@@ -1,0 +1,51 @@
+"""The detector's second view: the centre of the crop, zoomed back to the input size.
+
+A face model judges a 64x64 crop of the guide box. Measured on in-the-wild faces (wider-demog
+half B), the shipped models find most faces when the face fills 0.7-1.0 of the crop and fewer
+when it fills half of it, which is where a visitor 0.5-0.7 m from the camera stands. A bundle
+whose card sets `zoom` (e.g. 0.7) is judged on two views of the same crop, as a multi-scale face
+detector is: the crop, and its centre (`zoom` of the side: 45x45 pixels at 0.7) resized back to
+64x64; the face logit is the larger of the two. The card's threshold is set on that same score
+(2 % of the validation non-faces, each judged on its own two views), so the false-positive
+rate it states still holds. One home for the view, used by the kiosk and by model_export's
+evaluation, so both judge exactly the same pixels.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# A zoom outside this range is a mistake: below it the view is a few pixels blown up; 1.0 is
+# the crop itself.
+ZOOM_MIN, ZOOM_MAX = 0.4, 0.95
+
+
+def check_zoom(zoom: float | None) -> None:
+    """None (the crop alone) or a share of the crop's side in [ZOOM_MIN, ZOOM_MAX]."""
+    if zoom is not None and not (ZOOM_MIN <= zoom <= ZOOM_MAX):
+        raise ValueError(
+            f"zoom {zoom}: the second view is the centre of the crop, a share of its side "
+            f"from {ZOOM_MIN} to {ZOOM_MAX} (e.g. 0.7); leave it out for the crop alone"
+        )
+
+
+def zoom_view(crop: np.ndarray, zoom: float) -> np.ndarray:
+    """uint8 [S, S, 3] -> uint8 [S, S, 3]: the centred square of side round(S * zoom), resized
+    back to S x S (bilinear; an upscale, so no area averaging to do)."""
+    side = crop.shape[0]
+    s = round(side * zoom)
+    o = (side - s) // 2
+    out: np.ndarray = cv2.resize(
+        crop[o : o + s, o : o + s], (side, side), interpolation=cv2.INTER_LINEAR
+    )
+    return out
+
+
+def zoom_views(x: np.ndarray, zoom: float) -> np.ndarray:
+    """uint8 [N, S, S, 3] -> their zoomed views, uint8 [N, S, S, 3]."""
+    if len(x) == 0:
+        out: np.ndarray = x.copy()
+    else:
+        out = np.stack([zoom_view(img, zoom) for img in x])
+    return out
