@@ -60,9 +60,14 @@ def bench_models(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict[s
         return crops[i[0]]
 
     res: dict[str, Any] = {
-        "left": {"name": left.card.name, **stats(timed(lambda: left.predict(crop()), seconds))},
+        "left": {
+            "name": left.card.name,
+            "views": 1 if left.zoom is None else 2,
+            **stats(timed(lambda: left.predict(crop()), seconds)),
+        },
         "right": {
             "name": right.card.name,
+            "views": 1 if right.zoom is None else 2,
             **stats(timed(lambda: right.predict(crop()), seconds)),
         },
     }

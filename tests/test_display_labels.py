@@ -320,6 +320,30 @@ def test_no_text_overflows_in_any_state(size: tuple[int, int], which: str) -> No
                 assert not a.rect.colliderect(b.rect), f"{where}: {a.text!r} on {b.text!r}"
 
 
+LINE_STARTS_BADLY = re.compile(r"^[?!:;»%]")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_no_line_begins_with_a_mark_that_belongs_to_the_line_before(size: tuple[int, int]) -> None:
+    """French puts a space before ? ! : ; » %: a wrapped line never starts with one (a lone
+    "?" under the attract screen's question, as the centre text once showed at 1080p)."""
+    for lang, name, _, _, drawn in _screens(size, "shipped"):
+        for d in drawn:
+            assert not LINE_STARTS_BADLY.match(d.text), f"{size} {lang}/{name}: {d.text!r}"
+
+
+def test_marks_stay_with_their_word_when_wrapping() -> None:
+    from installation.display.widgets import TextCache, font, unbreakable_words
+
+    text = "Cette IA est-elle équitable envers vous ?"
+    assert unbreakable_words(text)[-1] == "vous ?"
+    assert unbreakable_words("« Bonjour » : 95 %") == ["« Bonjour » :", "95 %"]
+    assert unbreakable_words("Is it fair? Step in.") == ["Is", "it", "fair?", "Step", "in."]
+    width = font(40).size("Cette IA est-elle équitable envers vous")[0] + 2  # all but " ?"
+    lines = TextCache().wrap(text, 40, width)
+    assert lines == ["Cette IA est-elle équitable envers", "vous ?"], lines
+
+
 def test_overflow_check_catches_a_text_too_long(tmp_path: object) -> None:
     view = KioskView((1280, 720), cards())
     long = "word " * 80

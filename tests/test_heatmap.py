@@ -75,8 +75,14 @@ def test_shipped_models_maps_agree_with_covering_the_patch(folder: str) -> None:
     """Through a real int8 model: each cell is how far the logit moves when its patch is
     covered, so covering the hottest patch by hand moves it by the same amount."""
     model = load_classifier(MODELS_DIR / folder, accelerator="cpu")
-    logit = model.logit
-    crop = _unsure_crop(logit)
+    crop = _unsure_crop(model.logit)
+    # The map is the view's that decided the crop's score (the crop, or its zoomed centre when
+    # the card sets a zoom and that view scored higher).
+    zoomed = model.zoom_decides(crop)
+
+    def logit(c: ImageU8) -> float:
+        return model.view_logit(c, zoomed)
+
     heat = occlusion_map(model.occluded_logits, crop)
     # The in-place fast path reads the very logits that covering each copy of the crop does.
     assert np.array_equal(heat, occlusion_map(one_by_one(logit), crop))

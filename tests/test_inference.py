@@ -17,6 +17,7 @@ import pytest
 from installation.inference import BackendError, BundleError, load_classifier
 from installation.inference import backends as backends_mod
 from installation.inference.int8 import input_lut
+from installation.inference.views import check_zoom, zoom_view
 from tests.tiny_bundles import synthetic_set
 
 
@@ -49,6 +50,56 @@ def test_predictions_follow_the_image(tiny_bundles: Path, name: str) -> None:
         assert 0 <= clf.rarity.percentile(preds[0].latent) <= 1
     else:
         assert preds[0].latent is None and clf.rarity is None
+
+
+def test_zoom_view_is_the_centre_resized_back() -> None:
+    crop = np.zeros((64, 64, 3), np.uint8)
+    crop[9:54, 9:54] = (200, 100, 50)  # the centre 45x45 (0.7 of the side, rounded)
+    view = zoom_view(crop, 0.7)
+    assert view.shape == (64, 64, 3) and view.dtype == np.uint8
+    assert (view == (200, 100, 50)).all()  # nothing of the border is left in the view
+    crop[31, 31] = 0  # a pixel of the centre reaches the view
+    assert (zoom_view(crop, 0.7) != view).any()
+    for bad in (0.2, 1.0, 1.5):
+        with pytest.raises(ValueError, match="share of its side"):
+            check_zoom(bad)
+    check_zoom(None)
+
+
+def test_a_zoom_card_scores_the_larger_of_two_views(tmp_path: Path, tiny_bundles: Path) -> None:
+    """Through the real int8 model: with `zoom` in the card, the score is the larger logit of
+    the crop and of its zoomed centre; heatmaps are measured on the view that decided."""
+    folder = tmp_path / "zoomed"
+    shutil.copytree(tiny_bundles / "tiny_baseline", folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["zoom"] = 0.7
+    (folder / "card.json").write_text(json.dumps(card))
+    plain = load_classifier(tiny_bundles / "tiny_baseline", accelerator="cpu")
+    zoomed = load_classifier(folder, accelerator="cpu")
+    assert plain.zoom is None and zoomed.zoom == 0.7
+    x, _, _ = synthetic_set(32, seed=7)
+    decided = {False: 0, True: 0}
+    for img in _u8(x):
+        one = plain.logit(img)
+        two = plain.logit(zoom_view(img, 0.7))
+        pred = zoomed.predict(img)
+        assert pred.logit == pytest.approx(max(one, two))
+        assert zoomed.logit(img) == pytest.approx(max(one, two))
+        assert pred.face == (pred.p_face >= zoomed.card.threshold)
+        wins = zoomed.zoom_decides(img)
+        decided[wins] += 1
+        fill = img.reshape(-1, 3).mean(axis=0).round().astype(np.uint8)
+        corners = [(0, 0), (16, 32), (48, 48)]
+        base, covered = zoomed.occluded_logits(img, fill, corners, 16)
+        assert base == pytest.approx(max(one, two))
+        for (y, xx), got in zip(corners, covered, strict=True):
+            work = img.copy()
+            work[y : y + 16, xx : xx + 16] = fill
+            want = plain.logit(zoom_view(work, 0.7)) if wins else plain.logit(work)
+            assert got == pytest.approx(want, abs=1e-5)
+    assert decided[True] > 0 and decided[False] > 0  # both branches ran
+    with pytest.raises(ValueError, match="sets no zoom"):
+        plain.view_logit(_u8(x)[0], True)
 
 
 def test_lut_matches_quantization_formula() -> None:
@@ -85,6 +136,7 @@ def test_rejects_a_wrong_crop(tiny_bundles: Path) -> None:
         ("card_deep", "nested too deeply"),
         ("latent_truncated", "latent.npz"),
         ("input_shape", "the model cannot be prepared"),
+        ("zoom_range", "zoom"),
     ],
 )
 def test_bad_bundles_get_clear_errors(
@@ -113,6 +165,9 @@ def test_bad_bundles_get_clear_errors(
             card_path.write_text(json.dumps(card))
     elif damage == "quant_mismatch":
         card["input"]["zero_point"] = 0
+        card_path.write_text(json.dumps(card))
+    elif damage == "zoom_range":
+        card["zoom"] = 1.5
         card_path.write_text(json.dumps(card))
     elif damage == "bad_latent":
         (bundle / "latent.npz").write_bytes(b"nope")

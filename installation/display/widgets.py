@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -124,7 +125,7 @@ class TextCache:
         f = font(size)
         lines: list[str] = []
         line = ""
-        for word in text.split():
+        for word in unbreakable_words(text):
             trial = f"{line} {word}".strip()
             if f.size(trial)[0] <= width or not line:
                 line = trial
@@ -134,6 +135,20 @@ class TextCache:
         if line:
             lines.append(line)
         return lines
+
+
+# French sets a space before ? ! : ; » and %, and after «; a line must never begin with the mark
+# (a lone "?" under a question). Those spaces join their neighbours into one word for wrapping;
+# they are drawn as plain spaces (the bundled font has no glyph for U+00A0).
+_GLUED = re.compile(r" (?=[?!:;»%])|(?<=«) ")
+_JOIN = "\x00"  # a placeholder no screen text contains; str.split() does not split on it
+
+
+def unbreakable_words(text: str) -> list[str]:
+    """The words a line may break between: whitespace-separated, except that a space before
+    ? ! : ; » % or after « belongs to the word beside it."""
+    return [w.replace(_JOIN, " ") for w in _GLUED.sub(_JOIN, text).split()]
+
 
 
 def bar(

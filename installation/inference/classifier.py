@@ -112,14 +112,28 @@ class Classifier:
         """The card's second view (installation.inference.views), or None for the crop alone."""
         return self.card.zoom
 
+    def view_logit(self, crop_rgb: np.ndarray, zoomed: bool) -> float:
+        """The face logit of one view: the crop itself, or (`zoomed`) its zoomed centre."""
+        _check_crop(crop_rgb)
+        if not zoomed:
+            return self._reader.logit(crop_rgb)
+        if self.zoom is None:
+            raise ValueError(f"{self.bundle.dir}: the card sets no zoom, so there is no view")
+        return self._reader.logit(zoom_view(crop_rgb, self.zoom))
+
+    def zoom_decides(self, crop_rgb: np.ndarray) -> bool:
+        """Whether the zoomed view gave the crop's score (False without a zoom)."""
+        if self.zoom is None:
+            return False
+        return self.view_logit(crop_rgb, True) > self.view_logit(crop_rgb, False)
+
     def logit(self, crop_rgb: np.ndarray) -> float:
         """The face logit alone (the heatmaps' occlusions need nothing else: no latent, no
         timing; about a tenth cheaper than `predict` per occluded crop): with a zoom, the larger
         of the crop's and its zoomed view's."""
-        _check_crop(crop_rgb)
-        logit = self._reader.logit(crop_rgb)
+        logit = self.view_logit(crop_rgb, False)
         if self.zoom is not None:
-            logit = max(logit, self._reader.logit(zoom_view(crop_rgb, self.zoom)))
+            logit = max(logit, self.view_logit(crop_rgb, True))
         return logit
 
     def occluded_logits(
@@ -133,21 +147,18 @@ class Classifier:
 
         With a zoom, the occlusions are measured on the view that decided the crop's score: the
         crop itself (as without a zoom), or its zoomed view, each covered square of the crop
-        then zoomed with it (a square outside the view's centre changes nothing there, truly:
-        that view does not see it). The map costs the same either way: one view's invokes."""
-        _check_crop(crop_rgb)
-        zoom = self.zoom
-        if zoom is None or self._reader.logit(zoom_view(crop_rgb, zoom)) <= self._reader.logit(
-            crop_rgb
-        ):
+        then zoomed with it (the part of a square outside the view's centre changes nothing
+        there, truly: that view does not see it). A map costs one view's invokes either way."""
+        if not self.zoom_decides(crop_rgb):
+            _check_crop(crop_rgb)
             return self._reader.occluded_logits(crop_rgb, fill_rgb, corners, patch)
         out = np.empty(len(corners), np.float32)
         work = crop_rgb.copy()
         for k, (y, x) in enumerate(corners):
             work[y : y + patch, x : x + patch] = fill_rgb
-            out[k] = self._reader.logit(zoom_view(work, zoom))
+            out[k] = self.view_logit(work, True)
             work[y : y + patch, x : x + patch] = crop_rgb[y : y + patch, x : x + patch]
-        return self._reader.logit(zoom_view(crop_rgb, zoom)), out
+        return self.view_logit(crop_rgb, True), out
 
     def predict(self, crop_rgb: np.ndarray) -> Prediction:
         _check_crop(crop_rgb)
@@ -156,7 +167,7 @@ class Classifier:
         # sees, not the view that scored higher.
         logit, latent = self._reader.read(crop_rgb)
         if self.zoom is not None:
-            logit = max(logit, self._reader.logit(zoom_view(crop_rgb, self.zoom)))
+            logit = max(logit, self.view_logit(crop_rgb, True))
         ms = (time.perf_counter() - t0) * 1e3
         p = sigmoid(logit)
         return Prediction(
