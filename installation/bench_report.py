@@ -99,7 +99,8 @@ def print_human(r: dict[str, Any]) -> None:
         what = f"{s['name']} ({views} view{'s' if views > 1 else ''})"
         print(f"  {side:5s} {what:36s} {s['median_ms']:.3f} / {s['p95_ms']:.3f} ms")
     b = m["both"]
-    print(f"  both, one after the other                  {b['median_ms']:.3f} / {b['p95_ms']:.3f} ms")
+    both = "both, one after the other"
+    print(f"  {both:42s} {b['median_ms']:.3f} / {b['p95_ms']:.3f} ms")
     print("replay: decode 640x480 mp4v + crop + both models, no screen (best of the runs):")
     for mode, s in r["replay"].items():
         print(f"  {mode:10s} {s['fps']:.1f} frames/s over {s['frames']} frames")
