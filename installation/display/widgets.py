@@ -150,7 +150,6 @@ def unbreakable_words(text: str) -> list[str]:
     return [w.replace(_JOIN, " ") for w in _GLUED.sub(_JOIN, text).split()]
 
 
-
 def bar(
     surface: pygame.Surface,
     rect: pygame.Rect,
