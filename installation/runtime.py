@@ -16,6 +16,7 @@ from installation.config_check import load_checked_config
 from installation.heatmap import OccludedLogitsFn
 from installation.inference import BackendError, BundleError, Classifier, load_classifier
 from installation.inference.card import CardError
+from installation.inference.classifier import load_occluder
 from installation.pipeline import Pipeline
 from installation.presence import OccupancyDetector
 from installation.region import RegionError, RegionFinder
@@ -75,15 +76,12 @@ def load_heatmap_models(
     config: Config, sides: Iterable[str] = SIDES
 ) -> dict[str, OccludedLogitsFn]:
     """side -> the occluded logits of a crop through a second CPU interpreter of the same int8
-    model (installation.heatmap): the pipeline thread owns the first, and an Edge TPU is one
-    device, so the heatmaps never compete with the live verdicts for it. Only `sides` (the
-    ones whose bundle loaded)."""
+    model (installation.heatmap), batched when it can be (`load_occluder`): the pipeline thread
+    owns the first, and an Edge TPU is one device, so the heatmaps never compete with the live
+    verdicts for it. Only `sides` (the ones whose bundle loaded)."""
     m = config.models
     paths = {"left": m.left, "right": m.right}
-    return {
-        side: load_classifier(paths[side], accelerator="cpu", num_threads=1).occluded_logits
-        for side in sides
-    }
+    return {side: load_occluder(paths[side]).occluded_logits for side in sides}
 
 
 def load_models(

@@ -103,3 +103,12 @@ def make_interpreter(
     interp = interpreter_cls(model_path=str(model_path), num_threads=num_threads)
     interp.allocate_tensors()
     return interp, f"{name}-cpu", model_path
+
+
+def content_interpreter(content: bytes, num_threads: int = 1) -> Any:
+    """An allocated CPU interpreter of a model held in memory (installation.inference.batch's
+    rewritten copy of a bundle's model)."""
+    _, interpreter_cls, _ = _runtime()
+    interp = interpreter_cls(model_content=content, num_threads=num_threads)
+    interp.allocate_tensors()
+    return interp

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from installation.inference.backends import BackendError, make_interpreter
+from installation.inference.batch import BatchError, Int8BatchReader, load_batch_reader
 from installation.inference.bundle import FIX, Bundle, BundleError, load_bundle
 from installation.inference.int8 import Int8Reader, ordered_outputs
 from installation.inference.rarity import Rarity, RarityError
-from installation.inference.views import zoom_view
+from installation.inference.views import zoom_view, zoom_views
 from installation.logits import logit_of, sigmoid
 from installation.types import Prediction
 
@@ -64,6 +65,8 @@ class Classifier:
         outs = ordered_outputs(interp)
         self._check_outputs(outs, model_file)
         self._reader = Int8Reader(interp, inp[0], outs)
+        # The heatmaps' occlusions in one invoke (load_occluder), when that reads the same logits.
+        self._batch: Int8BatchReader | None = None
         self.rarity: Rarity | None = None
         if bundle.latent_path is not None and len(outs) > 1:
             try:
@@ -143,22 +146,33 @@ class Classifier:
         corners: Sequence[tuple[int, int]],
         patch: int,
     ) -> tuple[float, np.ndarray]:
-        """The heatmaps' occlusions in one call (installation.heatmap; Int8Reader says how).
+        """The heatmaps' occlusions in one call (installation.heatmap; Int8Reader says how, and
+        installation.inference.batch how they run in one invoke when `batched`).
 
         With a zoom, the occlusions are measured on the view that decided the crop's score: the
         crop itself (as without a zoom), or its zoomed view, each covered square of the crop
         then zoomed with it (the part of a square outside the view's centre changes nothing
         there, truly: that view does not see it). A map costs one view's invokes either way."""
+        _check_crop(crop_rgb)
         if not self.zoom_decides(crop_rgb):
-            _check_crop(crop_rgb)
-            return self._reader.occluded_logits(crop_rgb, fill_rgb, corners, patch)
-        out = np.empty(len(corners), np.float32)
-        work = crop_rgb.copy()
+            reader = self._reader if self._batch is None else self._batch
+            return reader.occluded_logits(crop_rgb, fill_rgb, corners, patch)
+        assert self.zoom is not None  # zoom_decides is False without one
+        # [1 + K, S, S, 3]: the crop, then each covered copy; all zoomed as the view sees them.
+        crops = np.repeat(crop_rgb[None], 1 + len(corners), axis=0)
         for k, (y, x) in enumerate(corners):
-            work[y : y + patch, x : x + patch] = fill_rgb
-            out[k] = self.view_logit(work, True)
-            work[y : y + patch, x : x + patch] = crop_rgb[y : y + patch, x : x + patch]
-        return self.view_logit(crop_rgb, True), out
+            crops[k + 1, y : y + patch, x : x + patch] = fill_rgb
+        views = zoom_views(crops, self.zoom)
+        if self._batch is not None:
+            logits = self._batch.logits(views)
+        else:
+            logits = np.array([self._reader.logit(v) for v in views])
+        return float(logits[0]), logits[1:].astype(np.float32)
+
+    @property
+    def batched(self) -> bool:
+        """Whether the occlusions run in one invoke (load_occluder)."""
+        return self._batch is not None
 
     def predict(self, crop_rgb: np.ndarray) -> Prediction:
         _check_crop(crop_rgb)
@@ -199,3 +213,16 @@ def load_classifier(
         ) from None
     logger.info("%s: %s on %s", folder, bundle.card.name, backend)
     return Classifier(bundle, interp, backend, model_file)
+
+
+def load_occluder(folder: Path) -> Classifier:
+    """The heatmaps' own classifier of a bundle (installation.heatmap): a CPU interpreter of its
+    int8 model, never the Edge TPU the verdicts may use, with the occlusions batched into one
+    invoke (installation.inference.batch) when that reads the very logits one by one does;
+    otherwise one by one, with the reason in the log."""
+    clf = load_classifier(folder, accelerator="cpu", num_threads=1)
+    try:
+        clf._batch = load_batch_reader(clf.model_file, clf._reader.occluded_logits)
+    except BatchError as exc:
+        logger.info("%s: heatmaps read one occluded crop at a time: %s", folder, exc)
+    return clf
