@@ -208,24 +208,26 @@ def bench_render(
 
 
 def bench_heatmaps(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict[str, Any]:
-    """One heatmap update: both models' occlusion maps (1 + GRID x GRID int8 invocations each)
-    on demo crops, through second interpreters as the kiosk's heatmap thread uses them."""
+    """One heatmap update: both models' occlusion maps (1 + GRID x GRID int8 crops each) on
+    demo crops, through second interpreters as the kiosk's heatmap thread uses them (one
+    batched invoke per model where installation.inference.batch can make one)."""
     from installation.heatmap import GRID, occlusion_map
-    from installation.runtime import load_heatmap_models
+    from installation.runtime import load_heatmap_occluders
 
-    models = load_heatmap_models(rt.config)
+    occluders = load_heatmap_occluders(rt.config)
     i = [0]
 
     def update() -> None:
         crop = crops[i[0] % len(crops)]
         i[0] += 1
-        for occluded in models.values():
-            occlusion_map(occluded, crop)
+        for occluder in occluders.values():
+            occlusion_map(occluder.occluded_logits, crop)
 
     ms = timed(update, seconds, min_runs=20)
     return {
         "max_per_s": round(1000.0 / float(np.median(ms)), 1),
         "occlusions_per_model": GRID * GRID,
+        "batched": all(o.batched for o in occluders.values()),
         **stats(ms),
     }
 

@@ -131,7 +131,8 @@ def print_human(r: dict[str, Any]) -> None:
     )
     hm = r["heatmaps"]
     print(
-        f"heatmaps: one update (both models, 2 x {hm['occlusions_per_model']} occluded crops) "
+        f"heatmaps: one update (both models, each the crop and {hm['occlusions_per_model']} "
+        f"covered copies, {'in one batched invoke' if hm.get('batched') else 'one invoke each'}) "
         f"{hm['median_ms']:.1f} ms "
         f"median: up to {hm['max_per_s']:.0f} updates per s on one core"
     )

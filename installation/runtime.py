@@ -72,16 +72,21 @@ class Runtime:
         return "+".join(backends)
 
 
+def load_heatmap_occluders(config: Config, sides: Iterable[str] = SIDES) -> dict[str, Classifier]:
+    """side -> a second CPU classifier of the same int8 model for the heatmaps
+    (installation.heatmap), its occlusions batched when they can be (`load_occluder`): the
+    pipeline thread owns the first, and an Edge TPU is one device, so the heatmaps never compete
+    with the live verdicts for it. Only `sides` (the ones whose bundle loaded)."""
+    m = config.models
+    paths = {"left": m.left, "right": m.right}
+    return {side: load_occluder(paths[side]) for side in sides}
+
+
 def load_heatmap_models(
     config: Config, sides: Iterable[str] = SIDES
 ) -> dict[str, OccludedLogitsFn]:
-    """side -> the occluded logits of a crop through a second CPU interpreter of the same int8
-    model (installation.heatmap), batched when it can be (`load_occluder`): the pipeline thread
-    owns the first, and an Edge TPU is one device, so the heatmaps never compete with the live
-    verdicts for it. Only `sides` (the ones whose bundle loaded)."""
-    m = config.models
-    paths = {"left": m.left, "right": m.right}
-    return {side: load_occluder(paths[side]).occluded_logits for side in sides}
+    """side -> the occluded logits of a crop, as the kiosk's heatmap worker calls them."""
+    return {side: o.occluded_logits for side, o in load_heatmap_occluders(config, sides).items()}
 
 
 def load_models(

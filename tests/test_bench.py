@@ -63,6 +63,10 @@ def test_bench_json_and_report(
     assert "medians of 7" in broker and broker.endswith(change) and "drop" not in broker
     memory = next(line for line in lines if "the kiosk alone" in line)
     assert f"{r['kiosk_peak_rss_mb']:.1f} MB peak" in memory
+    # The tiny bundles batch their occlusions as the shipped ones do, and the line says so.
+    assert r["heatmaps"]["batched"] is True
+    heat = next(line for line in lines if line.startswith("heatmaps: one update"))
+    assert "each the crop and 16 covered copies, in one batched invoke" in heat
     render = next(line for line in lines if line.startswith("render"))
     assert "flips cost nothing" in render  # under the dummy driver the flip is not measured
     # The kiosk's CPU split per part (main thread = display), each part's figure on its line.
