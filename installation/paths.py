@@ -11,6 +11,7 @@ ASSETS_DIR = PROJECT_ROOT / "assets"
 DEFAULT_CONFIG = ASSETS_DIR / "config" / "default.yaml"
 TEXTS_DIR = ASSETS_DIR / "texts"
 MODELS_DIR = ASSETS_DIR / "models"
+SCREENSHOTS_DIR = ASSETS_DIR / "screenshots"  # the README's, written by `make assets`
 
 
 def cache_dir() -> Path:

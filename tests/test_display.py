@@ -34,7 +34,7 @@ from installation.display.panels import Panel
 from installation.display.widgets import TextCache
 from installation.heatmap import Heatmaps
 from installation.inference.card import load_card
-from installation.paths import TEXTS_DIR
+from installation.paths import SCREENSHOTS_DIR, TEXTS_DIR
 from installation.types import FrameResult, Region, SourceState, SourceStatus
 from tests.display_fixtures import cards, only, result, scene
 from tests.video_fixtures import face_like
@@ -78,6 +78,11 @@ def check_golden(name: str, img: np.ndarray, regen: bool = True) -> None:
     if not path.exists():
         pytest.fail(f"{path} missing: run with BIAS_MIRROR_REGEN_GOLDEN=1, look at it, commit it")
     ref = pygame.surfarray.array3d(pygame.image.load(str(path))).swapaxes(0, 1)
+    assert_looks_the_same(name, ref, img, path)
+
+
+def assert_looks_the_same(name: str, ref: np.ndarray, img: np.ndarray, path: Path) -> None:
+    """`img` draws what the reference image at `path` shows, up to font rasterisation."""
     assert ref.shape == img.shape, f"{name}: size {img.shape} != golden {ref.shape}"
     diff = np.abs(ref.astype(int) - img.astype(int)).max(axis=2)
     # Tolerant of font rasterisation across FreeType versions (shifting the whole screen by a
@@ -654,7 +659,7 @@ def test_loop_calls_pygame_quit_when_tick_fails(view: KioskView) -> None:
 
 
 def test_readme_screenshots_from_the_shipped_models(tmp_path: Path) -> None:
-    from installation.tools.screenshots import LANGS, main
+    from installation.tools.screenshots import LANGS, TEXTS_FILE, main
 
     written = main(tmp_path)  # raises if a framing no longer splits the models as named
     screens = ("found_both", "found_one", "missed_both", "attract", "camera_unavailable", "paused")
@@ -669,6 +674,18 @@ def test_readme_screenshots_from_the_shipped_models(tmp_path: Path) -> None:
         for i in range(len(shots)):
             for j in range(i + 1, len(shots)):
                 assert not np.array_equal(shots[i], shots[j]), (lang, screens[i], screens[j])
+    # The README shows what the code draws now: the committed screenshots are regenerated
+    # (`make assets`) whenever a text, a layout or a model changes what a screen says. Their
+    # texts, line by line as wrapped, must match exactly (a "79%" that became "79 %", a lone
+    # "?" on its own line); their pixels up to font rasterisation.
+    new_texts = (tmp_path / TEXTS_FILE).read_text(encoding="utf-8")
+    assert new_texts.count("## ") == len(written) and "79" in new_texts
+    committed_texts = (SCREENSHOTS_DIR / TEXTS_FILE).read_text(encoding="utf-8")
+    assert new_texts == committed_texts, "assets/screenshots are stale: run `make assets`"
+    for name, img in images.items():
+        committed = SCREENSHOTS_DIR / name
+        ref = pygame.surfarray.array3d(pygame.image.load(str(committed)))
+        assert_looks_the_same(name, ref.swapaxes(0, 1), img.swapaxes(0, 1), committed)
 
 
 def test_a_new_result_is_drawn_at_once_not_at_the_next_clock_turn(view: KioskView) -> None:

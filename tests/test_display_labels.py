@@ -404,3 +404,16 @@ def test_one_sided_partial_redraw_equals_a_full_one() -> None:
         **base,  # type: ignore[arg-type]
     )
     assert np.array_equal(pygame.surfarray.array3d(surface), pygame.surfarray.array3d(fresh))
+
+
+def test_bar_percentages_follow_each_languages_typography() -> None:
+    """The per-group percentages beside the bars: "79%" in English, "79 %" in German and
+    French, as every other percentage on their screens is written."""
+    want = {"en": re.compile(r"^\d{1,3}%$"), "de": re.compile(r"^\d{1,3} %$")}
+    want["fr"] = want["de"]
+    seen: dict[str, int] = {}
+    for lang, _, _, _, drawn in _screens((1920, 1080), "shipped"):
+        pcts = [d.text for d in drawn if re.fullmatch(r"\d{1,3} ?%", d.text)]
+        assert all(want[lang].match(p) for p in pcts), f"{lang}: {pcts}"
+        seen[lang] = seen.get(lang, 0) + len(pcts)
+    assert all(seen.get(lang, 0) >= 8 for lang in want), seen  # both panels' bars were read

@@ -152,12 +152,13 @@ class Panel(Scaled):
             label = put("label", self.texts.group_label(g), size, topleft=(pad, y))
             # The percentage sits right of its bar; the bar's thin line is its 95 % interval
             # over the test faces (no "±": a spread over training seeds is no margin of error).
-            pct_w = self.text.render("100%", size).get_width()
+            pct_w = self.text.render(self.texts.t("bar_percent", pct=100), size).get_width()
             bar_rect = pygame.Rect(
                 pad, label.rect.bottom + self.px(14), inner - pct_w - self.px(14), bar_h
             )
             bar(surf, bar_rect, g.shown, BLUE, interval=wilson(g.shown, g.count))
-            put("label", f"{round(g.shown * 100)}%", size, midright=(pad + inner, bar_rect.centery))
+            pct = self.texts.t("bar_percent", pct=round(g.shown * 100))  # "79%", "79 %" in de / fr
+            put("label", pct, size, midright=(pad + inner, bar_rect.centery))
             y += row
 
     def _note(self, means: bool) -> str:

@@ -24,12 +24,14 @@ from installation.config import RegionConfig
 from installation.display import KioskView, render_to_png
 from installation.heatmap import Heatmaps, occlusion_map
 from installation.inference import load_classifier
-from installation.paths import ASSETS_DIR, MODELS_DIR
+from installation.paths import MODELS_DIR, SCREENSHOTS_DIR
 from installation.pipeline import Pipeline
 from installation.region import RegionFinder
 from installation.types import Frame, FrameResult, SourceState, SourceStatus
 
 logger = logging.getLogger(__name__)
+
+TEXTS_FILE = "screen-texts.txt"  # beside the screenshots: each one's texts as drawn
 
 SIZE = (1280, 720)
 
@@ -135,16 +137,25 @@ def main(out_dir: Path) -> list[Path]:
     }
     screens["paused"] = {"frame": room, "result": None, "status": ok, "paused": True}
     written = []
+    texts: list[str] = []
     for lang in LANGS:
         view.language = lang
         for name, kwargs in screens.items():
             path = out_dir / f"{name}-{lang}.png"
             render_to_png(view, path, **{"attract": False, **kwargs})
             written.append(path)
-    print(f"{len(written)} screenshots written to {out_dir}")
+            texts.append(f"## {path.name}")
+            # Top to bottom, left to right: the order a visitor reads them in.
+            for d in sorted(view.drawn(), key=lambda d: (d.rect.y, d.rect.x)):
+                texts.append(f"{d.layer} {d.size}px: {d.text}")
+            texts.append("")
+    # Every text of every screenshot, as drawn (one line each, after wrapping): what a
+    # translator reviews, and what a test compares exactly, where pixels differ by machine.
+    (out_dir / TEXTS_FILE).write_text("\n".join(texts), encoding="utf-8")
+    print(f"{len(written)} screenshots and {TEXTS_FILE} written to {out_dir}")
     return written
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ASSETS_DIR / "screenshots")
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else SCREENSHOTS_DIR)
