@@ -20,8 +20,8 @@ once and each occlusion rewriting only its square in the input (`Int8Reader.occl
 The invocations are the cost (`bias-mirror bench` measures an update): stride 8 (7x7 = 49
 positions) took 12 points of a core at 6 updates a second, more than the rest of the kiosk
 together; stride 12 (5x5 = 25, overlapping) about 4; the 4x4 tiling a third less again; the
-batch about a fifth less again (the heatmaps' share of the kiosk 3.7-3.9 against 4.7-4.9 % of a
-core in 3 paired runs on a 2-core VM). A 16-pixel square still covers about an eye, and the
+batch about a fifth less again (the heatmaps' share of the kiosk 3.4-3.9 against 4.5-5.0 % of a
+core in 7 paired runs on a 2-core VM). A 16-pixel square still covers about an eye, and the
 overlay is smoothed over the face (cubic), so the coarser grid changes where the heat sits
 little (looked at on the astronaut's face at three framings through both shipped models).
 

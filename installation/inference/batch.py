@@ -13,8 +13,8 @@ of the same crop gives; `load_batch_reader` checks that on a probe crop before t
 it, and anything that does not hold (another runtime without the flatbuffer schema, a graph of
 another shape, a single differing bit) leaves the heatmaps on the one-by-one path, with the
 reason in the log. The saving is the kiosk's, where a heatmap update comes every sixth of a
-second to caches other work has emptied: the heatmaps' share of its CPU fell from 4.7-4.9 to
-3.7-3.9 % of a core (3 paired runs, 2-core x86 VM). The copy is made from the bundle's own
+second to caches other work has emptied: the heatmaps' share of its CPU fell from 4.5-5.0 to
+3.4-3.9 % of a core (7 paired runs, 2-core x86 VM). The copy is made from the bundle's own
 file after that file was checked against its card, and lives only as long as the kiosk.
 """
 
