@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from installation.bench_kiosk import SCREEN
+
 HEADLESS_DRIVERS = ("dummy", "offscreen")
 # The kiosk's parts in the CPU split (installation.bench._thread_cpu names them).
 PARTS = ("display", "pipeline", "capture", "heatmaps", "other")
@@ -53,6 +55,8 @@ TARGETS = (
     Target(("latency", "heatmap_updates_per_s"), "heatmaps while present", "per s", 5, True),
     Target(("latency", "cpu_percent"), "kiosk CPU, heatmaps on", "% core", 10, False),
     Target(("latency_no_heatmaps", "cpu_percent"), "kiosk CPU, heatmaps off", "% core", 10, False),
+    # The kiosk alone on an X server (Xvfb), flips included: what a screen adds.
+    Target(("kiosk_x11", "cpu_percent"), "kiosk CPU on X (Xvfb), heatmaps on", "% core", 10, False),
     Target(("peak_rss_mb",), "peak memory (RSS)", "MB", 300, False),
 )
 
@@ -154,6 +158,19 @@ def print_human(r: dict[str, Any]) -> None:
         f"  of which the kiosk alone, in a fresh process (demo clip, heatmaps on, 1920x1080, "
         f"MQTT off): {r['kiosk_peak_rss_mb']:.1f} MB peak"
     )
+    x11 = r.get("kiosk_x11")
+    if x11 is None:
+        print(
+            "kiosk on a real X server: not measured, no Xvfb on this machine "
+            "(Debian: apt-get install xvfb)"
+        )
+    else:
+        print(
+            f"kiosk on a real X server (Xvfb {SCREEN[0]}x{SCREEN[1]}, flips included), alone in "
+            f"a fresh process, demo clip, heatmaps on: {x11['cpu_percent']:.1f} % of one core at "
+            f"steady state, the X server {x11['xserver_cpu_percent']:.1f} % more; drawn through "
+            f"OpenGL: {'yes' if x11['opengl_loaded'] else 'no'}; {x11['peak_rss_mb']:.1f} MB peak"
+        )
     print("targets (this project's 2-core x86 CPU, no accelerator):")
     for row in r["targets"]:
         value = "-" if row["measured"] is None else f"{row['measured']:.4g} {row['unit']}"

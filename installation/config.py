@@ -167,6 +167,14 @@ class DisplayConfig(_Strict):
         description="Show where each model looks (occlusion heatmaps on the crop, measured on "
         "the CPU through a second copy of each int8 model).",
     )
+    gl_framebuffer: bool = Field(
+        False,
+        description="Draw the window through OpenGL (SDL's framebuffer acceleration). Off: the "
+        "changed parts of the screen go to the display server as they are, about a tenth of a "
+        "core at 1080p on a 2-core x86. On, with a software OpenGL (no GPU driver, a virtual "
+        "machine, Xvfb), the same kiosk took 75-85 % of a core: turn it on only where a "
+        "measurement (bias-mirror bench) shows it is cheaper.",
+    )
     heatmap_hz: float = Field(
         6.0,
         gt=0,

@@ -67,6 +67,17 @@ def test_bench_json_and_report(
     assert r["heatmaps"]["batched"] is True
     heat = next(line for line in lines if line.startswith("heatmaps: one update"))
     assert "each the crop and 16 covered copies, in one batched invoke" in heat
+    # The kiosk alone on a real X server (Xvfb, which .ci/run installs): flips included, and
+    # by default its window is not drawn through OpenGL (display.gl_framebuffer).
+    x11_line = next(line for line in lines if line.startswith("kiosk on a real X server"))
+    if shutil.which("Xvfb"):
+        x11 = r["kiosk_x11"]
+        assert x11["cpu_percent"] > 0 and x11["xserver_cpu_percent"] >= 0
+        assert x11["opengl_loaded"] is False, "the kiosk drew its window through OpenGL"
+        assert f"{x11['cpu_percent']:.1f} % of one core" in x11_line
+        assert "drawn through OpenGL: no" in x11_line
+    else:
+        assert r["kiosk_x11"] is None and "not measured, no Xvfb" in x11_line
     render = next(line for line in lines if line.startswith("render"))
     assert "flips cost nothing" in render  # under the dummy driver the flip is not measured
     # The kiosk's CPU split per part (main thread = display), each part's figure on its line.

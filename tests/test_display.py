@@ -778,3 +778,23 @@ def test_a_smaller_frame_or_a_box_past_the_image_leaves_no_stale_pixels(view: Ki
     outside = np.ones(shown.shape[:2], bool)
     outside[box] = False
     assert np.array_equal(spilled[outside], shown[outside])
+
+
+@pytest.mark.parametrize(("gl", "hint"), [(False, "0"), (True, "1")])
+def test_the_window_is_drawn_through_opengl_only_when_configured(
+    view: KioskView, monkeypatch: pytest.MonkeyPatch, gl: bool, hint: str
+) -> None:
+    """SDL reads SDL_FRAMEBUFFER_ACCELERATION when the window's surface is made: the display
+    sets it from `display.gl_framebuffer` before that, whatever the environment said (a
+    software OpenGL drew the 1080p kiosk for 75-85 % of a core; `bench` measures it on Xvfb)."""
+    monkeypatch.setenv("SDL_FRAMEBUFFER_ACCELERATION", "0" if gl else "1")  # the other one
+    cfg = DisplayConfig(fullscreen=False, width=SIZE[0], height=SIZE[1], gl_framebuffer=gl)
+    app = DisplayApp(cfg, lambda size: view)
+    seen: list[str | None] = []
+
+    def tick() -> FrameInputs:
+        seen.append(os.environ.get("SDL_FRAMEBUFFER_ACCELERATION"))
+        return FrameInputs(scene(), result(True, True), OK, attract=False, frame_t=0.0)
+
+    app.run(tick, lambda lang: None, threading.Event(), max_frames=2)
+    assert seen and set(seen) == {hint}
