@@ -161,11 +161,6 @@ def kiosk_alone(
     return out
 
 
-def kiosk_peak_rss_mb(config_path: Path | None, seconds: float) -> float:
-    """Peak RSS in MB of the kiosk alone, run for `seconds` in a fresh process."""
-    return float(kiosk_alone(config_path, seconds)["peak_rss_mb"])
-
-
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

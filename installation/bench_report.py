@@ -164,6 +164,8 @@ def print_human(r: dict[str, Any]) -> None:
             "kiosk on a real X server: not measured, no Xvfb on this machine "
             "(Debian: apt-get install xvfb)"
         )
+    elif "error" in x11:
+        print(f"kiosk on a real X server: not measured, {x11['error']}")
     else:
         print(
             f"kiosk on a real X server (Xvfb {SCREEN[0]}x{SCREEN[1]}, flips included), alone in "

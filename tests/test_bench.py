@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from installation.bench import bench_main
-from installation.bench_report import TARGETS, print_human
+from installation.bench_report import TARGETS, print_human, targets
 
 
 def test_bench_json_and_report(
@@ -93,6 +93,17 @@ def test_bench_json_and_report(
     assert sum(
         line.startswith("  ") and line.rstrip().endswith(("met", "MISSED")) for line in lines
     ) == len(TARGETS)
+
+    # An X server that does not start costs its own line and row, not the other figures.
+    r["kiosk_x11"] = {"error": "Xvfb did not start within 20 s (display ?)"}
+    r["targets"] = targets(r)
+    print_human(r)
+    lines = capsys.readouterr().out.splitlines()
+    assert any(
+        ln.startswith("kiosk on a real X server: not measured, Xvfb did not") for ln in lines
+    )
+    row = next(line for line in lines if line.startswith("  kiosk CPU on X (Xvfb)"))
+    assert row.endswith("not measured")
 
 
 def test_cpu_is_attributed_to_the_part_of_the_kiosk_that_spends_it() -> None:
