@@ -27,7 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from installation.bench_kiosk import kiosk_alone, kiosk_config, peak_rss_mb
+from installation.bench_kiosk import (
+    SCREEN,
+    cpu_seconds,
+    kiosk_alone,
+    kiosk_config,
+    peak_rss_mb,
+    steady_marks,
+)
 from installation.bench_parts import bench_parts, quiet_mqtt, stats, timed
 from installation.bench_report import print_human, targets
 from installation.config import RegionConfig
@@ -183,7 +190,7 @@ def bench_render(
     from installation.display.widgets import quit_pygame
     from installation.types import SourceState, SourceStatus
 
-    size = (1920, 1080)
+    size = SCREEN
     cards = {s: c.card for s, c in rt.classifiers.items()}
     pygame.display.init()
     pygame.font.init()
@@ -241,7 +248,6 @@ def _thread_cpu() -> dict[str, float]:
     names = {t.native_id: t.name for t in threading.enumerate()}
     parts = {"MainThread": "display", "pipeline": "pipeline", "capture": "capture"}
     parts["heatmaps"] = "heatmaps"
-    tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     try:
         tids = os.listdir("/proc/self/task")
@@ -249,13 +255,13 @@ def _thread_cpu() -> dict[str, float]:
         return out
     for tid in tids:
         try:
-            stat = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            seconds = cpu_seconds(Path(f"/proc/self/task/{tid}/stat"))
             comm = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
         except OSError:
             continue  # the thread ended meanwhile
         name = names.get(int(tid), comm)
         part = "capture" if comm.startswith("av:") else parts.get(name, "other")
-        out[part] = out.get(part, 0.0) + (int(stat[11]) + int(stat[12])) / tick
+        out[part] = out.get(part, 0.0) + seconds
     return out
 
 
@@ -281,7 +287,7 @@ def bench_latency(rt: Runtime, clip: Path, seconds: float, heatmaps: bool = True
     parts: list[tuple[float, dict[str, float]]] = []
     snaps = [
         threading.Timer(t, lambda: parts.append((time.monotonic(), _thread_cpu())))
-        for t in (min(2.0, seconds / 4), max(seconds - 0.3, seconds / 2))
+        for t in steady_marks(seconds)
     ]
     cpu0, wall0 = time.process_time(), time.monotonic()
     timer.start()

@@ -161,10 +161,17 @@ def kiosk_alone(
     return out
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(stat: Path) -> float:
+    """User + system CPU seconds so far from a Linux /proc stat file: a process's
+    (/proc/PID/stat) or one thread's (/proc/self/task/TID/stat). OSError once it has ended."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()  # after the name, which may hold spaces
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def steady_marks(seconds: float) -> tuple[float, float]:
+    """When a kiosk run of `seconds` is measured at steady state: after its start (fonts,
+    window, first frames) and just before its stop, in seconds from the start."""
+    return min(2.0, seconds / 4), max(seconds - 0.3, seconds / 2)
 
 
 def opengl_loaded() -> bool:
@@ -198,13 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     snaps: list[tuple[float, float, float, bool]] = []
 
     def snap() -> None:
-        x = _cpu_seconds(xpid) if xpid is not None else 0.0
+        x = cpu_seconds(Path(f"/proc/{xpid}/stat")) if xpid is not None else 0.0
         snaps.append((time.monotonic(), time.process_time(), x, opengl_loaded()))
 
-    marks = [
-        threading.Timer(t, snap)
-        for t in (min(3.0, args.seconds / 4), max(args.seconds - 0.3, args.seconds / 2))
-    ]
+    marks = [threading.Timer(t, snap) for t in steady_marks(args.seconds)]
     timer.start()
     for mark in marks:
         mark.start()
