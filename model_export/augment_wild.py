@@ -21,6 +21,16 @@ With `contexts` ("wild-context", `--augment wild-context`), faces that come with
 scale and shift, but what surrounds the face is its own photo (hair, shoulders, the people
 beside it), as in the kiosk's guide square, and a scene patch shows only where even the wider
 crop ends. Every other image takes exactly the draws it takes without contexts.
+
+With `people` as well ("wild-people", `--augment wild-people`), every other image, face or
+non-face, is laid with probability `people` on the surroundings of a random in-the-wild crop
+instead of a scene patch: that crop is reframed with the image's own scale and shift, so its
+face lies under the content and what shows around it is a real photo's hair, shoulders,
+clothes, other people and room. Faces and non-faces get these surroundings equally often, so
+they are no cue for the label; the model must judge what is in the centre. (Why: at f = 0.5 the
+shipped models miss a face among its surroundings, not a face with few pixels; the portraits,
+most of the training faces, only ever showed a pasted scene around them. assets/models/README.md,
+"Diagnostic of 2026-12-06 (night)".)
 """
 
 from __future__ import annotations
@@ -159,16 +169,22 @@ def augment_wild(
     *,
     contexts: np.ndarray | None = None,
     which: np.ndarray | None = None,
+    people: float = 0.0,
 ) -> np.ndarray:
     """uint8 RGB [B, 64, 64, 3] -> float32 [B, 64, 64, 3] in [0, 1]; `scenes` uint8 [M, 64, 64, 3]
     are non-face images the content is pasted on (M >= 1). Deterministic for a generator state.
 
     `contexts` uint8 [K, 128, 128, 3] (face at half the side) and `which` int [B] (row of
-    `contexts` for each image, -1 for none): images with a row are reframed from it."""
+    `contexts` for each image, -1 for none): images with a row are reframed from it. `people`
+    (needs `contexts`): the probability that an image without a row is laid on a random
+    context's surroundings, its face covered by the content; 0 draws nothing extra, so the
+    other modes' images come out bit for bit as before."""
     if len(scenes) == 0:
         raise ValueError("wild augmentation needs non-face images to paste content on")
     if (contexts is None) != (which is None) or (which is not None and len(which) != len(batch)):
         raise ValueError("contexts and which go together, one entry of which per image")
+    if people and contexts is None:
+        raise ValueError("people surroundings come from contexts: pass contexts and which")
     out = np.empty(batch.shape, np.float32)
     for i in range(len(batch)):
         in_context = which is not None and contexts is not None and which[i] >= 0
@@ -178,6 +194,12 @@ def augment_wild(
         s = float(rng.uniform(*cfg.scale))
         dx, dy = rng.uniform(-cfg.shift, cfg.shift, size=2)
         bg = _scene(scenes[int(rng.integers(0, len(scenes)))], rng)
+        if people and not in_context and rng.random() < people:
+            assert contexts is not None  # checked above
+            # The context's face (half its side) lands exactly where the content goes: side s
+            # at the same shift; the scene shows only where the context crop ends.
+            other = contexts[int(rng.integers(0, len(contexts)))]
+            bg = _place(other, bg, s * 2, (float(dx), float(dy)))
         placed = _place(np.ascontiguousarray(img), bg, s * wide, (float(dx), float(dy)))
         x = _light(placed, cfg, rng)
         out[i] = _optics(x, cfg, rng)

@@ -56,12 +56,14 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--augment",
-        choices=["camera", "wild", "wild-context"],
+        choices=["camera", "wild", "wild-context", "wild-people"],
         default="wild",
         help="training augmentation: wild (face fraction 0.35-1.25 on scene patches, in-the-wild "
         "light, low resolution, motion blur; since 2026-12-03), wild-context (wild, but the "
         "faces --wider-train adds are reframed from their 128x128 crops, with their own "
-        "surroundings; CNNs only) or camera (the milder one before)",
+        "surroundings; CNNs only), wild-people (wild-context, and half the portraits and "
+        "non-faces laid on those crops' surroundings instead of a scene patch; CNNs only) or "
+        "camera (the milder one before)",
     )
     p.add_argument(
         "--workers",

@@ -34,24 +34,30 @@ logger = logging.getLogger(__name__)
 # uint8 [B, 64, 64, 3] and the batch's random stream -> float32 [B, 64, 64, 3] in [0, 1]; with
 # contexts, also `which` (int [B]: each image's row of the wider crops, -1 for none).
 Augmenter = Callable[..., np.ndarray]
-AugmentName = Literal["camera", "wild", "wild-context"]
-AUGMENT_NAMES: tuple[AugmentName, ...] = ("camera", "wild", "wild-context")
+AugmentName = Literal["camera", "wild", "wild-context", "wild-people"]
+AUGMENT_NAMES: tuple[AugmentName, ...] = ("camera", "wild", "wild-context", "wild-people")
+# The augmentations that read the wider crops --wider-train brings (model_export.augment_wild).
+CONTEXT_AUGMENTS = ("wild-context", "wild-people")
+# "wild-people": share of the images without their own wider crop (portraits, non-faces) laid
+# on an in-the-wild crop's surroundings instead of a scene patch.
+PEOPLE_SHARE = 0.5
 
 
 def check_wild_context(augment: str, *, method: str | None, has_context: bool) -> None:
-    """The one home of `--augment wild-context`'s two requirements: a CNN method (`method`,
-    None where unknown) and the wider crops that `--wider-train` brings (`has_context`)."""
-    if augment != "wild-context":
+    """The one home of the two requirements of `--augment wild-context` and `wild-people`: a
+    CNN method (`method`, None where unknown) and the wider crops that `--wider-train` brings
+    (`has_context`)."""
+    if augment not in CONTEXT_AUGMENTS:
         return
     if method == "dbvae":
         raise DataError(
-            "--augment wild-context is built for the CNNs (baseline, balanced); use --augment "
+            f"--augment {augment} is built for the CNNs (baseline, balanced); use --augment "
             "wild with --method dbvae"
         )
     if not has_context:
         raise DataError(
-            "--augment wild-context reframes the in-the-wild faces --wider-train adds from their "
-            "128x128 crops: add --wider-train (with --wider), or use --augment wild"
+            f"--augment {augment} reads the 128x128 crops of the in-the-wild faces --wider-train "
+            "adds: add --wider-train (with --wider), or use --augment wild"
         )
 
 
@@ -62,7 +68,9 @@ def make_augmenter(
     changes of model_export.augment (models trained until 2026-12-03); "wild": framing 0.35-1.25
     on scene patches (`scenes`: the training non-faces), light, low resolution, motion blur
     (model_export.augment_wild); "wild-context": "wild", but faces with a wider crop in
-    `context` are reframed from it (their own surroundings instead of a pasted scene)."""
+    `context` are reframed from it (their own surroundings instead of a pasted scene);
+    "wild-people": "wild-context", and PEOPLE_SHARE of the other images (portraits, non-faces)
+    are laid on a random wider crop's surroundings instead of a scene patch."""
     if name == "camera":
         return augment
     if name == "wild":
@@ -71,6 +79,12 @@ def make_augmenter(
         check_wild_context(name, method=None, has_context=context is not None)
         assert context is not None  # checked above
         return functools.partial(augment_wild, scenes=scenes, contexts=context.crops)
+    if name == "wild-people":
+        check_wild_context(name, method=None, has_context=context is not None)
+        assert context is not None  # checked above
+        return functools.partial(
+            augment_wild, scenes=scenes, contexts=context.crops, people=PEOPLE_SHARE
+        )
     raise DataError(f"unknown augmentation {name!r}; use one of {', '.join(AUGMENT_NAMES)}")
 
 
@@ -224,7 +238,8 @@ class TrainConfig:
     # lighting, framing and blur count as rare too.
     rarity_views: Literal["clean", "augmented"] = "clean"
     # Training augmentation (make_augmenter): "camera" until 2026-12-03, "wild" since;
-    # "wild-context" reframes the added in-the-wild faces from their wider crops.
+    # "wild-context" reframes the added in-the-wild faces from their wider crops; "wild-people"
+    # also lays half the other images on such crops' surroundings.
     augment: AugmentName = "camera"
     # Data-loading threads (BatchStreams): more than one gives each batch its own random stream.
     workers: int = 1
@@ -385,8 +400,9 @@ def _compiled_cnn(cfg: TrainConfig, work: Path) -> tuple[keras.Model, int, list[
 
 
 def _context_rows(cfg: TrainConfig, context: Context | None) -> Context | None:
-    """The context the augmentation uses: only "wild-context" reframes from wider crops."""
-    return context if cfg.augment == "wild-context" else None
+    """The context the augmentation uses: only "wild-context" and "wild-people" read wider
+    crops."""
+    return context if cfg.augment in CONTEXT_AUGMENTS else None
 
 
 def train_baseline(

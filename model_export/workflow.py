@@ -233,13 +233,21 @@ def augmentation_record(kind: str) -> dict[str, Any]:
     """The training augmentation as the card records it: its name and every range."""
     from model_export.augment_wild import WILD
 
-    cfg: Any = WILD if kind in ("wild", "wild-context") else AUGMENT
+    from model_export.train import CONTEXT_AUGMENTS, PEOPLE_SHARE
+
+    cfg: Any = WILD if kind in ("wild", *CONTEXT_AUGMENTS) else AUGMENT
     record = {"name": kind, **dataclasses.asdict(cfg)}
-    if kind == "wild-context":
+    if kind in CONTEXT_AUGMENTS:
         record["context"] = (
             "in-the-wild training faces reframed from their 128x128 crops (face at half the "
             "side): their own surroundings, a scene patch only beyond the crop"
         )
+    if kind == "wild-people":
+        record["people"] = {
+            "share": PEOPLE_SHARE,
+            "what": "portraits and non-faces laid on a random in-the-wild crop's surroundings "
+            "(its face covered by the content) instead of a scene patch",
+        }
     return record
 
 
@@ -335,7 +343,9 @@ def calibration_images(
     idx = np.random.default_rng(0).choice(len(train_x), size=min(n, len(train_x)), replace=False)
     if not augmented:
         return train_x[idx].astype(np.float32) / 255.0
-    if kind in ("wild", "wild-context"):  # tight crops on scenes: the ranges of both
+    from model_export.train import CONTEXT_AUGMENTS
+
+    if kind in ("wild", *CONTEXT_AUGMENTS):  # tight crops on scenes
         from model_export.augment_wild import augment_wild
 
         return augment_wild(

@@ -117,3 +117,48 @@ def test_contexts_and_which_go_together() -> None:
         augment_wild(batch, np.random.default_rng(0), batch, contexts=contexts)
     with pytest.raises(ValueError, match="one entry of which per image"):
         augment_wild(batch, np.random.default_rng(0), batch, contexts=contexts, which=np.zeros(1))
+
+
+def test_people_surroundings_replace_the_scene_around_any_image() -> None:
+    """`--augment wild-people`: an image without its own wider crop (here a non-face, a flat
+    dark square) laid at face fraction 0.5 on a random in-the-wild crop: the content covers that
+    crop's face (the centre half), the crop's photo shows around it, the scene nowhere."""
+    context = np.full((1, 128, 128, 3), 120, np.uint8)
+    context[0, 32:96, 32:96] = 250  # its face: the centre half, covered by the content
+    scenes = np.full((1, 64, 64, 3), 10, np.uint8)
+    content = np.full((1, 64, 64, 3), 60, np.uint8)
+    cfg = WildConfig(**{**PLAIN.__dict__, "scale": (0.5, 0.5), "shift": 0.0})
+    out = augment_wild(
+        content,
+        np.random.default_rng(0),
+        scenes,
+        cfg,
+        contexts=context,
+        which=-np.ones(1),
+        people=1.0,
+    )[0]
+    photo, inside = 120 / 255, 60 / 255
+    assert np.allclose(out[20:44, 20:44], inside, atol=0.02)  # the content, not the face below
+    assert np.allclose(out[:12, :], photo, atol=0.02) and np.allclose(out[52:, :], photo, atol=0.02)
+    plain = augment_wild(
+        content, np.random.default_rng(0), scenes, cfg, contexts=context, which=-np.ones(1)
+    )[0]
+    assert np.allclose(plain[:12, :], 10 / 255, atol=0.02)  # without people: the scene
+
+
+def test_people_zero_draws_nothing_and_needs_contexts() -> None:
+    rng = np.random.default_rng(5)
+    batch = rng.integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)
+    contexts = rng.integers(0, 256, (2, 128, 128, 3), dtype=np.uint8)
+    which = np.array([-1, 0, -1, -1, 1, -1])
+    before = augment_wild(batch, np.random.default_rng(2), batch, contexts=contexts, which=which)
+    zero = augment_wild(
+        batch, np.random.default_rng(2), batch, contexts=contexts, which=which, people=0.0
+    )
+    assert np.array_equal(before, zero)
+    half = augment_wild(
+        batch, np.random.default_rng(2), batch, contexts=contexts, which=which, people=0.5
+    )
+    assert not np.array_equal(before, half)
+    with pytest.raises(ValueError, match="contexts"):
+        augment_wild(batch, np.random.default_rng(2), batch, people=0.5)

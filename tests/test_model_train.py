@@ -576,10 +576,12 @@ def test_balanced_draws_each_in_the_wild_skin_group_and_gender_as_its_own_group(
     assert len({groups[i] for i in wild}) == 4  # Darker/Lighter x Female/Male
 
 
+@pytest.mark.parametrize("augment", ["wild-context", "wild-people"])
 def test_wild_context_reframes_the_added_faces_from_their_wider_crops(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], augment: str
 ) -> None:
-    """`--augment wild-context`: both CNNs train with half A's faces reframed from their 128x128
+    """`--augment wild-context` (and `wild-people`, which also lays portraits and non-faces on
+    those crops' surroundings): both CNNs train with half A's faces reframed from their 128x128
     crops, and the cards say so; without --wider-train, or for the DB-VAE, a clear error before
     any decoding or training."""
     from model_export.wider import load_wider, split_wider
@@ -594,13 +596,15 @@ def test_wild_context_reframes_the_added_faces_from_their_wider_crops(
     recipe = write_recipe(tmp_path / "recipe.yaml")
     out = tmp_path / "models"
     args = ["all", "--data", str(data), "--out", str(out), "--recipe", str(recipe)]
-    args += ["--epochs", "1", "--seeds", "0", "--method", "balanced", "--augment", "wild-context"]
+    args += ["--epochs", "1", "--seeds", "0", "--method", "balanced", "--augment", augment]
     args += ["--wider", str(wider)]
     assert export_main([*args, "--work", str(tmp_path / "ck"), "--wider-train"]) == 0
     for name in ("baseline", "debiased"):
         card = json.loads((out / name / "card.json").read_text())
-        assert card["training"]["settings"]["augment"] == "wild-context"
-        assert "128x128 crops" in card["training_data"]["augmentation"]["context"]
+        assert card["training"]["settings"]["augment"] == augment
+        record = card["training_data"]["augmentation"]
+        assert "128x128 crops" in record["context"]
+        assert ("people" in record) == (augment == "wild-people")
     capsys.readouterr()
     assert export_main([*args, "--work", str(tmp_path / "none")]) == 1
     assert "add --wider-train" in capsys.readouterr().err
