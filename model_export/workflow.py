@@ -232,7 +232,6 @@ def prepare(
 def augmentation_record(kind: str) -> dict[str, Any]:
     """The training augmentation as the card records it: its name and every range."""
     from model_export.augment_wild import WILD
-
     from model_export.train import CONTEXT_AUGMENTS, PEOPLE_SHARE
 
     cfg: Any = WILD if kind in ("wild", *CONTEXT_AUGMENTS) else AUGMENT
