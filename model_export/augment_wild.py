@@ -97,7 +97,7 @@ def _scene(bg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def _place(img: np.ndarray, bg: np.ndarray, s: float, shift: tuple[float, float]) -> np.ndarray:
+def place(img: np.ndarray, bg: np.ndarray, s: float, shift: tuple[float, float]) -> np.ndarray:
     """uint8 [N, N, 3] content laid at side `s` (fraction of the 64-pixel crop's side) about the
     centre and offset (dx, dy) sides; where it does not cover the crop, the scene `bg` shows
     through a soft edge. A tight 64x64 face at s is a face at s; a 128x128 wider-demog crop
@@ -199,8 +199,8 @@ def augment_wild(
             # The context's face (half its side) lands exactly where the content goes: side s
             # at the same shift; the scene shows only where the context crop ends.
             other = contexts[int(rng.integers(0, len(contexts)))]
-            bg = _place(other, bg, s * 2, (float(dx), float(dy)))
-        placed = _place(np.ascontiguousarray(img), bg, s * wide, (float(dx), float(dy)))
+            bg = place(other, bg, s * 2, (float(dx), float(dy)))
+        placed = place(np.ascontiguousarray(img), bg, s * wide, (float(dx), float(dy)))
         x = _light(placed, cfg, rng)
         out[i] = _optics(x, cfg, rng)
     return out
