@@ -13,26 +13,19 @@ sure a recall on these faces is.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-Z95 = 1.959963984540054
+from installation.intervals import Z95, wilson_share
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval of the proportion k / n; (0, 1) when n is 0."""
-    if n <= 0:
-        return 0.0, 1.0
-    if not 0 <= k <= n:
+    if n > 0 and not 0 <= k <= n:
         raise ValueError(f"k must be in 0..n, got k={k}, n={n}")
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
+    return wilson_share(k / n if n > 0 else 0.0, n, z)
 
 
 def mcnemar(found_a: np.ndarray, found_b: np.ndarray) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from installation.display.palette import BG, BLUE, MUTED, ORANGE, PANEL, RGB, RU
 from installation.display.texts import Texts
 from installation.display.widgets import Drawn, Scaled, TextCache, bar, check_mark, cross_mark
 from installation.inference.card import Card, GroupMetric
+from installation.intervals import wilson_share
 from installation.types import Verdict
 
 logger = logging.getLogger(__name__)
@@ -38,25 +39,14 @@ RULE_Y = 350
 ROWS_TOP = 412
 NOTE_LINES = 5
 METHOD_LINES = 2
-Z95 = 1.959964
-
-
-def wilson(p: float, n: int) -> tuple[float, float]:
-    """95 % Wilson score interval of a share p of n (well behaved near 0 and 1, small n)."""
-    if n <= 0:
-        return 0.0, 1.0
-    denom = 1 + Z95**2 / n
-    centre = (p + Z95**2 / (2 * n)) / denom
-    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
-    return max(centre - half, 0.0), min(centre + half, 1.0)
 
 
 def gap_interval(best: GroupMetric, worst: GroupMetric) -> tuple[float, float]:
     """95 % interval of best minus worst recall (Newcombe's hybrid score method from the two
     Wilson intervals): a gap is only called a gap when this excludes zero."""
     p1, p2 = best.shown, worst.shown
-    l1, u1 = wilson(p1, best.count)
-    l2, u2 = wilson(p2, worst.count)
+    l1, u1 = wilson_share(p1, best.count)
+    l2, u2 = wilson_share(p2, worst.count)
     d = p1 - p2
     return d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
 
@@ -156,7 +146,7 @@ class Panel(Scaled):
             bar_rect = pygame.Rect(
                 pad, label.rect.bottom + self.px(14), inner - pct_w - self.px(14), bar_h
             )
-            bar(surf, bar_rect, g.shown, BLUE, interval=wilson(g.shown, g.count))
+            bar(surf, bar_rect, g.shown, BLUE, interval=wilson_share(g.shown, g.count))
             pct = self.texts.t("bar_percent", pct=round(g.shown * 100))  # "79%", "79 %" in de / fr
             put("label", pct, size, midright=(pad + inner, bar_rect.centery))
             y += row
