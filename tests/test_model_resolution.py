@@ -36,3 +36,23 @@ def test_reduced_views_keep_the_framing_and_lose_the_detail() -> None:
     full_detail = float(np.abs(np.diff(full, axis=1)).mean())
     assert detail[32] < detail[45] < full_detail
     assert VIEWS["f=1.0@32px"] == (1.0, 32) and VIEWS["f=1.0@45px"] == (1.0, 45)
+
+
+def test_covered_crops_keep_the_surroundings_and_hide_the_face() -> None:
+    """diagnostics.covered: the centre half (the face at f = 0.5) is replaced by the cover, with
+    the training's soft edge; the surroundings stay pixel for pixel; a flat cover is the crop's
+    own mean colour; covers are used in turn."""
+    from model_export.diagnostics.covered import covered
+
+    crops = np.random.default_rng(2).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    covers = np.stack([np.full((64, 64, 3), v, np.uint8) for v in (10, 240)])
+    out = covered(crops, covers)
+    assert out.shape == crops.shape and out.dtype == np.uint8
+    for i, v in enumerate((10, 240, 10)):  # crop i gets cover i mod 2
+        assert np.abs(out[i, 20:44, 20:44].astype(int) - v).max() <= 1
+        assert np.array_equal(out[i, :14], crops[i, :14])  # surroundings untouched
+        assert np.array_equal(out[i, 50:], crops[i, 50:])
+    flat = covered(crops, None)
+    for i in range(3):
+        mean = crops[i].mean(axis=(0, 1))
+        assert np.abs(flat[i, 24:40, 24:40].astype(float) - mean).max() <= 1.5

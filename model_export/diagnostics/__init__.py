@@ -16,6 +16,8 @@ and the answer (the README has the numbers):
 - `resolution`: is the 64x64 input the limit at face fraction 0.5? No: a face that fills the
   crop with 32 pixels of detail is found more often than with 64, and 9.5 points (balanced
   model) more often than the same face at 0.5: its surroundings are what the models miss.
+- `covered`: do the models take a person's surroundings for a face? Half B's crops at f = 0.5
+  with the face covered (by an object, or flat): the README has the shares per bundle.
 
 Each runs as `python -m model_export.diagnostics.<name> --help`.
 """
