@@ -75,16 +75,11 @@ def make_augmenter(
         return augment
     if name == "wild":
         return functools.partial(augment_wild, scenes=scenes)
-    if name == "wild-context":
+    if name in CONTEXT_AUGMENTS:
         check_wild_context(name, method=None, has_context=context is not None)
         assert context is not None  # checked above
-        return functools.partial(augment_wild, scenes=scenes, contexts=context.crops)
-    if name == "wild-people":
-        check_wild_context(name, method=None, has_context=context is not None)
-        assert context is not None  # checked above
-        return functools.partial(
-            augment_wild, scenes=scenes, contexts=context.crops, people=PEOPLE_SHARE
-        )
+        people = PEOPLE_SHARE if name == "wild-people" else 0.0  # 0: no extra draws
+        return functools.partial(augment_wild, scenes=scenes, contexts=context.crops, people=people)
     raise DataError(f"unknown augmentation {name!r}; use one of {', '.join(AUGMENT_NAMES)}")
 
 
