@@ -71,6 +71,14 @@ class WildConfig:
 
 WILD = WildConfig()
 
+# The augmentation names (model_export.train) built on `augment_wild`, and those of them that
+# read the wider crops --wider-train brings.
+CONTEXT_AUGMENTS = ("wild-context", "wild-people")
+WILD_AUGMENTS = ("wild", *CONTEXT_AUGMENTS)
+# "wild-people": share of the images without their own wider crop (portraits, non-faces) laid
+# on an in-the-wild crop's surroundings instead of a scene patch.
+PEOPLE_SHARE = 0.5
+
 
 @dataclass(frozen=True)
 class Context:

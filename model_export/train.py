@@ -23,7 +23,7 @@ import numpy as np
 
 from model_export import augment as aug
 from model_export.augment import apply_conditions, augment, draw_conditions
-from model_export.augment_wild import Context, augment_wild
+from model_export.augment_wild import CONTEXT_AUGMENTS, PEOPLE_SHARE, Context, augment_wild
 from model_export.data import DataError
 from model_export.models import DBVAE, baseline_cnn
 from model_export.resampling import Rule, effective_shares, face_weights
@@ -36,11 +36,6 @@ logger = logging.getLogger(__name__)
 Augmenter = Callable[..., np.ndarray]
 AugmentName = Literal["camera", "wild", "wild-context", "wild-people"]
 AUGMENT_NAMES: tuple[AugmentName, ...] = ("camera", "wild", "wild-context", "wild-people")
-# The augmentations that read the wider crops --wider-train brings (model_export.augment_wild).
-CONTEXT_AUGMENTS = ("wild-context", "wild-people")
-# "wild-people": share of the images without their own wider crop (portraits, non-faces) laid
-# on an in-the-wild crop's surroundings instead of a scene patch.
-PEOPLE_SHARE = 0.5
 
 
 def check_wild_context(augment: str, *, method: str | None, has_context: bool) -> None:

@@ -231,10 +231,9 @@ def prepare(
 
 def augmentation_record(kind: str) -> dict[str, Any]:
     """The training augmentation as the card records it: its name and every range."""
-    from model_export.augment_wild import WILD
-    from model_export.train import CONTEXT_AUGMENTS, PEOPLE_SHARE
+    from model_export.augment_wild import CONTEXT_AUGMENTS, PEOPLE_SHARE, WILD, WILD_AUGMENTS
 
-    cfg: Any = WILD if kind in ("wild", *CONTEXT_AUGMENTS) else AUGMENT
+    cfg: Any = WILD if kind in WILD_AUGMENTS else AUGMENT
     record = {"name": kind, **dataclasses.asdict(cfg)}
     if kind in CONTEXT_AUGMENTS:
         record["context"] = (
@@ -337,16 +336,14 @@ def calibration_images(
     camera-shift 0.42 -> 0.33, UTKFace unchanged; assets/models/README.md). `augmented=False`:
     the same crops as they are (the exporter until 2026-12-03;
     `model_export.diagnostics.int8_fidelity`).
-    `kind`: the model's training augmentation ("camera", or "wild" / "wild-context", which lay
+    `kind`: the model's training augmentation ("camera", or one of WILD_AUGMENTS, which lay
     content on `scenes`, the training non-faces)."""
     idx = np.random.default_rng(0).choice(len(train_x), size=min(n, len(train_x)), replace=False)
     if not augmented:
         return train_x[idx].astype(np.float32) / 255.0
-    from model_export.train import CONTEXT_AUGMENTS
+    from model_export.augment_wild import WILD_AUGMENTS, augment_wild
 
-    if kind in ("wild", *CONTEXT_AUGMENTS):  # tight crops on scenes
-        from model_export.augment_wild import augment_wild
-
+    if kind in WILD_AUGMENTS:  # tight crops on scenes
         return augment_wild(
             train_x[idx], np.random.default_rng(1), train_x if scenes is None else scenes
         )
