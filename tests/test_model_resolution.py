@@ -1,5 +1,6 @@
 """The input-detail diagnostic (model_export.diagnostics.resolution): its views are the report's
-crops, and the reduced ones keep the framing while losing the detail."""
+crops, and the reduced ones keep the framing while losing the detail; and the covered-face one
+(model_export.diagnostics.covered): its covers hide the face and keep the surroundings."""
 
 from __future__ import annotations
 
