@@ -86,6 +86,14 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         help="encoder convs per stage: 1 is the lab CNN, 2 adds a stride-1 3x3 conv to each",
     )
     p.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine"],
+        default="constant",
+        help="learning rate over training: constant (Adam at 5e-4, the lab's recipe) or cosine "
+        "(5e-4 down to 0 along a half cosine over the run's epochs; a checkpoint trained so "
+        "cannot be resumed to more epochs)",
+    )
+    p.add_argument(
         "--zoom",
         type=float,
         default=None,
@@ -136,6 +144,7 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         workers=args.workers,
         width=args.width,
         convs_per_stage=args.convs_per_stage,
+        lr_schedule=args.lr_schedule,
     )
 
 

@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 Augmenter = Callable[..., np.ndarray]
 AugmentName = Literal["camera", "wild", "wild-context", "wild-people"]
 AUGMENT_NAMES: tuple[AugmentName, ...] = ("camera", "wild", "wild-context", "wild-people")
+LrSchedule = Literal["constant", "cosine"]
+LR_SCHEDULES: tuple[LrSchedule, ...] = ("constant", "cosine")
 
 
 def check_wild_context(augment: str, *, method: str | None, has_context: bool) -> None:
@@ -152,6 +154,12 @@ def faces_per_batch(n_faces: int, n_nonfaces: int, batch_size: int) -> int:
     return min(batch_size, max(1, round(batch_size * n_faces / n)))
 
 
+def faces_first_steps(n_faces: int, n_nonfaces: int, batch_size: int, k: int) -> int:
+    """Batches in an epoch of FacesFirstBatches: until both kinds have run out."""
+    m = batch_size - k
+    return max(math.ceil(n_faces / k) if k else 0, math.ceil(n_nonfaces / m) if m else 0)
+
+
 class FacesFirstBatches(keras.utils.PyDataset):
     """DB-VAE batches of `batch_size` rows, the first `k` of them faces (the model's
     `faces_per_batch`, passed in so the two cannot disagree), the rest non-faces; each kind in
@@ -187,10 +195,7 @@ class FacesFirstBatches(keras.utils.PyDataset):
         fo, no = self.rng.permutation(len(faces)), self.rng.permutation(len(nonfaces))
         self.faces, self.nonfaces = faces[fo], nonfaces[no]
         self.conditions = None if conditions is None else (conditions[0][fo], conditions[1][no])
-        self.n = max(
-            math.ceil(len(faces) / self.k) if self.k else 0,
-            math.ceil(len(nonfaces) / self.m) if self.m else 0,
-        )
+        self.n = faces_first_steps(len(faces), len(nonfaces), batch_size, k)
 
     def __len__(self) -> int:
         return self.n
@@ -237,6 +242,10 @@ class TrainConfig:
     # is 12 and 1.
     width: int = 12
     convs_per_stage: int = 1
+    # Learning rate over training: "constant" (Adam at `learning_rate` throughout, the lab's
+    # recipe) or "cosine" (from `learning_rate` down to 0 along a half cosine over every step
+    # of `epochs` epochs, so the last epochs settle instead of jittering at full step size).
+    lr_schedule: LrSchedule = "constant"
 
 
 def _verbose() -> int:
@@ -307,7 +316,7 @@ def latent_means(model: DBVAE, x: np.ndarray, batch: int = 256) -> np.ndarray:
 # Settings that shape what a checkpoint has learned; `epochs` is not one (more epochs resume).
 _CNN_KEYS = (
     *("batch_size", "learning_rate", "seed", "augment", "per_batch_streams"),
-    *("width", "convs_per_stage"),
+    *("width", "convs_per_stage", "lr_schedule", "schedule_epochs"),
 )
 _DBVAE_KEYS = (
     *_CNN_KEYS,
@@ -322,14 +331,35 @@ _LEGACY: dict[str, Any] = {
     "per_batch_streams": False,
     "width": 12,
     "convs_per_stage": 1,
+    "lr_schedule": "constant",
+    "schedule_epochs": None,
 }
 
 
 def _settings(cfg: TrainConfig, keys: tuple[str, ...]) -> dict[str, Any]:
     # How many threads load data is not a setting; whether batches draw from their own random
     # streams (any count above one) is, since it changes the augmentation the model saw.
-    full = asdict(cfg) | {"per_batch_streams": cfg.workers > 1}
+    # A cosine schedule is drawn over a set number of epochs, so that number shapes the weights
+    # (a checkpoint cosine-trained for 12 epochs has ended at step size 0 and cannot resume to
+    # 20); a constant one resumes to any length.
+    full = asdict(cfg) | {
+        "per_batch_streams": cfg.workers > 1,
+        "schedule_epochs": cfg.epochs if cfg.lr_schedule == "cosine" else None,
+    }
     return {k: full[k] for k in keys}
+
+
+def optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """Adam at `cfg.learning_rate`, constant or along `cfg.lr_schedule`'s cosine.
+
+    The cosine reads the optimizer's own step counter, which the checkpoint saves with the
+    weights, so a run stopped and resumed follows the same curve."""
+    if cfg.lr_schedule == "constant":
+        return keras.optimizers.Adam(cfg.learning_rate)
+    total = cfg.epochs * steps_per_epoch
+    return keras.optimizers.Adam(
+        keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=total, alpha=0.0)
+    )
 
 
 def _resume(
@@ -377,12 +407,15 @@ def _checkpoint(
     tmp_state.replace(work / "state.json")
 
 
-def _compiled_cnn(cfg: TrainConfig, work: Path) -> tuple[keras.Model, int, list[dict[str, Any]]]:
-    """The lab CNN with its optimizer and loss, resumed from `work` if a checkpoint exists."""
+def _compiled_cnn(
+    cfg: TrainConfig, work: Path, steps_per_epoch: int
+) -> tuple[keras.Model, int, list[dict[str, Any]]]:
+    """The lab CNN with its optimizer and loss, resumed from `work` if a checkpoint exists.
+    `steps_per_epoch`: batches per epoch, which a cosine schedule spreads its curve over."""
     work.mkdir(parents=True, exist_ok=True)
     model = baseline_cnn(cfg.seed, width=cfg.width, convs_per_stage=cfg.convs_per_stage)
     model.compile(
-        optimizer=keras.optimizers.Adam(cfg.learning_rate),
+        optimizer=optimizer(cfg, steps_per_epoch),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
     )
     model.build((None, 64, 64, 3))
@@ -399,7 +432,7 @@ def train_baseline(
     x: np.ndarray, y: np.ndarray, cfg: TrainConfig, work: Path, *, context: Context | None = None
 ) -> tuple[keras.Model, list[dict[str, Any]]]:
     """`context`: wider crops of some training faces (used by `--augment wild-context`)."""
-    model, done, log = _compiled_cnn(cfg, work)
+    model, done, log = _compiled_cnn(cfg, work, math.ceil(len(x) / cfg.batch_size))
     ctx = _context_rows(cfg, context)
     data = Batches(
         x,
@@ -442,7 +475,12 @@ def train_dbvae(
         width=cfg.width,
         convs_per_stage=cfg.convs_per_stage,
     )
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
+    steps = (
+        faces_first_steps(len(faces), len(nonfaces), cfg.batch_size, k)
+        if cfg.faces_first
+        else math.ceil(len(x) / cfg.batch_size)  # drawn faces + every non-face
+    )
+    model.compile(optimizer=optimizer(cfg, steps))
     model(np.zeros((1, 64, 64, 3), np.float32))
     settings = _settings(cfg, _DBVAE_KEYS)
     done, log = _resume(model, work, settings)
@@ -538,7 +576,8 @@ def train_balanced(
     """The baseline CNN, but each epoch draws faces with probability 1 / (size of their group):
     a supervised comparison method that uses the group labels (the DB-VAE does not).
     `context`: as for train_baseline."""
-    model, done, log = _compiled_cnn(cfg, work)
+    # Each epoch's rows are its draw of len(faces) faces plus every non-face: len(x) rows.
+    model, done, log = _compiled_cnn(cfg, work, math.ceil(len(x) / cfg.batch_size))
     rng = np.random.default_rng(cfg.seed)
     faces = np.flatnonzero(y == 1)
     nonfaces = np.flatnonzero(y == 0)

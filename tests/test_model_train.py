@@ -152,6 +152,65 @@ def test_resume_refuses_a_checkpoint_trained_with_other_settings(tmp_path: Path)
     assert [e["epoch"] for e in log] == [1, 2]
 
 
+def _lr(model: Any) -> float:
+    return float(np.asarray(model.optimizer.learning_rate))
+
+
+def test_cosine_schedule_ends_at_zero_and_resumes_on_its_curve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """64 images in batches of 16: 4 steps an epoch, 8 over the 2-epoch curve."""
+    import model_export.train as train_mod
+
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 255, size=(64, 64, 64, 3), dtype=np.uint8)
+    y = (np.arange(64) % 2).astype(np.float32)
+    cosine = TrainConfig(epochs=2, batch_size=16, seed=3, lr_schedule="cosine")
+    model, _ = train_baseline(x, y, cosine, tmp_path / "whole")
+    assert int(model.optimizer.iterations) == 8 and _lr(model) == pytest.approx(0.0, abs=1e-9)
+    constant, _ = train_baseline(x, y, TrainConfig(epochs=2, batch_size=16, seed=3), tmp_path / "c")
+    assert _lr(constant) == pytest.approx(5e-4)
+
+    # Stopped after its first epoch, then resumed: the step counter comes back with the
+    # weights, so the second epoch runs the curve's second half (it would restart at the top
+    # and end at half the rate if the counter were lost).
+    real_fit, calls = train_mod.fit_epoch, []
+
+    def stop_after_one(model: Any, data: Any) -> float:
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real_fit(model, data)
+
+    monkeypatch.setattr(train_mod, "fit_epoch", stop_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        train_baseline(x, y, cosine, tmp_path / "stopped")
+    monkeypatch.setattr(train_mod, "fit_epoch", real_fit)
+    resumed, log = train_baseline(x, y, cosine, tmp_path / "stopped")
+    assert [e["epoch"] for e in log] == [1, 2]
+    assert int(resumed.optimizer.iterations) == 8 and _lr(resumed) == pytest.approx(0.0, abs=1e-9)
+
+    # A finished curve cannot be stretched, and a constant-rate checkpoint is not a cosine one.
+    longer = TrainConfig(epochs=3, batch_size=16, seed=3, lr_schedule="cosine")
+    with pytest.raises(DataError, match=r"schedule_epochs.*another --work"):
+        train_baseline(x, y, longer, tmp_path / "whole")
+    with pytest.raises(DataError, match=r"lr_schedule"):
+        train_baseline(x, y, cosine, tmp_path / "c")
+
+
+def test_dbvae_cosine_curve_spans_its_faces_first_epochs(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 255, size=(48, 64, 64, 3), dtype=np.uint8)
+    y = (np.arange(48) % 3 == 0).astype(np.float32)  # 16 faces, 32 non-faces
+    groups = np.array(["a", "b"] * 24)
+    cfg = TrainConfig(epochs=2, batch_size=16, seed=3, latent_dim=4, lr_schedule="cosine")
+    model, _ = train_dbvae(x, y, groups, cfg, tmp_path / "d")
+    k = faces_per_batch(16, 32, 16)
+    steps = len(FacesFirstBatches(x, np.arange(16), np.arange(16, 48), 16, k=k, seed=0))
+    assert int(model.optimizer.iterations) == 2 * steps
+    assert _lr(model) == pytest.approx(0.0, abs=1e-9)
+
+
 def _noise_aug(xb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return xb.astype(np.float32) / 255.0 + rng.normal(0, 1, xb.shape).astype(np.float32)
 
