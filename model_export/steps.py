@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from model_export.augment_wild import SCALE_DRAWS
 from model_export.data import DataError
 from model_export.workflow import Prepared, balance_groups, export_model
 
@@ -94,6 +95,14 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         "cannot be resumed to more epochs)",
     )
     p.add_argument(
+        "--scale-draw",
+        choices=SCALE_DRAWS,
+        default="uniform",
+        help="how the wild augmentations draw the framing (content 0.35-1.25 of the crop): "
+        "uniform, or log-uniform, as a face's size spreads with distance (60 %% of draws below "
+        "0.75, the kiosk's framings, against 44 %%)",
+    )
+    p.add_argument(
         "--zoom",
         type=float,
         default=None,
@@ -145,6 +154,7 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         width=args.width,
         convs_per_stage=args.convs_per_stage,
         lr_schedule=args.lr_schedule,
+        scale_draw=args.scale_draw,
     )
 
 

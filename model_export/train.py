@@ -7,6 +7,7 @@ started again with the same --work folder resumes after the last finished epoch.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -23,7 +24,16 @@ import numpy as np
 
 from model_export import augment as aug
 from model_export.augment import apply_conditions, augment, draw_conditions
-from model_export.augment_wild import CONTEXT_AUGMENTS, PEOPLE_SHARE, Context, augment_wild
+from model_export.augment_wild import (
+    CONTEXT_AUGMENTS,
+    PEOPLE_SHARE,
+    SCALE_DRAWS,
+    WILD,
+    Context,
+    ScaleDraw,
+    WildConfig,
+    augment_wild,
+)
 from model_export.data import DataError
 from model_export.models import DBVAE, baseline_cnn
 from model_export.resampling import Rule, effective_shares, face_weights
@@ -38,6 +48,15 @@ AugmentName = Literal["camera", "wild", "wild-context", "wild-people"]
 AUGMENT_NAMES: tuple[AugmentName, ...] = ("camera", "wild", "wild-context", "wild-people")
 LrSchedule = Literal["constant", "cosine"]
 LR_SCHEDULES: tuple[LrSchedule, ...] = ("constant", "cosine")
+
+
+def wild_config(scale_draw: str) -> WildConfig:
+    """The wild augmentation's settings with the framing drawn `scale_draw` (SCALE_DRAWS)."""
+    if scale_draw not in SCALE_DRAWS:
+        raise DataError(f"unknown scale draw {scale_draw!r}; use one of {', '.join(SCALE_DRAWS)}")
+    if scale_draw == WILD.scale_draw:
+        return WILD
+    return dataclasses.replace(WILD, scale_draw=scale_draw)
 
 
 def check_wild_context(augment: str, *, method: str | None, has_context: bool) -> None:
@@ -59,7 +78,10 @@ def check_wild_context(augment: str, *, method: str | None, has_context: bool) -
 
 
 def make_augmenter(
-    name: AugmentName, scenes: np.ndarray, context: Context | None = None
+    name: AugmentName,
+    scenes: np.ndarray,
+    context: Context | None = None,
+    scale_draw: ScaleDraw = "uniform",
 ) -> Augmenter:
     """uint8 [B, 64, 64, 3] -> float32 [B, 64, 64, 3] in [0, 1]. "camera": the milder camera
     changes of model_export.augment (models trained until 2026-12-03); "wild": framing 0.35-1.25
@@ -67,16 +89,20 @@ def make_augmenter(
     (model_export.augment_wild); "wild-context": "wild", but faces with a wider crop in
     `context` are reframed from it (their own surroundings instead of a pasted scene);
     "wild-people": "wild-context", and PEOPLE_SHARE of the other images (portraits, non-faces)
-    are laid on a random wider crop's surroundings instead of a scene patch."""
+    are laid on a random wider crop's surroundings instead of a scene patch. `scale_draw`: how
+    the wild ones draw the framing (WildConfig.scale_draw; the camera one has its own)."""
     if name == "camera":
         return augment
+    wild = wild_config(scale_draw)
     if name == "wild":
-        return functools.partial(augment_wild, scenes=scenes)
+        return functools.partial(augment_wild, scenes=scenes, cfg=wild)
     if name in CONTEXT_AUGMENTS:
         check_wild_context(name, method=None, has_context=context is not None)
         assert context is not None  # checked above
         people = PEOPLE_SHARE if name == "wild-people" else 0.0  # 0: no extra draws
-        return functools.partial(augment_wild, scenes=scenes, contexts=context.crops, people=people)
+        return functools.partial(
+            augment_wild, scenes=scenes, cfg=wild, contexts=context.crops, people=people
+        )
     raise DataError(f"unknown augmentation {name!r}; use one of {', '.join(AUGMENT_NAMES)}")
 
 
@@ -246,6 +272,9 @@ class TrainConfig:
     # recipe) or "cosine" (from `learning_rate` down to 0 along a half cosine over every step
     # of `epochs` epochs, so the last epochs settle instead of jittering at full step size).
     lr_schedule: LrSchedule = "constant"
+    # How the wild augmentations draw the framing: "uniform" in 0.35-1.25 of the crop, or "log"
+    # (log-uniform over the same range; WildConfig.scale_draw).
+    scale_draw: ScaleDraw = "uniform"
 
 
 def _verbose() -> int:
@@ -316,7 +345,7 @@ def latent_means(model: DBVAE, x: np.ndarray, batch: int = 256) -> np.ndarray:
 # Settings that shape what a checkpoint has learned; `epochs` is not one (more epochs resume).
 _CNN_KEYS = (
     *("batch_size", "learning_rate", "seed", "augment", "per_batch_streams"),
-    *("width", "convs_per_stage", "lr_schedule", "schedule_epochs"),
+    *("width", "convs_per_stage", "lr_schedule", "schedule_epochs", "scale_draw"),
 )
 _DBVAE_KEYS = (
     *_CNN_KEYS,
@@ -333,6 +362,7 @@ _LEGACY: dict[str, Any] = {
     "convs_per_stage": 1,
     "lr_schedule": "constant",
     "schedule_epochs": None,
+    "scale_draw": "uniform",
 }
 
 
@@ -439,7 +469,7 @@ def train_baseline(
         y,
         cfg.batch_size,
         cfg.seed,
-        aug=make_augmenter(cfg.augment, x[y == 0], ctx),
+        aug=make_augmenter(cfg.augment, x[y == 0], ctx, cfg.scale_draw),
         workers=cfg.workers,
         which=None if ctx is None else ctx.which,
     )
@@ -485,7 +515,7 @@ def train_dbvae(
     settings = _settings(cfg, _DBVAE_KEYS)
     done, log = _resume(model, work, settings)
     rng = np.random.default_rng(cfg.seed)
-    augmenter = make_augmenter(cfg.augment, x[nonfaces])
+    augmenter = make_augmenter(cfg.augment, x[nonfaces], scale_draw=cfg.scale_draw)
     for epoch in range(done, cfg.epochs):
         conditions: np.ndarray | None = None
         by_label: tuple[np.ndarray, np.ndarray] | None = None
@@ -587,7 +617,7 @@ def train_balanced(
     w = np.array([1.0 / size[g] for g in fg.tolist()])
     w /= w.sum()
     ctx = _context_rows(cfg, context)
-    augmenter = make_augmenter(cfg.augment, x[nonfaces], ctx)
+    augmenter = make_augmenter(cfg.augment, x[nonfaces], ctx, cfg.scale_draw)
     for epoch in range(done, cfg.epochs):
         drawn = faces[rng.choice(len(faces), len(faces), replace=True, p=w)]
         data = Batches(

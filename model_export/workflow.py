@@ -229,11 +229,12 @@ def prepare(
     return Prepared(train, val_nonfaces, evals, recipe, counts, faces, context)
 
 
-def augmentation_record(kind: str) -> dict[str, Any]:
+def augmentation_record(kind: str, scale_draw: str = "uniform") -> dict[str, Any]:
     """The training augmentation as the card records it: its name and every range."""
-    from model_export.augment_wild import CONTEXT_AUGMENTS, PEOPLE_SHARE, WILD, WILD_AUGMENTS
+    from model_export.augment_wild import CONTEXT_AUGMENTS, PEOPLE_SHARE, WILD_AUGMENTS
+    from model_export.train import wild_config
 
-    cfg: Any = WILD if kind in WILD_AUGMENTS else AUGMENT
+    cfg: Any = wild_config(scale_draw) if kind in WILD_AUGMENTS else AUGMENT
     record = {"name": kind, **dataclasses.asdict(cfg)}
     if kind in CONTEXT_AUGMENTS:
         record["context"] = (
@@ -326,6 +327,7 @@ def calibration_images(
     augmented: bool = True,
     kind: str = "camera",
     scenes: np.ndarray | None = None,
+    scale_draw: str = "uniform",
 ) -> np.ndarray:
     """uint8 [N, 64, 64, 3] training images -> float32 [min(n, N), 64, 64, 3] in [0, 1]: the
     images that set the int8 activation ranges and the range equalization.
@@ -342,10 +344,14 @@ def calibration_images(
     if not augmented:
         return train_x[idx].astype(np.float32) / 255.0
     from model_export.augment_wild import WILD_AUGMENTS, augment_wild
+    from model_export.train import wild_config
 
     if kind in WILD_AUGMENTS:  # tight crops on scenes
         return augment_wild(
-            train_x[idx], np.random.default_rng(1), train_x if scenes is None else scenes
+            train_x[idx],
+            np.random.default_rng(1),
+            train_x if scenes is None else scenes,
+            wild_config(scale_draw),
         )
     return augment(train_x[idx], np.random.default_rng(1))
 
@@ -367,8 +373,9 @@ def export_model(
 
     thr_f, m_float = float_metrics(model, data, fpr, zoom)
     kind = str(train_settings.get("augment", "camera"))
+    scale_draw = str(train_settings.get("scale_draw", "uniform"))
     calibration = calibration_images(
-        data.train.x, kind=kind, scenes=data.train.x[data.train.y == 0]
+        data.train.x, kind=kind, scenes=data.train.x[data.train.y == 0], scale_draw=scale_draw
     )
     fields: dict[str, Any] = {
         "threshold": thr_f,
@@ -377,7 +384,7 @@ def export_model(
         "method_id": method,
         "version": dt.date.today().isoformat(),
         "license": LICENSE,
-        "training_data": {**data.counts, "augmentation": augmentation_record(kind)},
+        "training_data": {**data.counts, "augmentation": augmentation_record(kind, scale_draw)},
         "training": {"settings": train_settings, "log": train_log},
         "metrics": {"float": m_float},
         "thresholds": {"fpr_target": fpr, "float": thr_f},

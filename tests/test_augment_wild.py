@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_export.augment_wild import WILD, WildConfig, augment_wild
+from model_export.augment_wild import WILD, WildConfig, augment_wild, draw_scale
 
 # Geometry only: no light, optics or flip, so pixels can be traced to content or scene.
 PLAIN = WildConfig(
@@ -162,3 +162,29 @@ def test_people_zero_draws_nothing_and_needs_contexts() -> None:
     assert not np.array_equal(before, half)
     with pytest.raises(ValueError, match="contexts"):
         augment_wild(batch, np.random.default_rng(2), batch, people=0.5)
+
+
+def test_log_scale_draw_puts_more_framings_where_the_kiosk_sees_faces() -> None:
+    """Log-uniform over 0.35-1.25: P(s < 0.75) = ln(0.75 / 0.35) / ln(1.25 / 0.35) = 0.60;
+    uniform: 0.40 / 0.90 = 0.44. Either way one draw from the generator, so every later draw
+    of the image lines up."""
+    log = WildConfig(scale_draw="log")
+    draws = {}
+    for cfg in (WILD, log):
+        rng = np.random.default_rng(5)
+        draws[cfg.scale_draw] = np.array([draw_scale(cfg, rng) for _ in range(20_000)])
+    for name, want in (
+        ("uniform", 0.40 / 0.90),
+        ("log", np.log(0.75 / 0.35) / np.log(1.25 / 0.35)),
+    ):
+        s = draws[name]
+        assert s.min() >= 0.35 and s.max() <= 1.25, name
+        assert np.mean(s < 0.75) == pytest.approx(want, abs=0.015), name
+    a, b = np.random.default_rng(9), np.random.default_rng(9)
+    draw_scale(WILD, a), draw_scale(log, b)
+    assert a.random() == b.random()
+    batch = np.random.default_rng(1).integers(0, 255, (4, 64, 64, 3), dtype=np.uint8)
+    scenes = np.random.default_rng(2).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
+    same = augment_wild(batch, np.random.default_rng(3), scenes, WILD)
+    assert np.array_equal(same, augment_wild(batch, np.random.default_rng(3), scenes))
+    assert not np.array_equal(same, augment_wild(batch, np.random.default_rng(3), scenes, log))

@@ -198,6 +198,23 @@ def test_cosine_schedule_ends_at_zero_and_resumes_on_its_curve(
         train_baseline(x, y, cosine, tmp_path / "c")
 
 
+def test_scale_draw_is_a_recorded_setting_and_reaches_the_card(tmp_path: Path) -> None:
+    from model_export.workflow import augmentation_record
+
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 255, size=(32, 64, 64, 3), dtype=np.uint8)
+    y = (np.arange(32) % 2).astype(np.float32)
+    uniform = TrainConfig(epochs=1, batch_size=16, seed=3, augment="wild")
+    train_baseline(x, y, uniform, tmp_path / "b")
+    log = TrainConfig(epochs=2, batch_size=16, seed=3, augment="wild", scale_draw="log")
+    with pytest.raises(DataError, match=r"scale_draw.*another --work"):
+        train_baseline(x, y, log, tmp_path / "b")
+    assert augmentation_record("wild-context", "log")["scale_draw"] == "log"
+    assert augmentation_record("wild-context")["scale_draw"] == "uniform"
+    with pytest.raises(DataError, match=r"unknown scale draw 'cubic'.*uniform, log"):
+        augmentation_record("wild", "cubic")
+
+
 def test_dbvae_cosine_curve_spans_its_faces_first_epochs(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
     x = rng.integers(0, 255, size=(48, 64, 64, 3), dtype=np.uint8)
