@@ -35,6 +35,12 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         "over few in-the-wild faces keeps learning after the baseline has stopped",
     )
     p.add_argument("--batch-size", type=int, default=32, help="32 on a CPU; 256 on a GPU")
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        default=5e-4,
+        help="Adam's step size (the lab's 5e-4; with --lr-schedule cosine, where it starts)",
+    )
     p.add_argument("--rule", choices=["max", "product", "mean_log"], default="max")
     p.add_argument("--alpha", type=float, default=0.001, help="histogram smoothing")
     p.add_argument("--bins", type=int, default=10, help="histogram bins per latent dimension")
@@ -133,12 +139,15 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         )
     if epochs < 1 or args.batch_size < 1:
         raise DataError(f"--epochs and --batch-size must be >= 1, got {epochs}/{args.batch_size}")
+    if not 0 < args.learning_rate <= 0.1:
+        raise DataError(f"--learning-rate must be in (0, 0.1], got {args.learning_rate}")
     check_wild_context(
         args.augment, method=method, has_context=bool(getattr(args, "wider_train", False))
     )
     return TrainConfig(
         epochs=epochs,
         batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
         seed=seed,
         latent_dim=args.latent_dim,
         kl_weight=args.kl_weight,

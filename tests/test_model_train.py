@@ -528,6 +528,22 @@ def test_all_with_missing_data_is_a_clear_error(
     assert "labels.csv" in capsys.readouterr().err
 
 
+def test_training_options_reach_the_config_and_bad_ones_are_refused() -> None:
+    import argparse
+
+    from model_export.steps import add_training_args, train_config
+
+    parser = argparse.ArgumentParser()
+    add_training_args(parser)
+    args = parser.parse_args(["--learning-rate", "1e-3", "--scale-draw", "log"])
+    cfg = train_config(args, "baseline", seed=4)
+    assert (cfg.learning_rate, cfg.scale_draw, cfg.lr_schedule) == (1e-3, "log", "constant")
+    for bad in ("0", "-1e-3", "0.5"):
+        args = parser.parse_args([f"--learning-rate={bad}"])
+        with pytest.raises(DataError, match=r"--learning-rate must be in \(0, 0.1\], got"):
+            train_config(args, "baseline", seed=4)
+
+
 def test_balanced_method_is_named_truthfully(tmp_path: Path) -> None:
     data = write_faces64(tmp_path / "faces64")
     recipe = write_recipe(tmp_path / "recipe.yaml")
