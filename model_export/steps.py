@@ -96,9 +96,9 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         "--lr-schedule",
         choices=["constant", "cosine"],
         default="constant",
-        help="learning rate over training: constant (Adam at 5e-4, the lab's recipe) or cosine "
-        "(5e-4 down to 0 along a half cosine over the run's epochs; a checkpoint trained so "
-        "cannot be resumed to more epochs)",
+        help="step size over training: constant (--learning-rate throughout, the lab's recipe) "
+        "or cosine (from --learning-rate down to 0 along a half cosine over the run's epochs; "
+        "a checkpoint trained so cannot be resumed to more epochs)",
     )
     p.add_argument(
         "--scale-draw",
