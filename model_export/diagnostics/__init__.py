@@ -18,6 +18,9 @@ and the answer (the README has the numbers):
   model) more often than the same face at 0.5: its surroundings are what the models miss.
 - `covered`: do the models take a person's surroundings for a face? Half B's crops at f = 0.5
   with the face covered (by an object, or flat): the README has the shares per bundle.
+- `per_seed`: did a training setting help, seed by seed? Two runs' bundles side by side from
+  their cards (same seed: same start and draws, so paired). The cosine schedule, log-uniform
+  framings and a doubled learning rate did not (sweeps of 2026-12-07).
 
 Each runs as `python -m model_export.diagnostics.<name> --help`.
 """
