@@ -36,6 +36,7 @@ cost the balanced model up to 3.5: a setting that lost, kept as an option.)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from model_export.augment import _jpeg
+from model_export.data import DataError
 
 ScaleDraw = Literal["uniform", "log"]
 SCALE_DRAWS: tuple[ScaleDraw, ...] = ("uniform", "log")
@@ -78,6 +80,15 @@ class WildConfig:
 
 
 WILD = WildConfig()
+
+
+def wild_config(scale_draw: str) -> WildConfig:
+    """The wild augmentation's settings with the framing drawn `scale_draw` (SCALE_DRAWS)."""
+    if scale_draw not in SCALE_DRAWS:
+        raise DataError(f"unknown scale draw {scale_draw!r}; use one of {', '.join(SCALE_DRAWS)}")
+    if scale_draw == WILD.scale_draw:
+        return WILD
+    return dataclasses.replace(WILD, scale_draw=scale_draw)
 
 
 def draw_scale(cfg: WildConfig, rng: np.random.Generator) -> float:

@@ -7,7 +7,6 @@ started again with the same --work folder resumes after the last finished epoch.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
@@ -27,12 +26,10 @@ from model_export.augment import apply_conditions, augment, draw_conditions
 from model_export.augment_wild import (
     CONTEXT_AUGMENTS,
     PEOPLE_SHARE,
-    SCALE_DRAWS,
-    WILD,
     Context,
     ScaleDraw,
-    WildConfig,
     augment_wild,
+    wild_config,
 )
 from model_export.data import DataError
 from model_export.models import DBVAE, baseline_cnn
@@ -47,16 +44,6 @@ Augmenter = Callable[..., np.ndarray]
 AugmentName = Literal["camera", "wild", "wild-context", "wild-people"]
 AUGMENT_NAMES: tuple[AugmentName, ...] = ("camera", "wild", "wild-context", "wild-people")
 LrSchedule = Literal["constant", "cosine"]
-LR_SCHEDULES: tuple[LrSchedule, ...] = ("constant", "cosine")
-
-
-def wild_config(scale_draw: str) -> WildConfig:
-    """The wild augmentation's settings with the framing drawn `scale_draw` (SCALE_DRAWS)."""
-    if scale_draw not in SCALE_DRAWS:
-        raise DataError(f"unknown scale draw {scale_draw!r}; use one of {', '.join(SCALE_DRAWS)}")
-    if scale_draw == WILD.scale_draw:
-        return WILD
-    return dataclasses.replace(WILD, scale_draw=scale_draw)
 
 
 def check_wild_context(augment: str, *, method: str | None, has_context: bool) -> None:

@@ -231,8 +231,12 @@ def prepare(
 
 def augmentation_record(kind: str, scale_draw: str = "uniform") -> dict[str, Any]:
     """The training augmentation as the card records it: its name and every range."""
-    from model_export.augment_wild import CONTEXT_AUGMENTS, PEOPLE_SHARE, WILD_AUGMENTS
-    from model_export.train import wild_config
+    from model_export.augment_wild import (
+        CONTEXT_AUGMENTS,
+        PEOPLE_SHARE,
+        WILD_AUGMENTS,
+        wild_config,
+    )
 
     cfg: Any = wild_config(scale_draw) if kind in WILD_AUGMENTS else AUGMENT
     record = {"name": kind, **dataclasses.asdict(cfg)}
@@ -343,8 +347,7 @@ def calibration_images(
     idx = np.random.default_rng(0).choice(len(train_x), size=min(n, len(train_x)), replace=False)
     if not augmented:
         return train_x[idx].astype(np.float32) / 255.0
-    from model_export.augment_wild import WILD_AUGMENTS, augment_wild
-    from model_export.train import wild_config
+    from model_export.augment_wild import WILD_AUGMENTS, augment_wild, wild_config
 
     if kind in WILD_AUGMENTS:  # tight crops on scenes
         return augment_wild(

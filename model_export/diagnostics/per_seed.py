@@ -21,27 +21,28 @@ import argparse
 import sys
 from pathlib import Path
 
-from installation.inference.card import Card, SetMetrics
+from installation.inference.card import Card, CardError, SetMetrics, load_card
 from model_export.data import DataError
-from model_export.wider import ATTRS
+from model_export.report import FOLDERS
+from model_export.wider import ATTRS, FRACTIONS, STUDIO_FRACTION
+from model_export.workflow import wider_set_name
 
-SETS = ("wider_f050", "wider_f070", "wider_f090", "wider_f100", "wider_kiosk")
-LABELS = {"wider_f050": "f = 0.5", "wider_f070": "f = 0.7", "wider_f090": "f = 0.9"}
-LABELS |= {"wider_f100": "f = 1.0", "wider_kiosk": "kiosk"}
-SIDES = ("baseline", "debiased")
+# The in-the-wild sets `all --wider` evaluates, with the row label each gets here.
+LABELS = {
+    wider_set_name(f): "kiosk" if f is None else f"f = {f:.1f}"
+    for f in (*FRACTIONS, STUDIO_FRACTION, None)
+}
+SETS = tuple(LABELS)
 
 
 def read_card(folder: Path) -> Card:
-    path = folder / "card.json"
     try:
-        return Card.model_validate_json(path.read_bytes())
-    except OSError as exc:
+        return load_card(folder / "card.json")
+    except CardError as exc:
         raise DataError(
-            f"{path}: cannot read the bundle's card ({exc.strerror}); pass folders "
-            "that hold baseline/ and debiased/ bundles"
+            f"cannot read the bundle's card ({exc}); pass folders that hold baseline/ and "
+            "debiased/ bundles"
         ) from None
-    except ValueError as exc:
-        raise DataError(f"{path}: not a valid card: {exc}") from None
 
 
 def recall_and_lowest(m: SetMetrics) -> tuple[float, float]:
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--run {name}: give the folders of its seeds after the name")
         runs.append((name, [Path(f) for f in folders]))
     try:
-        for side in SIDES:
+        for side in FOLDERS:
             print("\n".join(table(runs, side)), end="\n\n")
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
