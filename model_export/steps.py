@@ -41,6 +41,14 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         default=5e-4,
         help="Adam's step size (the lab's 5e-4; with --lr-schedule cosine, where it starts)",
     )
+    p.add_argument(
+        "--right-learning-rate",
+        type=float,
+        default=None,
+        help="Adam's step size for the right-hand model (dbvae or balanced; default: "
+        "--learning-rate): the baseline can take larger steps than a model that redraws few "
+        "in-the-wild faces many times",
+    )
     p.add_argument("--rule", choices=["max", "product", "mean_log"], default="max")
     p.add_argument("--alpha", type=float, default=0.001, help="histogram smoothing")
     p.add_argument("--bins", type=int, default=10, help="histogram bins per latent dimension")
@@ -128,7 +136,12 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
     from installation.inference.views import check_zoom
     from model_export.train import TrainConfig, check_wild_context
 
-    epochs = args.epochs if method == "baseline" else (args.right_epochs or args.epochs)
+    right = method != "baseline"
+    epochs = (args.right_epochs or args.epochs) if right else args.epochs
+    lr_flag = "--learning-rate"
+    learning_rate = args.learning_rate
+    if right and getattr(args, "right_learning_rate", None) is not None:
+        lr_flag, learning_rate = "--right-learning-rate", args.right_learning_rate
     try:
         check_zoom(getattr(args, "zoom", None))
     except ValueError as exc:
@@ -139,15 +152,15 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         )
     if epochs < 1 or args.batch_size < 1:
         raise DataError(f"--epochs and --batch-size must be >= 1, got {epochs}/{args.batch_size}")
-    if not 0 < args.learning_rate <= 0.1:
-        raise DataError(f"--learning-rate must be in (0, 0.1], got {args.learning_rate}")
+    if not 0 < learning_rate <= 0.1:
+        raise DataError(f"{lr_flag} must be in (0, 0.1], got {learning_rate}")
     check_wild_context(
         args.augment, method=method, has_context=bool(getattr(args, "wider_train", False))
     )
     return TrainConfig(
         epochs=epochs,
         batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
+        learning_rate=learning_rate,
         seed=seed,
         latent_dim=args.latent_dim,
         kl_weight=args.kl_weight,

@@ -542,6 +542,15 @@ def test_training_options_reach_the_config_and_bad_ones_are_refused() -> None:
         args = parser.parse_args([f"--learning-rate={bad}"])
         with pytest.raises(DataError, match=r"--learning-rate must be in \(0, 0.1\], got"):
             train_config(args, "baseline", seed=4)
+    # The right-hand model may take its own step size; the baseline keeps --learning-rate.
+    args = parser.parse_args(["--learning-rate", "1e-3", "--right-learning-rate", "5e-4"])
+    rates = {m: train_config(args, m, seed=0).learning_rate for m in ("baseline", "balanced")}
+    assert rates == {"baseline": 1e-3, "balanced": 5e-4}
+    assert train_config(args, "dbvae", seed=0).learning_rate == 5e-4
+    args = parser.parse_args(["--right-learning-rate", "2"])
+    assert train_config(args, "baseline", seed=0).learning_rate == 5e-4
+    with pytest.raises(DataError, match=r"--right-learning-rate must be in \(0, 0.1\], got 2"):
+        train_config(args, "balanced", seed=0)
 
 
 def test_balanced_method_is_named_truthfully(tmp_path: Path) -> None:
