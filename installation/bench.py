@@ -71,12 +71,12 @@ def bench_models(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict[s
     res: dict[str, Any] = {
         "left": {
             "name": left.card.name,
-            "views": 1 if left.zoom is None else 2,
+            "views": left.views,
             **stats(timed(lambda: left.predict(crop()), seconds)),
         },
         "right": {
             "name": right.card.name,
-            "views": 1 if right.zoom is None else 2,
+            "views": right.views,
             **stats(timed(lambda: right.predict(crop()), seconds)),
         },
     }

@@ -61,7 +61,15 @@ def _export(args: argparse.Namespace) -> int:
     # All epochs are done, so this only reloads the checkpoint and its log.
     model, log = train_method(args.method, data, cfg, args.work)
     path = export_method(
-        args.method, model, log, cfg, data, out=args.out, fpr=args.fpr, zoom=args.zoom
+        args.method,
+        model,
+        log,
+        cfg,
+        data,
+        out=args.out,
+        fpr=args.fpr,
+        zoom=args.zoom,
+        flip_average=args.flip_average,
     )
     print(path)
     return 0

@@ -107,8 +107,10 @@ def _add_float(
     ckpt = work / f"{entry['method']}-s{entry['seed']}"
     if (ckpt / "last.weights.h5").is_file():
         model = _float_model(entry["method"], ckpt, card)
-        # The float model is scored as its bundle is (the card's zoom, if any).
-        _, entry["float"] = float_metrics(model, data, fpr, card.get("zoom"))
+        # The float model is scored as its bundle is (the card's views, if any).
+        _, entry["float"] = float_metrics(
+            model, data, fpr, card.get("zoom"), bool(card.get("flip_average", False))
+        )
 
 
 def _finest(m: dict[str, Any]) -> list[dict[str, Any]]:

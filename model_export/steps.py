@@ -126,6 +126,14 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         "setting (the same checkpoint can be exported with or without it)",
     )
     p.add_argument(
+        "--flip-average",
+        action="store_true",
+        help="judge each crop as it is and mirrored left to right, and average the two face "
+        "logits (installation.inference.views); the threshold is set on that score. Written "
+        "into the card; not a training setting (the same checkpoint can be exported with or "
+        "without it)",
+    )
+    p.add_argument(
         "--mixed-precision",
         action="store_true",
         help="float16 compute (GPU only; weights and the loss stay float32)",
@@ -238,9 +246,11 @@ def export_method(
     out: Path,
     fpr: float,
     zoom: float | None = None,
+    flip_average: bool = False,
 ) -> Path:
     """Evaluate float, export int8, re-evaluate int8, write the bundle to `out` (atomically);
-    with `zoom`, every score is the larger of the crop's and its zoomed view's."""
+    with `zoom`, every score is the larger of the crop's and its zoomed view's; with
+    `flip_average`, each view's score is the mean of its own and its mirror image's."""
     import dataclasses
 
     stats = None
@@ -261,6 +271,7 @@ def export_method(
         fpr=fpr,
         latent_stats=stats,
         zoom=zoom,
+        flip_average=flip_average,
     )
 
 
@@ -275,5 +286,13 @@ def train_and_export(
         set_precision(False)
         model, log = train_method(method, data, cfg, args.work)  # all epochs done: reload only
     return export_method(
-        method, model, log, cfg, data, out=run / FOLDER[method], fpr=args.fpr, zoom=args.zoom
+        method,
+        model,
+        log,
+        cfg,
+        data,
+        out=run / FOLDER[method],
+        fpr=args.fpr,
+        zoom=args.zoom,
+        flip_average=args.flip_average,
     )

@@ -254,27 +254,34 @@ def augmentation_record(kind: str, scale_draw: str = "uniform") -> dict[str, Any
     return record
 
 
-def detector_logits(model: Any, x: np.ndarray, zoom: float | None) -> np.ndarray:
-    """Float face logits [N] of images [N, 64, 64, 3] as the kiosk scores them: with a zoom
-    (installation.inference.views), the larger of each crop's and its zoomed view's."""
-    from installation.inference.views import zoom_views
+def detector_logits(
+    model: Any, x: np.ndarray, zoom: float | None, flip_average: bool = False
+) -> np.ndarray:
+    """Float face logits [N] of images [N, 64, 64, 3] as the kiosk scores them
+    (installation.inference.views): with `flip_average` each view's logit is the mean of its
+    own and its mirror image's; with a zoom, the larger of the crop's and its zoomed view's."""
+    from installation.inference.views import combine, flip_views, zoom_views
     from model_export.train import predict_logits
 
-    logits: np.ndarray = predict_logits(model, x)
+    def view(v: np.ndarray) -> np.ndarray:
+        logits: np.ndarray = predict_logits(model, v)
+        return combine(logits, predict_logits(model, flip_views(v))) if flip_average else logits
+
+    logits = view(x)
     if zoom is None:
         return logits
-    both: np.ndarray = np.maximum(logits, predict_logits(model, zoom_views(x, zoom)))
+    both: np.ndarray = np.maximum(logits, view(zoom_views(x, zoom)))
     return both
 
 
 def float_metrics(
-    model: Any, data: Prepared, fpr: float, zoom: float | None = None
+    model: Any, data: Prepared, fpr: float, zoom: float | None = None, flip_average: bool = False
 ) -> tuple[float, dict[str, Any]]:
-    p_val = sigmoid(detector_logits(model, data.val_nonfaces.x, zoom))
+    p_val = sigmoid(detector_logits(model, data.val_nonfaces.x, zoom, flip_average))
     thr = threshold_at_fpr(p_val, fpr)
     out = {}
     for name, images in data.evals.items():
-        p = sigmoid(detector_logits(model, images.x, zoom))
+        p = sigmoid(detector_logits(model, images.x, zoom, flip_average))
         out[name] = set_metrics(
             p, [r.attrs for r in images.rows], thr, group_combos(name), float(np.mean(p_val >= thr))
         )
@@ -370,11 +377,12 @@ def export_model(
     fpr: float,
     latent_stats: Any = None,
     zoom: float | None = None,
+    flip_average: bool = False,
 ) -> Path:
     from model_export.export import export_bundle
     from model_export.fold import INT8_GRAPH, int8_serving
 
-    thr_f, m_float = float_metrics(model, data, fpr, zoom)
+    thr_f, m_float = float_metrics(model, data, fpr, zoom, flip_average)
     kind = str(train_settings.get("augment", "camera"))
     scale_draw = str(train_settings.get("scale_draw", "uniform"))
     calibration = calibration_images(
@@ -383,6 +391,7 @@ def export_model(
     fields: dict[str, Any] = {
         "threshold": thr_f,
         **({"zoom": zoom} if zoom is not None else {}),
+        **({"flip_average": True} if flip_average else {}),
         "method": METHODS[method][2],
         "method_id": method,
         "version": dt.date.today().isoformat(),

@@ -93,6 +93,24 @@ def test_batched_zoom_maps_are_the_deciding_views(tiny_bundles: Path, tmp_path: 
     assert decided == {True, False}  # both views were measured
 
 
+def test_batched_flip_average_maps_equal_one_view_at_a_time(
+    tiny_bundles: Path, tmp_path: Path
+) -> None:
+    """With `flip_average`, the batch runs the crop's and the mirror image's occlusions and
+    gives the numbers the one-by-one reader gives."""
+    folder = tmp_path / "flip"
+    shutil.copytree(tiny_bundles / "tiny_baseline", folder)
+    card = json.loads((folder / "card.json").read_text())
+    (folder / "card.json").write_text(json.dumps(card | {"flip_average": True}))
+    occluder = load_occluder(folder)
+    one = load_classifier(folder, accelerator="cpu")
+    assert occluder.batched and occluder.flip_average
+    for crop in _crops(6, seed=8):
+        assert np.array_equal(
+            occlusion_map(occluder.occluded_logits, crop), occlusion_map(one.occluded_logits, crop)
+        )
+
+
 def test_a_batch_that_reads_other_logits_is_refused(tiny_bundles: Path) -> None:
     one = load_classifier(tiny_bundles / "tiny_baseline", accelerator="cpu")
 

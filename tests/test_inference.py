@@ -17,7 +17,7 @@ import pytest
 from installation.inference import BackendError, BundleError, load_classifier
 from installation.inference import backends as backends_mod
 from installation.inference.int8 import input_lut
-from installation.inference.views import check_zoom, zoom_view
+from installation.inference.views import check_zoom, flip_views, mirrored_corners, zoom_view
 from tests.tiny_bundles import synthetic_set
 
 
@@ -100,6 +100,55 @@ def test_a_zoom_card_scores_the_larger_of_two_views(tmp_path: Path, tiny_bundles
     assert decided[True] > 0 and decided[False] > 0  # both branches ran
     with pytest.raises(ValueError, match="sets no zoom"):
         plain.view_logit(_u8(x)[0], True)
+
+
+def _card_with(tmp_path: Path, tiny_bundles: Path, **fields: Any) -> Path:
+    folder = tmp_path / "_".join(fields)
+    shutil.copytree(tiny_bundles / "tiny_baseline", folder)
+    card = json.loads((folder / "card.json").read_text())
+    (folder / "card.json").write_text(json.dumps(card | fields))
+    return folder
+
+
+def test_mirrored_views_and_corners() -> None:
+    crop = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
+    flipped = flip_views(crop)
+    assert flipped.flags.c_contiguous and (flipped[:, 0] == crop[:, 3]).all()
+    assert (flip_views(crop[None])[0] == flipped).all()  # a batch flips image by image
+    # The square at x = 0 of a 4-wide image, 1 wide, is at x = 3 in the mirror image.
+    assert mirrored_corners([(0, 0), (2, 1)], 1, 4) == [(0, 3), (2, 2)]
+
+
+def test_a_flip_average_card_scores_the_mean_of_crop_and_mirror(
+    tmp_path: Path, tiny_bundles: Path
+) -> None:
+    """Through the real int8 model: with `flip_average` the score is the mean of the crop's
+    logit and its mirror image's, in predict, logit and the heatmaps' occlusions alike; with a
+    zoom as well, each view is averaged with its mirror and the larger view wins."""
+    plain = load_classifier(tiny_bundles / "tiny_baseline", accelerator="cpu")
+    flip = load_classifier(_card_with(tmp_path, tiny_bundles, flip_average=True), "cpu")
+    both = load_classifier(_card_with(tmp_path, tiny_bundles, flip_average=True, zoom=0.7), "cpu")
+    assert (plain.views, flip.views, both.views) == (1, 2, 4)
+    x, _, _ = synthetic_set(24, seed=3)
+    moved = 0
+    for img in _u8(x):
+        want = (plain.logit(img) + plain.logit(img[:, ::-1].copy())) / 2
+        moved += abs(want - plain.logit(img)) > 1e-3
+        pred = flip.predict(img)
+        assert pred.logit == pytest.approx(want) and flip.logit(img) == pytest.approx(want)
+        assert pred.face == (pred.p_face >= flip.card.threshold)
+        fill = img.reshape(-1, 3).mean(axis=0).round().astype(np.uint8)
+        corners = [(0, 0), (16, 32), (48, 40)]
+        base, covered = flip.occluded_logits(img, fill, corners, 16)
+        assert base == pytest.approx(want)
+        for (y, xx), got in zip(corners, covered, strict=True):
+            work = img.copy()
+            work[y : y + 16, xx : xx + 16] = fill
+            assert got == pytest.approx(flip.logit(work), abs=1e-5)
+        z = zoom_view(img, 0.7)
+        zoomed = (plain.logit(z) + plain.logit(z[:, ::-1].copy())) / 2
+        assert both.predict(img).logit == pytest.approx(max(want, zoomed))
+    assert moved > 0  # the mirror image does change the score: the mean is not the crop's own
 
 
 def test_lut_matches_quantization_formula() -> None:

@@ -75,6 +75,21 @@ def test_train_then_export_from_checkpoint(
     )
     assert "--zoom" in capsys.readouterr().err
 
+    # With the mirror image averaged in: the card says so and its threshold is set on the
+    # averaged score of the validation non-faces, as the kiosk computes it.
+    flipped = tmp_path / "flipped"
+    assert (
+        export_main(["export", *common, "--seed", "4", "--out", str(flipped), "--flip-average"])
+        == 0
+    )
+    fcard = json.loads((flipped / "card.json").read_text())
+    assert fcard["flip_average"] is True and "zoom" not in fcard
+    fclf = load_classifier(flipped, accelerator="cpu")
+    p_avg = np.array([fclf.predict(x).p_face for x in val])
+    assert fcard["threshold"] == pytest.approx(threshold_at_fpr(p_avg, 0.02))
+    assert not np.allclose(p_avg, p_one)  # the mirror image moved the scores
+    assert "flip_average" not in card
+
 
 def test_bad_training_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_faces64(tmp_path / "faces64", faces_per_race=1, nonfaces=20)

@@ -112,6 +112,12 @@ class Card(_Open):
         "share of its side, resized back to the input; the face logit is the larger of the two "
         "views' and the threshold is set on that score. None: the crop alone.",
     )
+    flip_average: bool = Field(
+        False,
+        description="Judge each view as it is and mirrored left to right, and average the two "
+        "face logits (installation.inference.views); the threshold is set on that score. "
+        "False: each view once.",
+    )
     license: str = Field(description="License of the weights.")
     training_data: dict[str, Any] = Field(default_factory=dict, description="Recipe and counts.")
     metrics: dict[str, dict[str, SetMetrics]] = Field(

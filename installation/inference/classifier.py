@@ -20,7 +20,13 @@ from installation.inference.batch import BatchError, Int8BatchReader, load_batch
 from installation.inference.bundle import FIX, Bundle, BundleError, load_bundle
 from installation.inference.int8 import Int8Reader, ordered_outputs
 from installation.inference.rarity import Rarity, RarityError
-from installation.inference.views import zoom_view, zoom_views
+from installation.inference.views import (
+    combine,
+    flip_views,
+    mirrored_corners,
+    zoom_view,
+    zoom_views,
+)
 from installation.logits import logit_of, sigmoid
 from installation.types import Prediction
 
@@ -115,14 +121,32 @@ class Classifier:
         """The card's second view (installation.inference.views), or None for the crop alone."""
         return self.card.zoom
 
+    @property
+    def flip_average(self) -> bool:
+        """Whether each view's logit is the mean of its own and its mirror image's."""
+        return self.card.flip_average
+
+    @property
+    def views(self) -> int:
+        """How many images the model judges per crop (a zoom and a mirror image each double it)."""
+        return (1 if self.zoom is None else 2) * (2 if self.flip_average else 1)
+
+    def _image_logit(self, image: np.ndarray) -> float:
+        # One view's score: the image's logit, or with flip_average the mean with its mirror's.
+        logit = self._reader.logit(image)
+        if not self.flip_average:
+            return logit
+        mirrored = self._reader.logit(flip_views(image))
+        return float(combine(np.array([logit]), np.array([mirrored]))[0])
+
     def view_logit(self, crop_rgb: np.ndarray, zoomed: bool) -> float:
         """The face logit of one view: the crop itself, or (`zoomed`) its zoomed centre."""
         _check_crop(crop_rgb)
         if not zoomed:
-            return self._reader.logit(crop_rgb)
+            return self._image_logit(crop_rgb)
         if self.zoom is None:
             raise ValueError(f"{self.bundle.dir}: the card sets no zoom, so there is no view")
-        return self._reader.logit(zoom_view(crop_rgb, self.zoom))
+        return self._image_logit(zoom_view(crop_rgb, self.zoom))
 
     def zoom_decides(self, crop_rgb: np.ndarray) -> bool:
         """Whether the zoomed view gave the crop's score (False without a zoom)."""
@@ -156,18 +180,33 @@ class Classifier:
         _check_crop(crop_rgb)
         if not self.zoom_decides(crop_rgb):
             reader = self._reader if self._batch is None else self._batch
-            return reader.occluded_logits(crop_rgb, fill_rgb, corners, patch)
+            base, covered = reader.occluded_logits(crop_rgb, fill_rgb, corners, patch)
+            if not self.flip_average:
+                return base, covered
+            # The mirror image with the same squares covered: mirrored squares of the mirror
+            # image, so its k-th logit belongs to the k-th square (twice the invokes).
+            side = crop_rgb.shape[1]
+            m_base, m_covered = reader.occluded_logits(
+                flip_views(crop_rgb), fill_rgb, mirrored_corners(corners, patch, side), patch
+            )
+            both = combine(np.array([base, *covered]), np.array([m_base, *m_covered]))
+            return float(both[0]), both[1:].astype(np.float32)
         assert self.zoom is not None  # zoom_decides is False without one
         # [1 + K, S, S, 3]: the crop, then each covered copy; all zoomed as the view sees them.
         crops = np.repeat(crop_rgb[None], 1 + len(corners), axis=0)
         for k, (y, x) in enumerate(corners):
             crops[k + 1, y : y + patch, x : x + patch] = fill_rgb
         views = zoom_views(crops, self.zoom)
-        if self._batch is not None:
-            logits = self._batch.logits(views)
-        else:
-            logits = np.array([self._reader.logit(v) for v in views])
+        logits = self._many_logits(views)
+        if self.flip_average:
+            logits = combine(logits, self._many_logits(flip_views(views)))
         return float(logits[0]), logits[1:].astype(np.float32)
+
+    def _many_logits(self, views: np.ndarray) -> np.ndarray:
+        # uint8 [B, S, S, 3] -> float [B]: in one invoke when a batch interpreter is loaded.
+        if self._batch is not None:
+            return self._batch.logits(views)
+        return np.array([self._reader.logit(v) for v in views])
 
     @property
     def batched(self) -> bool:
@@ -180,6 +219,9 @@ class Classifier:
         # The latent (DB-VAE rarity) is always the crop's own: rarity describes what the camera
         # sees, not the view that scored higher.
         logit, latent = self._reader.read(crop_rgb)
+        if self.flip_average:
+            mirrored = self._reader.logit(flip_views(crop_rgb))
+            logit = float(combine(np.array([logit]), np.array([mirrored]))[0])
         if self.zoom is not None:
             logit = max(logit, self.view_logit(crop_rgb, True))
         ms = (time.perf_counter() - t0) * 1e3

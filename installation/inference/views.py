@@ -9,9 +9,16 @@ detector is: the crop, and its centre (`zoom` of the side: 45x45 pixels at 0.7) 
 (2 % of the validation non-faces, each judged on its own two views), so the false-positive
 rate it states still holds. One home for the view, used by the kiosk and by model_export's
 evaluation, so both judge exactly the same pixels.
+
+A card may also set `flip_average`: each view is judged as it is and as its left-right mirror
+image, and the two face logits are averaged (test-time augmentation; the models are trained on
+mirrored faces half the time, so either image is as much a face to them, and the average of
+two looks is steadier than one). Its threshold is set on that averaged score as well.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -39,6 +46,25 @@ def zoom_view(crop: np.ndarray, zoom: float) -> np.ndarray:
     out: np.ndarray = cv2.resize(
         crop[o : o + s, o : o + s], (side, side), interpolation=cv2.INTER_LINEAR
     )
+    return out
+
+
+def flip_views(x: np.ndarray) -> np.ndarray:
+    """uint8 [..., S, S, 3] -> the same images mirrored left to right (a contiguous copy)."""
+    return np.ascontiguousarray(x[..., ::-1, :])
+
+
+def mirrored_corners(
+    corners: Sequence[tuple[int, int]], patch: int, side: int
+) -> list[tuple[int, int]]:
+    """The (y, x) corners of the same squares in the mirrored image: x -> side - x - patch."""
+    return [(y, side - x - patch) for y, x in corners]
+
+
+def combine(plain: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    """float [N] logits of images and of their mirror images -> the face logits [N] the card's
+    `flip_average` scores with: their mean."""
+    out: np.ndarray = (plain + mirrored) / 2.0
     return out
 
 
