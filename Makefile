@@ -50,7 +50,8 @@ bench: $(VENV)/.runtime
 	$(BIN)/bias-mirror bench
 
 models: $(VENV)/.all
-	$(BIN)/bias-mirror-export all --method balanced --augment wild-context --data $(DATA) --wider $(WIDER) --wider-train --out assets/models \
+	$(BIN)/bias-mirror-export all --method balanced --augment wild-context --learning-rate 1e-3 --right-learning-rate 5e-4 \
+		--data $(DATA) --wider $(WIDER) --wider-train --out assets/models \
 		--seeds 0 1 2 --epochs 12 --right-epochs 20 --latent-dim 32 --width 16 --convs-per-stage 2
 
 # Files generated from code: the default config (from the schema) and the README's screenshots.
