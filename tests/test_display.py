@@ -332,6 +332,24 @@ def test_paused_shows_no_camera_image(view: KioskView) -> None:
     assert view.t("camera_notice") in {d.text for d in view.drawn()}
 
 
+def test_soft_room_is_the_rooms_average_mirrored() -> None:
+    """The attract screen's tiny room (two-step reduction) is, to a few levels, the area average
+    of the whole frame, dimmed, and mirrored like the live image."""
+    from installation.display.mirror import soft_tiny
+
+    frame = scene()  # BGR [480, 640, 3] with fine noise
+    frame[:, :320] //= 3  # a dark left half, so mirroring shows
+    tiny = soft_tiny(frame, 960, 720, mirror=False)
+    assert tiny.shape == (18, 24, 3)
+    whole = cv2.convertScaleAbs(
+        cv2.resize(frame, (24, 18), interpolation=cv2.INTER_AREA), alpha=0.35
+    )
+    assert np.abs(tiny.astype(int) - whole.astype(int)).max() <= 4
+    assert tiny[:, :12].mean() < tiny[:, 12:].mean() - 5
+    assert np.array_equal(soft_tiny(frame, 960, 720, mirror=True), tiny[:, ::-1])
+    assert soft_tiny(frame[:8, :8], 960, 720, mirror=False).shape == (18, 24, 3)  # tiny frames too
+
+
 def test_attract_blurs_the_room_beyond_recognition(view: KioskView) -> None:
     frame = scene()
     live = render(view, frame=frame, result=None, status=OK, attract=False)

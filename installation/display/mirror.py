@@ -26,6 +26,26 @@ NATIVE_UP_TO = 1.15  # a frame that would be enlarged by less than this is shown
 _KEY = (255, 0, 254)
 
 
+def soft_tiny(frame: np.ndarray, vw: int, vh: int, mirror: bool) -> np.ndarray:
+    """BGR uint8 [H, W, 3] -> the attract screen's room, [vh // 40, vw // 40, 3], dimmed.
+
+    Averaged down in two steps: a bilinear reduction to 4x the tiny size (each of its pixels
+    reads 4 of the frame's), then an area average of those (16 per tiny pixel). One area
+    average straight from the frame's size reads every pixel and took 0.73 ms of CPU a frame at
+    640x480 here, 2 % of a core at 30 fps for as long as nobody is in the box; the two steps
+    take 0.07 ms and differ from it by at most 2 of 255 levels, in an image dimmed and blurred
+    to 24x18 pixels."""
+    tw, th = max(vw // 40, 1), max(vh // 40, 1)
+    fh, fw = frame.shape[:2]
+    if fw > 4 * tw and fh > 4 * th:
+        frame = cv2.resize(frame, (4 * tw, 4 * th), interpolation=cv2.INTER_LINEAR)
+    small = cv2.resize(frame, (tw, th), interpolation=cv2.INTER_AREA)
+    if mirror:
+        small = cv2.flip(small, 1)
+    out: np.ndarray = cv2.convertScaleAbs(small, alpha=0.35)
+    return out
+
+
 class Mirror(Scaled):
     def __init__(
         self, rect: pygame.Rect, cache: TextCache, u: float, mirror: bool, label_px: int
@@ -108,21 +128,19 @@ class Mirror(Scaled):
         # pygame.transform.scale (nearest neighbour: blocky faces) and 4.5 ms for smoothscale.
         fh, fw = frame.shape[:2]
         vw, vh = where.size
-        if self.mirror:
-            # Flipped at the camera's size, before any enlarging: fewer pixels to move.
-            frame = cv2.flip(frame, 1)
         if soft:
             # Attract mode: a soft, dim impression of the room, no recognisable person (dimmed
-            # while tiny: 1/1600 of the pixels).
-            small = cv2.resize(
-                frame, (max(vw // 40, 1), max(vh // 40, 1)), interpolation=cv2.INTER_AREA
-            )
-            small = cv2.convertScaleAbs(small, alpha=0.35)
-            img = cv2.resize(small, (vw, vh), interpolation=cv2.INTER_LINEAR)
-        elif (vw, vh) == (fw, fh):
-            img = frame
+            # and mirrored while tiny: 1/1600 of the pixels).
+            tiny = soft_tiny(frame, vw, vh, self.mirror)
+            img = cv2.resize(tiny, (vw, vh), interpolation=cv2.INTER_LINEAR)
         else:
-            img = cv2.resize(frame, (vw, vh), interpolation=cv2.INTER_LINEAR)
+            if self.mirror:
+                # Flipped at the camera's size, before any enlarging: fewer pixels to move.
+                frame = cv2.flip(frame, 1)
+            if (vw, vh) == (fw, fh):
+                img = frame
+            else:
+                img = cv2.resize(frame, (vw, vh), interpolation=cv2.INTER_LINEAR)
         img = np.ascontiguousarray(img)
         surf = pygame.image.frombuffer(img.data, (vw, vh), "BGR")
         self.frame_rect = where.copy()
