@@ -131,13 +131,16 @@ class Classifier:
         """How many images the model judges per crop (a zoom and a mirror image each double it)."""
         return (1 if self.zoom is None else 2) * (2 if self.flip_average else 1)
 
-    def _image_logit(self, image: np.ndarray) -> float:
-        # One view's score: the image's logit, or with flip_average the mean with its mirror's.
-        logit = self._reader.logit(image)
+    def _with_mirror(self, logit: float, image: np.ndarray) -> float:
+        # `logit` is the image's own; with flip_average, the mean with its mirror image's.
         if not self.flip_average:
             return logit
         mirrored = self._reader.logit(flip_views(image))
         return float(combine(np.array([logit]), np.array([mirrored]))[0])
+
+    def _image_logit(self, image: np.ndarray) -> float:
+        """One view's score (the image as it is, and mirrored with flip_average)."""
+        return self._with_mirror(self._reader.logit(image), image)
 
     def view_logit(self, crop_rgb: np.ndarray, zoomed: bool) -> float:
         """The face logit of one view: the crop itself, or (`zoomed`) its zoomed centre."""
@@ -219,9 +222,7 @@ class Classifier:
         # The latent (DB-VAE rarity) is always the crop's own: rarity describes what the camera
         # sees, not the view that scored higher.
         logit, latent = self._reader.read(crop_rgb)
-        if self.flip_average:
-            mirrored = self._reader.logit(flip_views(crop_rgb))
-            logit = float(combine(np.array([logit]), np.array([mirrored]))[0])
+        logit = self._with_mirror(logit, crop_rgb)
         if self.zoom is not None:
             logit = max(logit, self.view_logit(crop_rgb, True))
         ms = (time.perf_counter() - t0) * 1e3
