@@ -71,12 +71,12 @@ def bench_models(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict[s
     res: dict[str, Any] = {
         "left": {
             "name": left.card.name,
-            "views": left.views,
+            "views": left.views.count,
             **stats(timed(lambda: left.predict(crop()), seconds)),
         },
         "right": {
             "name": right.card.name,
-            "views": right.views,
+            "views": right.views.count,
             **stats(timed(lambda: right.predict(crop()), seconds)),
         },
     }

@@ -53,7 +53,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from model_export.steps import export_method, require_trained, train_config, train_method
+    from model_export.steps import (
+        export_method,
+        require_trained,
+        train_config,
+        train_method,
+        views_of,
+    )
 
     cfg = train_config(args, args.method, args.seed)
     require_trained(args.work, args.method, cfg)
@@ -61,15 +67,7 @@ def _export(args: argparse.Namespace) -> int:
     # All epochs are done, so this only reloads the checkpoint and its log.
     model, log = train_method(args.method, data, cfg, args.work)
     path = export_method(
-        args.method,
-        model,
-        log,
-        cfg,
-        data,
-        out=args.out,
-        fpr=args.fpr,
-        zoom=args.zoom,
-        flip_average=args.flip_average,
+        args.method, model, log, cfg, data, out=args.out, fpr=args.fpr, views=views_of(args)
     )
     print(path)
     return 0

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from installation.inference.views import Views
 from model_export.paired import cell_labels, compare, recheck, wider_sets, wider_targets
 from model_export.workflow import METHOD_NAMES, Prepared, float_metrics, int8_metrics
 
@@ -108,9 +109,7 @@ def _add_float(
     if (ckpt / "last.weights.h5").is_file():
         model = _float_model(entry["method"], ckpt, card)
         # The float model is scored as its bundle is (the card's views, if any).
-        _, entry["float"] = float_metrics(
-            model, data, fpr, card.get("zoom"), bool(card.get("flip_average", False))
-        )
+        _, entry["float"] = float_metrics(model, data, fpr, Views.of_card(card))
 
 
 def _finest(m: dict[str, Any]) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from installation.inference.views import CROP_ALONE, Views
 from model_export.augment_wild import SCALE_DRAWS
 from model_export.data import DataError
 from model_export.workflow import Prepared, balance_groups, export_model
@@ -245,12 +246,10 @@ def export_method(
     *,
     out: Path,
     fpr: float,
-    zoom: float | None = None,
-    flip_average: bool = False,
+    views: Views = CROP_ALONE,
 ) -> Path:
     """Evaluate float, export int8, re-evaluate int8, write the bundle to `out` (atomically);
-    with `zoom`, every score is the larger of the crop's and its zoomed view's; with
-    `flip_average`, each view's score is the mean of its own and its mirror image's."""
+    every score as `views` judge a crop (installation.inference.views)."""
     import dataclasses
 
     stats = None
@@ -270,8 +269,7 @@ def export_method(
         train_settings=dataclasses.asdict(cfg),
         fpr=fpr,
         latent_stats=stats,
-        zoom=zoom,
-        flip_average=flip_average,
+        views=views,
     )
 
 
@@ -286,13 +284,10 @@ def train_and_export(
         set_precision(False)
         model, log = train_method(method, data, cfg, args.work)  # all epochs done: reload only
     return export_method(
-        method,
-        model,
-        log,
-        cfg,
-        data,
-        out=run / FOLDER[method],
-        fpr=args.fpr,
-        zoom=args.zoom,
-        flip_average=args.flip_average,
+        method, model, log, cfg, data, out=run / FOLDER[method], fpr=args.fpr, views=views_of(args)
     )
+
+
+def views_of(args: argparse.Namespace) -> Views:
+    """The views --zoom and --flip-average ask for (checked by train_config)."""
+    return Views(args.zoom, args.flip_average)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from installation.inference.card import ModelKind
+from installation.inference.views import CROP_ALONE, Views
 from installation.logits import sigmoid
 from model_export.augment import DEFAULT as AUGMENT
 from model_export.augment import augment
@@ -254,34 +255,22 @@ def augmentation_record(kind: str, scale_draw: str = "uniform") -> dict[str, Any
     return record
 
 
-def detector_logits(
-    model: Any, x: np.ndarray, zoom: float | None, flip_average: bool = False
-) -> np.ndarray:
-    """Float face logits [N] of images [N, 64, 64, 3] as the kiosk scores them
-    (installation.inference.views): with `flip_average` each view's logit is the mean of its
-    own and its mirror image's; with a zoom, the larger of the crop's and its zoomed view's."""
-    from installation.inference.views import combine, flip_views, zoom_views
+def detector_logits(model: Any, x: np.ndarray, views: Views) -> np.ndarray:
+    """Float face logits [N] of images [N, 64, 64, 3] as the kiosk scores them with `views`
+    (installation.inference.views)."""
     from model_export.train import predict_logits
 
-    def view(v: np.ndarray) -> np.ndarray:
-        logits: np.ndarray = predict_logits(model, v)
-        return combine(logits, predict_logits(model, flip_views(v))) if flip_average else logits
-
-    logits = view(x)
-    if zoom is None:
-        return logits
-    both: np.ndarray = np.maximum(logits, view(zoom_views(x, zoom)))
-    return both
+    return views.score(lambda v: predict_logits(model, v), x)
 
 
 def float_metrics(
-    model: Any, data: Prepared, fpr: float, zoom: float | None = None, flip_average: bool = False
+    model: Any, data: Prepared, fpr: float, views: Views = CROP_ALONE
 ) -> tuple[float, dict[str, Any]]:
-    p_val = sigmoid(detector_logits(model, data.val_nonfaces.x, zoom, flip_average))
+    p_val = sigmoid(detector_logits(model, data.val_nonfaces.x, views))
     thr = threshold_at_fpr(p_val, fpr)
     out = {}
     for name, images in data.evals.items():
-        p = sigmoid(detector_logits(model, images.x, zoom, flip_average))
+        p = sigmoid(detector_logits(model, images.x, views))
         out[name] = set_metrics(
             p, [r.attrs for r in images.rows], thr, group_combos(name), float(np.mean(p_val >= thr))
         )
@@ -376,13 +365,12 @@ def export_model(
     train_settings: dict[str, Any],
     fpr: float,
     latent_stats: Any = None,
-    zoom: float | None = None,
-    flip_average: bool = False,
+    views: Views = CROP_ALONE,
 ) -> Path:
     from model_export.export import export_bundle
     from model_export.fold import INT8_GRAPH, int8_serving
 
-    thr_f, m_float = float_metrics(model, data, fpr, zoom, flip_average)
+    thr_f, m_float = float_metrics(model, data, fpr, views)
     kind = str(train_settings.get("augment", "camera"))
     scale_draw = str(train_settings.get("scale_draw", "uniform"))
     calibration = calibration_images(
@@ -390,8 +378,7 @@ def export_model(
     )
     fields: dict[str, Any] = {
         "threshold": thr_f,
-        **({"zoom": zoom} if zoom is not None else {}),
-        **({"flip_average": True} if flip_average else {}),
+        **views.card_fields(),
         "method": METHODS[method][2],
         "method_id": method,
         "version": dt.date.today().isoformat(),

@@ -17,7 +17,14 @@ import pytest
 from installation.inference import BackendError, BundleError, load_classifier
 from installation.inference import backends as backends_mod
 from installation.inference.int8 import input_lut
-from installation.inference.views import check_zoom, flip_views, mirrored_corners, zoom_view
+from installation.inference.views import (
+    CROP_ALONE,
+    Views,
+    check_zoom,
+    flip_views,
+    mirrored_corners,
+    zoom_view,
+)
 from tests.tiny_bundles import synthetic_set
 
 
@@ -119,6 +126,14 @@ def test_mirrored_views_and_corners() -> None:
     assert mirrored_corners([(0, 0), (2, 1)], 1, 4) == [(0, 3), (2, 2)]
 
 
+def test_views_round_trip_through_the_card_and_refuse_a_bad_zoom() -> None:
+    for views in (CROP_ALONE, Views(0.7), Views(None, True), Views(0.7, True)):
+        assert Views.of_card(views.card_fields()) == views
+    assert CROP_ALONE.card_fields() == {} and CROP_ALONE.count == 1
+    with pytest.raises(ValueError, match="share of its side"):
+        Views(1.5)
+
+
 def test_a_flip_average_card_scores_the_mean_of_crop_and_mirror(
     tmp_path: Path, tiny_bundles: Path
 ) -> None:
@@ -128,7 +143,7 @@ def test_a_flip_average_card_scores_the_mean_of_crop_and_mirror(
     plain = load_classifier(tiny_bundles / "tiny_baseline", accelerator="cpu")
     flip = load_classifier(_card_with(tmp_path, tiny_bundles, flip_average=True), "cpu")
     both = load_classifier(_card_with(tmp_path, tiny_bundles, flip_average=True, zoom=0.7), "cpu")
-    assert (plain.views, flip.views, both.views) == (1, 2, 4)
+    assert (plain.views.count, flip.views.count, both.views.count) == (1, 2, 4)
     x, _, _ = synthetic_set(24, seed=3)
     moved = 0
     for img in _u8(x):

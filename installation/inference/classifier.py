@@ -21,6 +21,7 @@ from installation.inference.bundle import FIX, Bundle, BundleError, load_bundle
 from installation.inference.int8 import Int8Reader, ordered_outputs
 from installation.inference.rarity import Rarity, RarityError
 from installation.inference.views import (
+    Views,
     combine,
     flip_views,
     mirrored_corners,
@@ -127,9 +128,9 @@ class Classifier:
         return self.card.flip_average
 
     @property
-    def views(self) -> int:
-        """How many images the model judges per crop (a zoom and a mirror image each double it)."""
-        return (1 if self.zoom is None else 2) * (2 if self.flip_average else 1)
+    def views(self) -> Views:
+        """How the card has each crop judged (its `count` images per crop)."""
+        return Views(self.zoom, self.flip_average)
 
     def _with_mirror(self, logit: float, image: np.ndarray) -> float:
         # `logit` is the image's own; with flip_average, the mean with its mirror image's.

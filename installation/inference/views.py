@@ -18,7 +18,9 @@ two looks is steadier than one). Its threshold is set on that averaged score as 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -75,3 +77,50 @@ def zoom_views(x: np.ndarray, zoom: float) -> np.ndarray:
     else:
         out = np.stack([zoom_view(img, zoom) for img in x])
     return out
+
+
+@dataclass(frozen=True)
+class Views:
+    """How a bundle judges a crop, from its card: the crop alone, or also its zoomed centre
+    (`zoom`), each view alone or averaged with its mirror image (`flip_average`). One value
+    carried from the export's options to the card, and from the card to every scorer."""
+
+    zoom: float | None = None
+    flip_average: bool = False
+
+    def __post_init__(self) -> None:
+        check_zoom(self.zoom)
+
+    @classmethod
+    def of_card(cls, card: Mapping[str, Any]) -> Views:
+        """The views a card's fields (card.json as read) set; absent keys: the crop alone."""
+        return cls(card.get("zoom"), bool(card.get("flip_average", False)))
+
+    @property
+    def count(self) -> int:
+        """Images judged per crop: a zoom and a mirror image each double it."""
+        return (1 if self.zoom is None else 2) * (2 if self.flip_average else 1)
+
+    def card_fields(self) -> dict[str, Any]:
+        """The card keys that record these views (none for the crop alone)."""
+        return {
+            **({"zoom": self.zoom} if self.zoom is not None else {}),
+            **({"flip_average": True} if self.flip_average else {}),
+        }
+
+    def score(self, logits: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+        """uint8 [N, S, S, 3] -> the face logits [N] as the kiosk scores them, given `logits`
+        (images -> their logits [N]): each view's logit, averaged with its mirror image's
+        with flip_average; with a zoom, the larger of the crop's and its zoomed view's."""
+
+        def view(v: np.ndarray) -> np.ndarray:
+            own = logits(v)
+            return combine(own, logits(flip_views(v))) if self.flip_average else own
+
+        out = view(x)
+        if self.zoom is not None:
+            out = np.maximum(out, view(zoom_views(x, self.zoom)))
+        return out
+
+
+CROP_ALONE = Views()  # the crop judged once: a card that sets neither key
