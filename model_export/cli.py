@@ -34,6 +34,7 @@ def _data(args: argparse.Namespace, *, with_train: bool = True) -> Any:
         wider=args.wider,
         wider_fractions=tuple(args.wider_fractions),
         wider_train=args.wider_train,
+        wider_train_half=args.wider_train_half,
     )
 
 
@@ -173,6 +174,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from model_export.steps import METHOD_IDS, add_training_args
+    from model_export.wider import HALVES
 
     parser = argparse.ArgumentParser(prog="bias-mirror-export", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -198,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
             "--wider-train",
             action="store_true",
             help="train on half A of wider-demog's photos too; measure on half B's faces only",
+        )
+        p.add_argument(
+            "--wider-train-half",
+            choices=HALVES,
+            default="A",
+            help="with --wider-train: which half of the photos to train on (the other is "
+            "measured); B trains on the shipped models' measured half, for a re-check of the "
+            "recipe on half A (model_export.diagnostics.crossfit)",
         )
 
     def work_arg(p: argparse.ArgumentParser) -> None:

@@ -480,6 +480,8 @@ def plot(
     names the in-the-wild faces measured ("wider-demog half B" when half A was trained on)."""
     import matplotlib
 
+    from model_export.wider import HALVES
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -515,7 +517,8 @@ def plot(
         ax.set_ylabel("recall (faces found)")
         ax.set_title(_PLOT_TITLES.get(name, name).format(wider=wider_name), fontsize=10)
     bars = "95 % interval over faces" if panels else "spread over seeds"
-    held_out = "; half B: photos no model trained on" if wider_name.endswith("half B") else ""
+    measured = [h for h in HALVES if wider_name.endswith(f"half {h}")]
+    held_out = f"; half {measured[0]}: photos no model trained on" if measured else ""
     fig.suptitle(
         f"Recall per group at 2 % false positives, int8, mean of seeds; bars: {bars}; "
         f"dashed: 0.85, the recall target{held_out}"
@@ -537,8 +540,13 @@ _PLOT_TITLES = {
 
 
 def wider_name(counts: dict[str, Any]) -> str:
-    """How the plot names the in-the-wild faces: half B alone when half A was trained on."""
-    return "wider-demog half B" if "wider_train" in counts else "wider-demog"
+    """How the plot names the in-the-wild faces: the other half alone when one half of the
+    photos was trained on (half B when half A was)."""
+    from model_export.wider import other_half
+
+    if "wider_train" not in counts:
+        return "wider-demog"
+    return f"wider-demog half {other_half(counts['wider_train'].get('half', 'A'))}"
 
 
 def build_report(

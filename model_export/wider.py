@@ -115,9 +115,9 @@ ADDED_FRACTION = 1.0
 
 @dataclass(frozen=True)
 class Split:
-    """Half A's faces as training crops (uint8 RGB [N_a, 64, 64, 3], with their rows, and the
-    128x128 crops they were cut from, [N_a, 128, 128, 3]) and the mask of half B's faces (bool
-    [N]), the only ones measured when half A is trained on."""
+    """The trained half's faces as training crops (uint8 RGB [N_t, 64, 64, 3], with their rows,
+    and the 128x128 crops they were cut from, [N_t, 128, 128, 3]) and the mask of the other
+    half's faces (bool [N]), the only ones measured then."""
 
     added: np.ndarray
     added_rows: list[Row]
@@ -125,15 +125,29 @@ class Split:
     added128: np.ndarray
 
 
-def split_wider(faces: WiderFaces) -> Split:
-    """Half A of the photos for training, half B held out: by source photo (`photo_halves`, the
-    split of every re-check), so no photo gives faces to both sides."""
+# The two halves of wider-demog's photos (`photo_halves`): either can be trained on, the other
+# is then measured (`--wider-train-half`; the shipped models train on A and are measured on B).
+HALVES = ("A", "B")
+
+
+def other_half(half: str) -> str:
+    """The half measured when `half` is trained on."""
+    if half not in HALVES:
+        raise ValueError(f"unknown half {half!r}: use one of {', '.join(HALVES)}")
+    return HALVES[1 - HALVES.index(half)]
+
+
+def split_wider(faces: WiderFaces, half: str = "A") -> Split:
+    """One half of the photos for training (A by default), the other held out: by source photo
+    (`photo_halves`, the split of every re-check), so no photo gives faces to both sides."""
     from model_export.paired import photo_halves
 
+    other_half(half)  # checks the name
     half_a = photo_halves([r.source for r in faces.rows])
-    added = np.stack([crop64(img, ADDED_FRACTION) for img in faces.x128[half_a]])
-    rows = [r for r, a in zip(faces.rows, half_a, strict=True) if a]
-    return Split(added, rows, ~half_a, faces.x128[half_a])
+    train = half_a if half == "A" else ~half_a
+    added = np.stack([crop64(img, ADDED_FRACTION) for img in faces.x128[train]])
+    rows = [r for r, a in zip(faces.rows, train, strict=True) if a]
+    return Split(added, rows, ~train, faces.x128[train])
 
 
 def distance_at(fraction: float) -> float:

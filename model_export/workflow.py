@@ -145,13 +145,14 @@ def prepare(
     wider: Path | None = None,
     wider_fractions: tuple[float, ...] = (*FRACTIONS, STUDIO_FRACTION),
     wider_train: bool = False,
+    wider_train_half: str = "A",
 ) -> Prepared:
     """Decode the recipe's training draw (skipped for evaluation only), the validation non-faces
     (threshold calibration) and the evaluation sets, and build the camera-shift set; with
     `wider` (a wider-demog folder) also the in-the-wild sets at each of `wider_fractions` and
     at the kiosk's own geometry (model_export.wider). With `wider_train`, half A of wider-demog's
-    photos joins the training faces and the in-the-wild sets hold half B's faces only (photos
-    no model saw; `split_wider`)."""
+    photos (or `wider_train_half`) joins the training faces and the in-the-wild sets hold the
+    other half's faces only (photos no model saw; `split_wider`)."""
     if wider_train and wider is None:
         raise DataError("--wider-train adds half of wider-demog to training: pass --wider too")
     for f in wider_fractions:
@@ -185,7 +186,7 @@ def prepare(
     added: dict[str, Any] | None = None
     context: Context | None = None
     if faces is not None and wider_train:
-        split = split_wider(faces)
+        split = split_wider(faces, wider_train_half)
         if with_train:
             n_added = len(split.added)
             which = np.concatenate([np.full(len(train.x), -1), np.arange(n_added)])
@@ -200,7 +201,11 @@ def prepare(
                 train.skipped,
             )
         by_skin = Counter(r.attrs.get("skin_group", "") for r in split.added_rows)
-        added = {"half": "A", "faces": len(split.added_rows), "by_skin_group": dict(by_skin)}
+        added = {
+            "half": wider_train_half,
+            "faces": len(split.added_rows),
+            "by_skin_group": dict(by_skin),
+        }
         faces = faces.subset(split.held_out)
     if faces is not None:
         for f in wider_fractions:
@@ -220,12 +225,12 @@ def prepare(
         "validation_nonfaces": len(val_nonfaces.rows),
         "skipped_unreadable": len(train.skipped) + len(val_nonfaces.skipped),
         "source": "faces64 (UTKFace faces, Caltech-101 non-faces)"
-        + (" + wider-demog half A (in-the-wild faces)" if added else ""),
+        + (f" + wider-demog half {wider_train_half} (in-the-wild faces)" if added else ""),
         "augmentation": dataclasses.asdict(AUGMENT),
         "license": LICENSE,
     }
     if added is not None:
-        # What joined the training faces; the in-the-wild sets then hold half B only.
+        # What joined the training faces; the in-the-wild sets then hold the other half only.
         counts["wider_train"] = added
     return Prepared(train, val_nonfaces, evals, recipe, counts, faces, context)
 
