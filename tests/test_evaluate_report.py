@@ -106,3 +106,7 @@ def test_chart_names_half_b_when_half_a_was_trained_on() -> None:
     assert wider_name({"faces": 10, "wider_train": {"half": "A", "faces": 5}}) == (
         "wider-demog half B"
     )
+    # Trained on half B (the re-check of model_export.diagnostics.crossfit): half A measured.
+    assert wider_name({"faces": 10, "wider_train": {"half": "B", "faces": 5}}) == (
+        "wider-demog half A"
+    )

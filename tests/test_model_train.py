@@ -653,6 +653,33 @@ def test_all_with_wider_train_trains_on_half_a_and_measures_half_b(
     assert not (tmp_path / "none").exists()
 
 
+@pytest.mark.parametrize("half", ["A", "B"])
+def test_either_half_of_the_photos_trains_and_the_other_is_measured(
+    tmp_path: Path, half: str
+) -> None:
+    """`--wider-train-half`: the training faces are exactly the chosen half's photos, the
+    in-the-wild sets exactly the other half's, and the counts name the half trained on."""
+    from model_export.paired import photo_halves
+    from model_export.recipe import load_recipe
+    from model_export.wider import load_wider
+    from model_export.workflow import WIDER_GROUP, prepare
+
+    data = write_faces64(tmp_path / "faces64")
+    wider = write_wider(tmp_path / "wider-demog", per_cell=10)
+    rows = load_wider(wider).rows
+    in_a = photo_halves([r.source for r in rows])
+    trained = {r.path for r, a in zip(rows, in_a, strict=True) if a == (half == "A")}
+    recipe = load_recipe(write_recipe(tmp_path / "recipe.yaml"))
+    prep = prepare(data, recipe, wider=wider, wider_train=True, wider_train_half=half)
+    added = {r.path for r in prep.train.rows if r.attrs.get(recipe.group_by) == WIDER_GROUP}
+    assert added == trained
+    measured = {r.path for r in prep.evals["wider_f070"].rows}
+    assert measured == {r.path for r in rows} - trained
+    assert prep.counts["wider_train"]["half"] == half
+    assert prep.counts["wider_train"]["faces"] == len(trained)
+    assert f"wider-demog half {half}" in prep.counts["source"]
+
+
 def test_balanced_draws_each_in_the_wild_skin_group_and_gender_as_its_own_group(
     tmp_path: Path,
 ) -> None:

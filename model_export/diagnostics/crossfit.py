@@ -151,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
             runs[half] = [Path(f) for f in folders]
         if set(runs) != set(HALVES):
             raise DataError("--trained-on: give both halves, A and B, each with its runs")
+        if len({len(v) for v in runs.values()}) != 1:
+            raise DataError(
+                "the runs have different numbers of seeds "
+                f"({', '.join(f'{h}: {len(v)}' for h, v in sorted(runs.items()))}); seed k of "
+                "each half is paired, so pass as many for each"
+            )
         halves: dict[str, tuple[dict[str, dict[str, list[np.ndarray]]], list[str]]] = {}
         for half, folders in sorted(runs.items()):
             data = prepare(
