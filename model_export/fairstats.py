@@ -108,6 +108,17 @@ def paired_bootstrap(
             "other": _summary(float(po[key][0]), so[key]),
             "change": _summary(float(po[key][0] - pb[key][0]), so[key] - sb[key]),
         }
+    # Each model's own gap: its own best minus its own worst group on all faces (a fixed pair
+    # again), the gap its panel names. For the baseline it is `gap`'s; the other model's own
+    # pair can differ from the baseline's.
+    out["own_gap"] = {}
+    for side, point, boot in (("baseline", rb, bb), ("other", ro, bo)):
+        hi_i, lo_i = int(np.argmax(point)), int(np.argmin(point))
+        out["own_gap"][side] = {
+            "best": names[hi_i],
+            "worst": names[lo_i],
+            **_summary(float(point[hi_i] - point[lo_i]), boot[:, hi_i] - boot[:, lo_i]),
+        }
     return out
 
 

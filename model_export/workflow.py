@@ -434,14 +434,20 @@ def _truthful_labels(card: dict[str, Any], folder: str, report: dict[str, Any]) 
     shown = (card.get("display") or {}).get("eval_set")
     paired = report.get("paired", {}).get(shown)
     if paired is not None:
-        gap = paired["bootstrap"]["gap"]["baseline" if folder == "baseline" else "other"]
+        # The model's own best and worst groups, as its panel names them (older reports: the
+        # baseline's pair).
+        bt = paired["bootstrap"]
+        gap = bt.get("own_gap", bt["gap"])["baseline" if folder == "baseline" else "other"]
         card["display"]["gap_real"] = bool(gap["ci95"][0] > 0 or gap["ci95"][1] < 0)
+        card["display"]["gap_ci95"] = list(gap["ci95"])
     if folder == "debiased":
         holds = bool(wider["debiased_holds"])
         card["debiased"] = holds
         method = str(card.get("method_id", "dbvae"))
         if not holds and method in METHOD_NAMES:
             card["name"] = METHOD_NAMES[method]
+        elif holds and method in METHODS:
+            card["name"] = METHODS[method][1]  # a re-shipped card named by its method before
 
 
 def ship(run: Path, out: Path, report: dict[str, Any]) -> None:

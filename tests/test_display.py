@@ -540,6 +540,31 @@ def test_no_weakest_group_is_named_when_the_gap_is_noise() -> None:
     assert weakest is not None and weakest.label == "Darker men"
 
 
+def test_the_gap_shows_the_reports_interval_when_the_card_has_it() -> None:
+    """A card with the report's bootstrap interval of its gap shows that interval; without it
+    the panel works one out from the groups' Wilson intervals."""
+    pygame.font.init()
+    texts, cache = Texts(TEXTS_DIR, "en"), TextCache()
+    left = cards()["left"]
+    assert left.display is not None
+    rect = pygame.Rect(0, 0, 600, 900)
+    plain = left.model_copy(
+        update={"display": left.display.model_copy(update={"gap_real": True, "gap_ci95": None})}
+    )
+    worked_out = Panel(rect, plain, texts, cache, 1.0).gap()
+    assert worked_out is not None
+    measured = left.model_copy(
+        update={
+            "display": left.display.model_copy(
+                update={"gap_real": True, "gap_ci95": (0.053, 0.312)}
+            )
+        }
+    )
+    shown = Panel(rect, measured, texts, cache, 1.0).gap()
+    assert shown == (worked_out[0], 5, 31)
+    assert shown != worked_out
+
+
 def _copy_texts(tmp_path: Path) -> None:
     for lang in ("en", "de", "fr"):
         (tmp_path / f"{lang}.yaml").write_text((TEXTS_DIR / f"{lang}.yaml").read_text())

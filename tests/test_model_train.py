@@ -591,9 +591,11 @@ def test_all_with_wider_demog_on_tiny_data(tmp_path: Path) -> None:
         card = Card.model_validate(json.loads((out / name / "card.json").read_text()))
         assert wider_sets <= set(card.metrics["int8"]) and wider_sets <= set(card.metrics["float"])
         assert card.display is not None and card.display.eval_set == "wider_kiosk"
-        shown = report["paired"]["wider_kiosk"]["bootstrap"]["gap"]
+        # Each card's own gap (its own best minus worst group), as its panel names it.
+        shown = report["paired"]["wider_kiosk"]["bootstrap"]["own_gap"]
         ci = shown["baseline" if name == "baseline" else "other"]["ci95"]
         assert card.display.gap_real == (ci[0] > 0 or ci[1] < 0)
+        assert card.display.gap_ci95 == tuple(ci)
         assert card.training_data["augmentation"]["name"] == "wild"
         for g in card.metrics["int8"]["wider_f070"].groups:
             assert g.model_extra is not None and len(g.model_extra["ci95"]) == 2

@@ -134,6 +134,29 @@ def test_paired_bootstrap_sees_a_real_change_and_no_change() -> None:
     assert paired_bootstrap(flat, flat, groups, n_boot=500)["gap"]["baseline"]["ci95"][0] < 0
 
 
+def test_each_model_has_its_own_gap_between_its_own_best_and_worst_group() -> None:
+    """`own_gap`: the gap each panel names (its own best minus its own worst group), with its
+    bootstrap interval; the other model's pair need not be the baseline's."""
+    rng = np.random.default_rng(2)
+    groups = ["A"] * 300 + ["B"] * 300 + ["C"] * 300
+    # Baseline: A 0.9, B 0.5, C 0.7. Other: A 0.9, B 0.9, C 0.6: its worst group is C.
+    base = np.stack([np.r_[rng.random(300) < 0.9, rng.random(300) < 0.5, rng.random(300) < 0.7]])
+    other = np.stack([np.r_[rng.random(300) < 0.9, rng.random(300) < 0.9, rng.random(300) < 0.6]])
+    res = paired_bootstrap(base, other, groups, n_boot=500)
+    own = res["own_gap"]
+    assert own["baseline"]["value"] == res["gap"]["baseline"]["value"]
+    assert (own["baseline"]["best"], own["baseline"]["worst"]) == ("A", "B")
+    assert own["other"]["worst"] == "C" and own["other"]["best"] in ("A", "B")
+    g = res["groups"]
+    assert own["other"]["value"] == pytest.approx(
+        g[own["other"]["best"]]["other"]["value"] - g["C"]["other"]["value"], abs=1e-4
+    )
+    # The baseline's pair (A - B) on the other model is near zero; its own gap is not.
+    assert res["gap"]["other"]["ci95"][0] < 0 < own["other"]["ci95"][0]
+    lo, hi = own["other"]["ci95"]
+    assert lo <= own["other"]["value"] <= hi
+
+
 def test_evaluate_with_wider(
     faces64: Path, wider: Path, tiny_bundles: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -78,7 +78,10 @@ class Panel(Scaled):
             return None
         best = max(groups, key=lambda g: g.shown)
         worst = min(groups, key=lambda g: g.shown)
-        lo, hi = gap_interval(best, worst)
+        measured = self.card.display.gap_ci95 if self.card.display else None
+        # The report's bootstrap interval when the card has it (the same numbers as the
+        # report), else one from the two groups' Wilson intervals.
+        lo, hi = measured if measured is not None else gap_interval(best, worst)
         if gap_real is None and lo <= 0:
             return None
         return round((best.shown - worst.shown) * 100), round(lo * 100), round(hi * 100)

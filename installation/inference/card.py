@@ -86,6 +86,12 @@ class DisplayHint(_Open):
         description="Whether the report's bootstrap interval of this model's gap between groups "
         "on eval_set excludes zero; the screen calls a difference a gap only when true.",
     )
+    gap_ci95: tuple[float, float] | None = Field(
+        None,
+        description="The report's 95 % bootstrap interval (over faces, seed means) of this "
+        "model's own best minus worst group recall on eval_set; the screen shows it with the "
+        "gap. Without it the screen works one out from the groups' Wilson intervals.",
+    )
 
 
 class Card(_Open):
