@@ -99,6 +99,39 @@ def _all(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cross(args: argparse.Namespace, n_runs: int) -> Any:
+    """The cross runs' detections on the half `--runs` trained on (model_export.crossfit)."""
+    from model_export.crossfit import judge_half
+    from model_export.paired import cell_labels
+    from model_export.recipe import load_recipe
+    from model_export.wider import other_half
+    from model_export.workflow import prepare
+
+    if not args.wider_train or args.wider is None:
+        raise DataError(
+            "--cross-runs re-checks runs trained on half of wider-demog: add --wider and "
+            "--wider-train (and --wider-train-half as those runs had it)"
+        )
+    if len(args.cross_runs) != n_runs:
+        raise DataError(
+            f"{len(args.cross_runs)} --cross-runs for {n_runs} --runs: seed k of each is paired, "
+            "so pass as many"
+        )
+    recipe = load_recipe(args.recipe) if getattr(args, "recipe", None) else load_recipe()
+    other = prepare(
+        args.data,
+        recipe,
+        with_train=False,
+        wider=args.wider,
+        wider_train=True,
+        wider_train_half=other_half(args.wider_train_half),
+    )
+    assert other.wider is not None  # the half --runs trained on
+    return judge_half(other, args.cross_runs, args.fpr), cell_labels(
+        [r.attrs for r in other.wider.rows]
+    )
+
+
 def _report(args: argparse.Namespace) -> int:
     from model_export.report import build_report
     from model_export.workflow import ship
@@ -110,7 +143,8 @@ def _report(args: argparse.Namespace) -> int:
         raise DataError(f"run folder(s) without a bundle: {missing}; pass folders made by `all`")
     data = _data(args, with_train=False)
     works = args.works or [r.parent for r in args.runs]
-    rep = build_report(args.runs, works, data, args.out, args.fpr)
+    cross = _cross(args, len(args.runs)) if args.cross_runs else None
+    rep = build_report(args.runs, works, data, args.out, args.fpr, cross=cross)
     if args.ship_to:
         ship(args.runs[0], args.ship_to, rep)
     print(json.dumps(rep["targets"], indent=2))
@@ -253,6 +287,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument(
         "--ship-to", type=Path, default=None, help="also ship the first run's bundles there"
+    )
+    p.add_argument(
+        "--cross-runs",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="run folders of the same recipe trained on the other half of wider-demog's photos "
+        "(--wider-train-half B when --runs trained on A), one per seed in order: every face is "
+        "then judged by models that never saw its photo, and the debiasing verdict is the "
+        "re-check's (model_export.crossfit; make recheck)",
     )
     p.set_defaults(func=_report)
 

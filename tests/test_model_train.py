@@ -655,6 +655,57 @@ def test_all_with_wider_train_trains_on_half_a_and_measures_half_b(
     assert not (tmp_path / "none").exists()
 
 
+def test_report_with_cross_runs_judges_every_face_by_models_that_never_saw_its_photo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`report --cross-runs`: the recipe trained on half B judges half A, these runs half B;
+    the report pools them (every face of wider-demog once), keeps the measured half's own
+    verdict on record, and the right-hand card's label follows the re-check's rule."""
+    from model_export.crossfit import POOLED, half_label
+
+    data = write_faces64(tmp_path / "faces64")
+    wider = write_wider(tmp_path / "wider-demog", per_cell=10)
+    recipe = write_recipe(tmp_path / "recipe.yaml")
+    common = ["--data", str(data), "--wider", str(wider), "--wider-train", "--recipe", str(recipe)]
+    train = ["--epochs", "1", "--latent-dim", "8", "--seeds", "0"]
+    for half in ("A", "B"):
+        work = tmp_path / f"work-{half}"
+        args = ["all", *common, *train, "--wider-train-half", half, "--work", str(work)]
+        assert export_main([*args, "--out", str(tmp_path / f"out-{half}")]) == 0
+    runs = [str(tmp_path / "work-A" / "runs" / "s0")]
+    cross = [str(tmp_path / "work-B" / "runs" / "s0")]
+    out, ship = tmp_path / "report", tmp_path / "shipped"
+    rep_args = ["report", *common, "--runs", *runs, "--works", str(tmp_path / "work-A")]
+    rep_args += ["--out", str(out), "--ship-to", str(ship)]
+    assert export_main([*rep_args, "--cross-runs", *cross]) == 0
+    report = json.loads((out / "report.json").read_text())
+    cf = report["crossfit"]
+    n = len(load_wider_rows(wider))
+    n_b = report["paired"]["wider_f070"]["bootstrap"]["faces"]
+    assert cf[half_label("B")]["paired"]["wider_f070"]["bootstrap"]["faces"] == n_b
+    assert cf[half_label("A")]["paired"]["wider_f070"]["bootstrap"]["faces"] == n - n_b
+    assert cf[POOLED]["paired"]["wider_f070"]["bootstrap"]["faces"] == n
+    wt = report["targets"]["wider"]
+    assert "debiased_holds_measured_half" in wt and wt["debiased_holds"] is cf["holds"]
+    right = Card.model_validate(json.loads((ship / "debiased" / "card.json").read_text()))
+    assert right.debiased is cf["holds"]
+    assert "cross-fit re-check" in (right.model_extra or {})["status"]
+    assert "Re-check on all of wider-demog" in (out / "report.md").read_text()
+    # Cross runs need as many seeds as the runs, and the half the runs trained on.
+    capsys.readouterr()
+    assert export_main([*rep_args, "--cross-runs", *cross, *cross]) == 1
+    assert "2 --cross-runs for 1 --runs" in capsys.readouterr().err
+    no_half = [a for a in rep_args if a != "--wider-train"]
+    assert export_main([*no_half, "--cross-runs", *cross]) == 1
+    assert "add --wider and --wider-train" in capsys.readouterr().err
+
+
+def load_wider_rows(wider: Path) -> list[Any]:
+    from model_export.wider import load_wider
+
+    return load_wider(wider).rows
+
+
 @pytest.mark.parametrize("half", ["A", "B"])
 def test_either_half_of_the_photos_trains_and_the_other_is_measured(
     tmp_path: Path, half: str
