@@ -59,15 +59,16 @@ bench: $(VENV)/.runtime
 models: $(VENV)/.all
 	$(BIN)/bias-mirror-export all $(MODEL_FLAGS) --out assets/models
 
-# After `make models` (its checkpoints/runs): the same recipe trained on half B of wider-demog's
-# photos, then every face judged by the seed-k models that did not see its photo (about as long
-# as make models; assets/models/README.md "Re-check of 2026-12-07").
+# After `make models` (its checkpoints): the same recipe trained on half B of wider-demog's
+# photos, then the report again with every face judged by the seed-k models that did not see its
+# photo; the right-hand card's label follows the re-check (about as long as make models;
+# assets/models/README.md "Re-check of 2026-12-07").
 recheck: $(VENV)/.all
 	$(BIN)/bias-mirror-export all $(MODEL_FLAGS) --wider-train-half B --work checkpoints/half-b \
 		--out checkpoints/half-b/out
-	$(BIN)/python -m model_export.diagnostics.crossfit --data $(DATA) --wider $(WIDER) \
-		--trained-on A $(call SEED_RUNS,checkpoints) --trained-on B $(call SEED_RUNS,checkpoints/half-b) \
-		--out checkpoints/half-b/crossfit.json
+	$(BIN)/bias-mirror-export report --data $(DATA) --wider $(WIDER) --wider-train \
+		--runs $(call SEED_RUNS,checkpoints) --works checkpoints checkpoints checkpoints \
+		--cross-runs $(call SEED_RUNS,checkpoints/half-b) --out assets/models/report --ship-to assets/models
 
 # Files generated from code: the default config (from the schema) and the README's screenshots.
 assets: $(VENV)/.runtime
