@@ -19,7 +19,7 @@ from model_export.crossfit import Found, crossfit
 from model_export.crossfit import table as crossfit_table
 from model_export.data import DataError
 from model_export.paired import cell_labels, compare, recheck, wider_sets, wider_targets
-from model_export.workflow import METHOD_NAMES, Prepared, float_metrics, int8_metrics
+from model_export.workflow import METHOD_NAMES, METHODS, Prepared, float_metrics, int8_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -650,10 +650,14 @@ def build_report(
     # Screen names from the cards, so a balanced-resampling run is never labelled DB-VAE.
     names_ = {folder: str(results[0][folder]["name"]) for folder in FOLDERS}
     wider = tg.get("wider")
-    if wider and not wider.get("debiased_holds"):
-        # Not measurably debiased in the wild: the report names the method, as the card will.
+    if wider:
+        # The report names the right-hand model as the card will: by its method unless it is
+        # measurably debiased in the wild (a re-reported card may carry either name).
         method = str(results[0]["debiased"]["method"])
-        names_["debiased"] = METHOD_NAMES.get(method, names_["debiased"])
+        if not wider.get("debiased_holds"):
+            names_["debiased"] = METHOD_NAMES.get(method, names_["debiased"])
+        elif method in METHODS:
+            names_["debiased"] = METHODS[method][1]
     write_markdown(
         agg,
         tg,
