@@ -64,8 +64,12 @@ class Mirror(Scaled):
         self._heat_of: Heatmaps | None = None
         self._heat_size = self.px(200)
         self._heat_surfs: dict[str, pygame.Surface] = {}
-        self._overlays: dict[
-            str, tuple[pygame.Surface, object, pygame.Surface, pygame.Rect, list[Drawn]]
+        self._captions: dict[
+            str,
+            tuple[
+                object,
+                tuple[pygame.Surface, pygame.Rect, pygame.Rect, pygame.Rect, list[Drawn]],
+            ],
         ] = {}
         self.drawn: list[Drawn] = []
 
@@ -176,38 +180,46 @@ class Mirror(Scaled):
     def _heatmaps(self, surface: pygame.Surface, hm: Heatmaps, caption: str) -> None:
         """Where each model looks, in the live image's lower corners on its own panel's side:
         the crop it judged, dimmed to grey, with yellow where covering the picture moved its
-        face score the most (installation.heatmap). Mirrored like the live image."""
+        face score the most (installation.heatmap). Mirrored like the live image.
+
+        Each frame (30 a second) fills the map's frame, blits the map (opaque, in the screen's
+        pixel format) and blits its caption (keyed, composed once per caption and place). A
+        new map (6 a second) costs only its own surface: the whole overlay keyed and
+        RLE-encoded anew for each map cost 0.87 ms a side, more than its cheaper blits saved."""
         size = self._heat_size
         if self._heat_of is not hm:  # new maps (frame indices restart when a source reopens)
-            self._heat_surfs = {side: self._heat_surface(hm, side, size) for side in hm.maps}
+            self._heat_surfs = {
+                side: self._heat_surface(hm, side, size, surface) for side in hm.maps
+            }
             self._heat_of = hm
-        f = self.frame_rect
         for side, surf in self._heat_surfs.items():
-            key = (side, caption, (f.x, f.y, f.width, f.height))
-            cached = self._overlays.get(side)
-            if cached is None or cached[0] is not surf or cached[1] != key:
-                cached = (surf, key, *self._overlay(side, surf, caption))
-                self._overlays[side] = cached
-            _, _, over, where, drawn = cached
-            surface.blit(over, where)
-            self._spills(where)
+            label, label_at, map_at, frame_box, drawn = self._caption(
+                side, surf.get_size(), caption
+            )
+            surface.fill(BG, frame_box)
+            surface.blit(surf, map_at)
+            surface.blit(label, label_at)
+            self._spills(frame_box.union(label_at))
             self.drawn.extend(drawn)
 
-    def _overlay(
-        self, side: str, surf: pygame.Surface, caption: str
-    ) -> tuple[pygame.Surface, pygame.Rect, list[Drawn]]:
-        """One side's map with its caption, composed once per new map (6 a second) into one
-        surface that each frame (30 a second) then blits in one go: (surface, where on screen,
-        its texts in screen coordinates)."""
-        rect, back, half, lines = self._heat_layout(side, surf.get_size(), caption)
-        frame_box = rect.inflate(self.px(8), self.px(8))
-        where = back.union(frame_box)
-        # Opaque, with a colour key outside the caption's rounded backing and the map's frame:
-        # a keyed blit costs about half of a per-pixel-alpha one, 30 times a second.
-        over = pygame.Surface(where.size)
-        over.fill(_KEY)
-        dx, dy = -where.x, -where.y
-        pygame.draw.rect(over, BG, back.move(dx, dy), border_radius=self.px(8))
+    def _caption(
+        self, side: str, size: tuple[int, int], caption: str
+    ) -> tuple[pygame.Surface, pygame.Rect, pygame.Rect, pygame.Rect, list[Drawn]]:
+        """(the caption on its rounded backing, where it goes, where the map goes, the map's
+        frame, the caption's texts), all in screen coordinates; composed once per side, caption,
+        map size and image place."""
+        f = self.frame_rect
+        key = (side, caption, size, (f.x, f.y, f.width, f.height))
+        cached = self._captions.get(side)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        rect, back, half, lines = self._heat_layout(side, size, caption)
+        # Opaque, with a colour key outside the rounded backing: RLE-encoded once, then the
+        # cheapest blit there is, 30 times a second.
+        label = pygame.Surface(back.size)
+        label.fill(_KEY)
+        dx, dy = -back.x, -back.y
+        pygame.draw.rect(label, BG, label.get_rect(), border_radius=self.px(8))
         # The caption is a main-layer label (full size) on a solid backing over the image,
         # wrapped to its half of the image.
         line_h = self.text.render(caption, self.label_px).get_height()
@@ -218,14 +230,14 @@ class Mirror(Scaled):
             if side == "right":
                 at = {"topright": (back.right - self.px(8) + dx, y + dy)}
             d = self.text.put(
-                over, "label", line, self.label_px, color=TEXT, bg=BG, box=half.move(dx, dy), **at
+                label, "label", line, self.label_px, color=TEXT, bg=BG, box=half.move(dx, dy), **at
             )
             drawn.append(d.moved(-dx, -dy))
             y += line_h
-        pygame.draw.rect(over, BG, frame_box.move(dx, dy))
-        over.blit(surf, rect.move(dx, dy))
-        over.set_colorkey(_KEY, pygame.RLEACCEL)
-        return over, where, drawn
+        label.set_colorkey(_KEY, pygame.RLEACCEL)
+        value = (label, back, rect, rect.inflate(self.px(8), self.px(8)), drawn)
+        self._captions[side] = (key, value)
+        return value
 
     def _heat_layout(
         self, side: str, size: tuple[int, int], caption: str
@@ -252,7 +264,9 @@ class Mirror(Scaled):
             back.right = rect.right
         return rect, back, half, lines
 
-    def _heat_surface(self, hm: Heatmaps, side: str, size: int) -> pygame.Surface:
+    def _heat_surface(
+        self, hm: Heatmaps, side: str, size: int, target: pygame.Surface
+    ) -> pygame.Surface:
         # Blended at the crop's own size (64 px: what the model saw), then enlarged once:
         # ~10x fewer pixels than blending at screen size, 8 times a second per model.
         n = hm.crop.shape[0]
@@ -265,4 +279,5 @@ class Mirror(Scaled):
         if self.mirror:
             out = cv2.flip(out, 1)
         out = np.ascontiguousarray(out)
-        return pygame.image.frombuffer(out.data, (size, size), "RGB").copy()
+        # In the target's pixel format: each frame's blit is then a plain copy.
+        return pygame.image.frombuffer(out.data, (size, size), "RGB").convert(target)
