@@ -101,11 +101,9 @@ def _all(args: argparse.Namespace) -> int:
 
 def _cross(args: argparse.Namespace, n_runs: int) -> Any:
     """The cross runs' detections on the half `--runs` trained on (model_export.crossfit)."""
-    from model_export.crossfit import judge_half
-    from model_export.paired import cell_labels
+    from model_export.crossfit import judge_runs_of
     from model_export.recipe import load_recipe
     from model_export.wider import other_half
-    from model_export.workflow import prepare
 
     if not args.wider_train or args.wider is None:
         raise DataError(
@@ -118,17 +116,13 @@ def _cross(args: argparse.Namespace, n_runs: int) -> Any:
             "so pass as many"
         )
     recipe = load_recipe(args.recipe) if getattr(args, "recipe", None) else load_recipe()
-    other = prepare(
-        args.data,
-        recipe,
-        with_train=False,
+    return judge_runs_of(
+        other_half(args.wider_train_half),
+        args.cross_runs,
+        data=args.data,
         wider=args.wider,
-        wider_train=True,
-        wider_train_half=other_half(args.wider_train_half),
-    )
-    assert other.wider is not None  # the half --runs trained on
-    return judge_half(other, args.cross_runs, args.fpr), cell_labels(
-        [r.attrs for r in other.wider.rows]
+        recipe=recipe,
+        fpr=args.fpr,
     )
 
 

@@ -37,11 +37,32 @@ def half_label(measured: str) -> str:
     return f"half {measured} (trained on {other_half(measured)})"
 
 
+def judge_runs_of(
+    half: str, runs: list[Path], *, data: Path, wider: Path, recipe: Any, fpr: float
+) -> tuple[Found, list[str]]:
+    """Runs trained on `half` of wider-demog's photos, judging the other half's faces: their
+    detections and each face's skin group x gender cell."""
+    from model_export.paired import cell_labels
+    from model_export.workflow import prepare
+
+    other = prepare(
+        data, recipe, with_train=False, wider=wider, wider_train=True, wider_train_half=half
+    )
+    assert other.wider is not None  # the other half's faces only
+    return judge_half(other, runs, fpr), cell_labels([r.attrs for r in other.wider.rows])
+
+
 def judge_half(data: Any, runs: list[Path], fpr: float) -> Found:
     """Each run folder's bundles (seeds in order) on `data`'s in-the-wild sets: the half its
     runs did not train on."""
+    import dataclasses
+
     from model_export.workflow import int8_metrics
 
+    # Only the in-the-wild sets are kept: the lab sets are not scored at all.
+    data = dataclasses.replace(
+        data, evals={k: v for k, v in data.evals.items() if k.startswith("wider_")}
+    )
     out: Found = {s: {} for s in SIDES}
     for run in runs:
         for side in SIDES:
@@ -54,8 +75,7 @@ def judge_half(data: Any, runs: list[Path], fpr: float) -> Found:
             found: dict[str, np.ndarray] = {}
             int8_metrics(run / side, data, fpr, detections=found)
             for name, hits in found.items():
-                if name.startswith("wider_"):
-                    out[side].setdefault(name, []).append(hits)
+                out[side].setdefault(name, []).append(hits)
     return out
 
 

@@ -26,7 +26,7 @@ from model_export.paired import (
     wider_sets,
     wider_targets,
 )
-from model_export.workflow import METHOD_NAMES, METHODS, Prepared, float_metrics, int8_metrics
+from model_export.workflow import Prepared, float_metrics, int8_metrics, right_name
 
 logger = logging.getLogger(__name__)
 
@@ -290,7 +290,7 @@ def paired_effects(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def _recheck_note(tg: dict[str, Any]) -> str:
     """The cross-fit re-check's verdict on all of wider-demog, when the report has one."""
     wt, pooled = tg.get("wider", {}), tg.get("crossfit_pooled")
-    if "debiased_holds_measured_half" not in wt or pooled is None:
+    if pooled is None:  # set together with wt["debiased_holds_measured_half"]
         return ""
     met = {True: "met", False: "NOT met"}
     return (
@@ -713,13 +713,10 @@ def build_report(
     names_ = {folder: str(results[0][folder]["name"]) for folder in FOLDERS}
     wider = tg.get("wider")
     if wider:
-        # The report names the right-hand model as the card will: by its method unless it is
-        # measurably debiased in the wild (a re-reported card may carry either name).
+        # The report names the right-hand model as the card will (workflow.right_name).
         method = str(results[0]["debiased"]["method"])
-        if not wider.get("debiased_holds"):
-            names_["debiased"] = METHOD_NAMES.get(method, names_["debiased"])
-        elif method in METHODS:
-            names_["debiased"] = METHODS[method][1]
+        holds = bool(wider.get("debiased_holds"))
+        names_["debiased"] = right_name(method, holds, names_["debiased"])
     write_markdown(
         agg,
         tg,

@@ -424,6 +424,14 @@ def export_model(
 METHOD_NAMES = {"dbvae": "DB-VAE resampling", "balanced": "Balanced resampling"}
 
 
+def right_name(method: str, holds: bool, name: str) -> str:
+    """The right-hand model's name as card and report give it: its debiased name while the
+    debiasing targets hold, its method's name otherwise (`name` for a method neither knows)."""
+    if not holds:
+        return METHOD_NAMES.get(method, name)
+    return METHODS[method][1] if method in METHODS else name
+
+
 def _truthful_labels(card: dict[str, Any], folder: str, report: dict[str, Any]) -> None:
     """With the in-the-wild comparison in the report: the right-hand model is called
     "Debiased" only when the debiasing targets hold (else it is named by its method), and the
@@ -443,11 +451,8 @@ def _truthful_labels(card: dict[str, Any], folder: str, report: dict[str, Any]) 
     if folder == "debiased":
         holds = bool(wider["debiased_holds"])
         card["debiased"] = holds
-        method = str(card.get("method_id", "dbvae"))
-        if not holds and method in METHOD_NAMES:
-            card["name"] = METHOD_NAMES[method]
-        elif holds and method in METHODS:
-            card["name"] = METHODS[method][1]  # a re-shipped card named by its method before
+        # A re-shipped card may carry either name from before.
+        card["name"] = right_name(str(card.get("method_id", "dbvae")), holds, card["name"])
 
 
 def ship(run: Path, out: Path, report: dict[str, Any]) -> None:

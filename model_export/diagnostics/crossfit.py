@@ -23,15 +23,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from model_export.crossfit import Found, crossfit, judge_half, table
+from model_export.crossfit import Found, crossfit, judge_runs_of, table
 from model_export.data import DataError
-from model_export.paired import cell_labels
 
 
 def main(argv: list[str] | None = None) -> int:
     from model_export.recipe import load_recipe
     from model_export.wider import HALVES, other_half
-    from model_export.workflow import prepare
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", type=Path, required=True, help="faces64 folder")
@@ -68,17 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         halves: dict[str, tuple[Found, list[str]]] = {}
         for half, folders in sorted(runs.items()):
-            data = prepare(
-                args.data,
-                load_recipe(),
-                with_train=False,
-                wider=args.wider,
-                wider_train=True,
-                wider_train_half=half,
+            halves[other_half(half)] = judge_runs_of(
+                half, folders, data=args.data, wider=args.wider, recipe=load_recipe(), fpr=args.fpr
             )
-            assert data.wider is not None  # the other half's faces only
-            cells = cell_labels([r.attrs for r in data.wider.rows])
-            halves[other_half(half)] = (judge_half(data, folders, args.fpr), cells)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
