@@ -122,10 +122,12 @@ class RegionConfig(_Strict):
 
 class ModelsConfig(_Strict):
     left: Path = Field(
-        paths.MODELS_DIR / "baseline", description="Bundle folder of the left-hand model."
+        paths.MODELS_DIR / paths.BUNDLE_FOLDERS[0],
+        description="Bundle folder of the left-hand model.",
     )
     right: Path = Field(
-        paths.MODELS_DIR / "debiased", description="Bundle folder of the right-hand model."
+        paths.MODELS_DIR / paths.BUNDLE_FOLDERS[1],
+        description="Bundle folder of the right-hand model.",
     )
     accelerator: Literal["auto", "edgetpu", "gpu", "cpu"] = Field(
         "auto", description="auto tries the Edge TPU, then the CPU; an explicit choice must load."

@@ -12,6 +12,8 @@ DEFAULT_CONFIG = ASSETS_DIR / "config" / "default.yaml"
 TEXTS_DIR = ASSETS_DIR / "texts"
 MODELS_DIR = ASSETS_DIR / "models"
 SCREENSHOTS_DIR = ASSETS_DIR / "screenshots"  # the README's, written by `make assets`
+# The bundle contract's two folders (DESIGN.md): the left-hand model's, then the right-hand one's.
+BUNDLE_FOLDERS: tuple[str, str] = ("baseline", "debiased")
 
 
 def cache_dir() -> Path:

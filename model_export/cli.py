@@ -127,12 +127,11 @@ def _cross(args: argparse.Namespace, n_runs: int) -> Any:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from installation.paths import BUNDLE_FOLDERS
     from model_export.report import build_report
     from model_export.workflow import ship
 
-    missing = [
-        str(r / f) for r in args.runs for f in ("baseline", "debiased") if not (r / f).is_dir()
-    ]
+    missing = [str(r / f) for r in args.runs for f in BUNDLE_FOLDERS if not (r / f).is_dir()]
     if missing:
         raise DataError(f"run folder(s) without a bundle: {missing}; pass folders made by `all`")
     data = _data(args, with_train=False)

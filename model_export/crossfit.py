@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from installation.paths import BUNDLE_FOLDERS
 from model_export.data import DataError
 from model_export.paired import TARGET_SETS, compare, wider_targets
 
 logger = logging.getLogger(__name__)
 
-SIDES = ("baseline", "debiased")
+SIDES = BUNDLE_FOLDERS  # the detections of each model, by its bundle folder
 # Detections of one half's faces: {side: {set: [bool [N] per seed]}}, and each face's cell.
 Found = dict[str, dict[str, list[np.ndarray]]]
 POOLED = "both halves"

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from installation.paths import BUNDLE_FOLDERS
 from model_export.evaluate import group_label
 from model_export.fairstats import mcnemar, paired_bootstrap
 
@@ -99,7 +100,7 @@ def wider_targets(agg: dict[str, Any], paired: dict[str, Any]) -> dict[str, Any]
             continue
         lows = {
             folder: min(g["mean"] for g in agg[folder]["int8"][name]["groups"].values())
-            for folder in ("baseline", "debiased")
+            for folder in BUNDLE_FOLDERS
         }
         ok = all(v >= RECALL_TARGET for v in lows.values())
         recall_ok = recall_ok and ok

@@ -19,6 +19,7 @@ import numpy as np
 from installation.inference.card import ModelKind
 from installation.inference.views import CROP_ALONE, Views
 from installation.logits import sigmoid
+from installation.paths import BUNDLE_FOLDERS
 from model_export.augment import DEFAULT as AUGMENT
 from model_export.augment import augment
 from model_export.augment_wild import Context
@@ -48,6 +49,8 @@ EVAL_SETS = {
     # Made from eval/utkface by model_export.camera_shift (not a folder in the dataset).
     "camera_shift": ("", ("race", "gender")),
 }
+# The earlier out-of-distribution sets whose model-export targets the report judges.
+OOD_SETS = ("mit6s191", "camera_shift")
 DISPLAY_SET = "mit6s191"
 # The kiosk shows wider-demog at its own geometry when the evaluation had it (`--wider`).
 WIDER_DISPLAY_SET = "wider_kiosk"
@@ -466,7 +469,7 @@ def ship(run: Path, out: Path, report: dict[str, Any]) -> None:
     import shutil
 
     agg = report["aggregate"]
-    for folder in ("baseline", "debiased"):
+    for folder in BUNDLE_FOLDERS:
         tmp = out / f".{folder}.shipping"
         if tmp.exists():
             shutil.rmtree(tmp)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from model_export.report import gap_noise_floor, paired_effects, status_line, wider_name
+from model_export.report import gap_noise_floor, paired_effects
+from model_export.report_plot import wider_name
+from model_export.report_text import status_line
 
 
 def test_gap_noise_floor_matches_the_range_of_normals() -> None:

@@ -24,7 +24,7 @@ from installation.config import RegionConfig
 from installation.display import KioskView, render_to_png
 from installation.heatmap import Heatmaps, occlusion_map
 from installation.inference import load_classifier
-from installation.paths import MODELS_DIR, SCREENSHOTS_DIR
+from installation.paths import BUNDLE_FOLDERS, MODELS_DIR, SCREENSHOTS_DIR
 from installation.pipeline import Pipeline
 from installation.region import RegionFinder
 from installation.types import Frame, FrameResult, SourceState, SourceStatus
@@ -88,7 +88,7 @@ def main(out_dir: Path) -> list[Path]:
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     classifiers = {
         side: load_classifier(MODELS_DIR / name, accelerator="cpu")
-        for side, name in (("left", "baseline"), ("right", "debiased"))
+        for side, name in zip(("left", "right"), BUNDLE_FOLDERS, strict=True)
     }
     pipeline = Pipeline(
         RegionFinder(RegionConfig()),

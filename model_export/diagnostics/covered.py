@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from installation.paths import BUNDLE_FOLDERS
 from model_export.augment_wild import place
 from model_export.fairstats import wilson
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     results: dict[str, Any] = {"faces": len(crops), "bundles": {}}
     for folder in args.bundles:
-        for side in ("baseline", "debiased"):
+        for side in BUNDLE_FOLDERS:
             clf = load_classifier(folder / side, accelerator="cpu")
             row: dict[str, Any] = {"name": clf.card.name}
             for view, x in views.items():

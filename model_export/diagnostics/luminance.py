@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from installation.paths import BUNDLE_FOLDERS
+
 logger = logging.getLogger(__name__)
 
 # The face's centre, not the whole crop: backgrounds differ more than faces do.
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     variants = {"orig": images.x, "equalized": equalize_luminance(images.x)}
     found: dict[tuple[str, str, str], list[float]] = {}
     for run in args.runs:
-        for folder in ("baseline", "debiased"):
+        for folder in BUNDLE_FOLDERS:
             clf = load_classifier(run / folder, accelerator="cpu")
             for tag, x in variants.items():
                 probs = np.array([clf.predict(img).p_face for img in x])
