@@ -100,7 +100,7 @@ def draw_scale(cfg: WildConfig, rng: np.random.Generator) -> float:
     return float(rng.uniform(*cfg.scale))
 
 
-# The augmentation names (model_export.train) built on `augment_wild`, and those of them that
+# The augmentation names (model_export.batches) built on `augment_wild`, and those of them that
 # read the wider crops --wider-train brings.
 CONTEXT_AUGMENTS = ("wild-context", "wild-people")
 WILD_AUGMENTS = ("wild", *CONTEXT_AUGMENTS)

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 def _data(args: argparse.Namespace, *, with_train: bool = True) -> Any:
     from model_export.recipe import load_recipe
-    from model_export.workflow import prepare
+    from model_export.sets import prepare
 
     recipe = load_recipe(args.recipe) if getattr(args, "recipe", None) else load_recipe()
     return prepare(

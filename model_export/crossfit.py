@@ -44,7 +44,7 @@ def judge_runs_of(
     """Runs trained on `half` of wider-demog's photos, judging the other half's faces: their
     detections and each face's skin group x gender cell."""
     from model_export.paired import cell_labels
-    from model_export.workflow import prepare
+    from model_export.sets import prepare
 
     other = prepare(
         data, recipe, with_train=False, wider=wider, wider_train=True, wider_train_half=half

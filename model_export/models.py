@@ -79,7 +79,7 @@ class Sampling(layers.Layer):
 
 class DBVAE(keras.Model):
     """`faces_per_batch`: training batches hold their faces in the first rows (see
-    `model_export.train.FacesFirstBatches`), so only those rows are decoded; None decodes every
+    `model_export.batches.FacesFirstBatches`), so only those rows are decoded; None decodes every
     row. The VAE terms are zero for non-faces, so the loss is the same either way, and the
     decoder (about half of a training step's compute) runs on half the rows."""
 

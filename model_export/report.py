@@ -28,7 +28,8 @@ from model_export.paired import (
 )
 from model_export.report_plot import plot, wider_name
 from model_export.report_text import status_line, write_markdown
-from model_export.workflow import OOD_SETS, Prepared, float_metrics, int8_metrics, right_name
+from model_export.sets import OOD_SETS, Prepared
+from model_export.workflow import float_metrics, int8_metrics, right_name
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from model_export.crossfit import table as crossfit_table
-from model_export.workflow import OOD_SETS
+from model_export.sets import OOD_SETS
 
 
 def _recheck_note(tg: dict[str, Any]) -> str:

@@ -16,7 +16,8 @@ from typing import Any
 from installation.inference.views import CROP_ALONE, Views
 from model_export.augment_wild import SCALE_DRAWS
 from model_export.data import DataError
-from model_export.workflow import Prepared, balance_groups, export_model
+from model_export.sets import Prepared, balance_groups
+from model_export.workflow import export_model
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,8 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
 
 def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
     from installation.inference.views import check_zoom
-    from model_export.train import TrainConfig, check_wild_context
+    from model_export.batches import check_wild_context
+    from model_export.train import TrainConfig
 
     right = method != "baseline"
     epochs = (args.right_epochs or args.epochs) if right else args.epochs

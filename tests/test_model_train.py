@@ -18,21 +18,13 @@ import numpy as np
 from installation.inference import load_classifier
 from installation.inference.card import Card
 from model_export.augment import GAIN, GAMMA, N_CONDITIONS, SCALE
+from model_export.batches import Batches, BatchStreams, FacesFirstBatches, faces_per_batch
 from model_export.cli import main as export_main
 from model_export.data import DataError
 from model_export.evaluate import all_combinations, set_metrics, threshold_at_fpr
 from model_export.models import DBVAE
 from model_export.resampling import Rule, effective_shares, face_weights
-from model_export.train import (
-    Batches,
-    BatchStreams,
-    FacesFirstBatches,
-    TrainConfig,
-    faces_per_batch,
-    fit_epoch,
-    train_baseline,
-    train_dbvae,
-)
+from model_export.train import TrainConfig, fit_epoch, train_baseline, train_dbvae
 from tests.model_fixtures import write_faces64, write_recipe, write_wider
 
 
@@ -714,8 +706,8 @@ def test_either_half_of_the_photos_trains_and_the_other_is_measured(
     in-the-wild sets exactly the other half's, and the counts name the half trained on."""
     from model_export.paired import photo_halves
     from model_export.recipe import load_recipe
+    from model_export.sets import WIDER_GROUP, prepare
     from model_export.wider import load_wider
-    from model_export.workflow import WIDER_GROUP, prepare
 
     data = write_faces64(tmp_path / "faces64")
     wider = write_wider(tmp_path / "wider-demog", per_cell=10)
@@ -739,7 +731,7 @@ def test_balanced_draws_each_in_the_wild_skin_group_and_gender_as_its_own_group(
     """`--method balanced --wider-train`: the added in-the-wild faces are balanced by their own
     labels (skin group x gender), the portraits by race; each group is drawn equally often."""
     from model_export.recipe import load_recipe
-    from model_export.workflow import WIDER_GROUP, balance_groups, prepare
+    from model_export.sets import WIDER_GROUP, balance_groups, prepare
 
     data = write_faces64(tmp_path / "faces64")
     wider = write_wider(tmp_path / "wider-demog", per_cell=10)

@@ -19,7 +19,7 @@ from installation.inference import load_classifier
 from model_export.cli import main as export_main
 from model_export.data import DataError, load_images, read_labels, split_train_val
 from model_export.evaluate import threshold_at_fpr
-from model_export.workflow import check_memory
+from model_export.sets import check_memory
 from tests.model_fixtures import write_faces64, write_recipe
 
 

@@ -52,8 +52,8 @@ def covered(crops: np.ndarray, covers: np.ndarray | None) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     from installation.inference import load_classifier
     from model_export.recipe import load_recipe
+    from model_export.sets import prepare
     from model_export.wider import crop64
-    from model_export.workflow import prepare
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", type=Path, required=True, help="faces64 folder")

@@ -57,8 +57,8 @@ def sweep(
 def main(argv: list[str] | None = None) -> int:
     from model_export.models import DBVAE
     from model_export.recipe import load_recipe
+    from model_export.sets import prepare
     from model_export.train import latent_means
-    from model_export.workflow import prepare
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--work", type=Path, required=True)

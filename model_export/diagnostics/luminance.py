@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from installation.inference import load_classifier
     from model_export.data import load_images, read_labels
     from model_export.evaluate import set_metrics
-    from model_export.workflow import EVAL_SETS
+    from model_export.sets import EVAL_SETS
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", type=Path, required=True, help="faces64 folder")

@@ -24,8 +24,8 @@ from pathlib import Path
 from installation.inference.card import Card, CardError, SetMetrics, load_card
 from model_export.data import DataError
 from model_export.report import FOLDERS
+from model_export.sets import wider_set_name
 from model_export.wider import ATTRS, FRACTIONS, STUDIO_FRACTION
-from model_export.workflow import wider_set_name
 
 # The in-the-wild sets `all --wider` evaluates, with the row label each gets here.
 LABELS = {

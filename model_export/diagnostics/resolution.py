@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     from model_export.data import Images
     from model_export.evaluate import threshold_at_fpr
     from model_export.recipe import load_recipe
+    from model_export.sets import prepare
     from model_export.steps import add_training_args, require_trained, train_config, train_method
     from model_export.train import predict_logits
-    from model_export.workflow import prepare
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", type=Path, required=True, help="faces64 folder")

@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     from installation.logits import sigmoid
     from model_export.evaluate import threshold_at_fpr
     from model_export.recipe import load_recipe
+    from model_export.sets import prepare, wider_set_name
     from model_export.train import TrainConfig, predict_logits, train_baseline
     from model_export.wider import FRACTIONS, STUDIO_FRACTION
-    from model_export.workflow import prepare, wider_set_name
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", type=Path, required=True, help="faces64 folder")
