@@ -24,6 +24,7 @@ NATIVE_UP_TO = 1.15  # a frame that would be enlarged by less than this is shown
 
 # The heatmap overlays' transparent colour: a magenta in no palette, text or greyed crop.
 _KEY = (255, 0, 254)
+FRAME = 8  # px at 1080p: how much wider the heatmap's frame of background is than the map
 
 
 def soft_tiny(frame: np.ndarray, vw: int, vh: int, mirror: bool) -> np.ndarray:
@@ -182,22 +183,20 @@ class Mirror(Scaled):
         the crop it judged, dimmed to grey, with yellow where covering the picture moved its
         face score the most (installation.heatmap). Mirrored like the live image.
 
-        Each frame (30 a second) fills the map's frame, blits the map (opaque, in the screen's
-        pixel format) and blits its caption (keyed, composed once per caption and place). A
-        new map (6 a second) costs only its own surface: the whole overlay keyed and
-        RLE-encoded anew for each map cost 0.87 ms a side, more than its cheaper blits saved."""
+        Each frame (30 a second) blits the framed map (opaque, in the screen's pixel format)
+        and its caption (keyed, composed once per caption and place). A new map (6 a second)
+        costs only its own framed surface: the whole overlay keyed and RLE-encoded anew for
+        each map cost 0.87 ms a side, more than its cheaper blits saved; filling the frame each
+        frame and blitting the map into it cost a fill of the frame's area a side per frame."""
         size = self._heat_size
         if self._heat_of is not hm:  # new maps (frame indices restart when a source reopens)
             self._heat_surfs = {
                 side: self._heat_surface(hm, side, size, surface) for side in hm.maps
             }
             self._heat_of = hm
-        for side, surf in self._heat_surfs.items():
-            label, label_at, map_at, frame_box, drawn = self._caption(
-                side, surf.get_size(), caption
-            )
-            surface.fill(BG, frame_box)
-            surface.blit(surf, map_at)
+        for side, framed in self._heat_surfs.items():
+            label, label_at, _, frame_box, drawn = self._caption(side, (size, size), caption)
+            surface.blit(framed, frame_box)
             surface.blit(label, label_at)
             self._spills(frame_box.union(label_at))
             self.drawn.extend(drawn)
@@ -235,7 +234,8 @@ class Mirror(Scaled):
             drawn.append(d.moved(-dx, -dy))
             y += line_h
         label.set_colorkey(_KEY, pygame.RLEACCEL)
-        value = (label, back, rect, rect.inflate(self.px(8), self.px(8)), drawn)
+        frame = self.px(FRAME)
+        value = (label, back, rect, rect.inflate(frame, frame), drawn)
         self._captions[side] = (key, value)
         return value
 
@@ -279,5 +279,10 @@ class Mirror(Scaled):
         if self.mirror:
             out = cv2.flip(out, 1)
         out = np.ascontiguousarray(out)
-        # In the target's pixel format: each frame's blit is then a plain copy.
-        return pygame.image.frombuffer(out.data, (size, size), "RGB").convert(target)
+        # The map on its frame of background (the `frame_box` of `_caption`: the map's rectangle
+        # inflated by FRAME), in the target's pixel format: each frame's blit is one plain copy.
+        frame = self.px(FRAME)
+        framed = pygame.Surface((size + frame, size + frame)).convert(target)
+        framed.fill(BG)
+        framed.blit(pygame.image.frombuffer(out.data, (size, size), "RGB"), (frame // 2,) * 2)
+        return framed
