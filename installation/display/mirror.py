@@ -186,8 +186,8 @@ class Mirror(Scaled):
         Each frame (30 a second) blits the framed map (opaque, in the screen's pixel format)
         and its caption (keyed, composed once per caption and place). A new map (6 a second)
         costs only its own framed surface: the whole overlay keyed and RLE-encoded anew for
-        each map cost 0.87 ms a side, more than its cheaper blits saved; filling the frame each
-        frame and blitting the map into it cost a fill of the frame's area a side per frame."""
+        each map cost 0.87 ms a side, more than its cheaper blits saved. The map's frame is part
+        of its surface rather than filled under it each frame: 0.2 ms a frame less for both."""
         size = self._heat_size
         if self._heat_of is not hm:  # new maps (frame indices restart when a source reopens)
             self._heat_surfs = {
