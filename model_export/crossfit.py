@@ -26,7 +26,6 @@ from model_export.paired import TARGET_SETS, compare, wider_targets
 
 logger = logging.getLogger(__name__)
 
-SIDES = BUNDLE_FOLDERS  # the detections of each model, by its bundle folder
 # Detections of one half's faces: {side: {set: [bool [N] per seed]}}, and each face's cell.
 Found = dict[str, dict[str, list[np.ndarray]]]
 POOLED = "both halves"
@@ -64,9 +63,9 @@ def judge_half(data: Any, runs: list[Path], fpr: float) -> Found:
     data = dataclasses.replace(
         data, evals={k: v for k, v in data.evals.items() if k.startswith("wider_")}
     )
-    out: Found = {s: {} for s in SIDES}
+    out: Found = {s: {} for s in BUNDLE_FOLDERS}
     for run in runs:
-        for side in SIDES:
+        for side in BUNDLE_FOLDERS:
             if not (run / side / "card.json").is_file():
                 raise DataError(
                     f"{run / side}: no bundle (card.json); pass run folders that hold "
@@ -83,7 +82,7 @@ def judge_half(data: Any, runs: list[Path], fpr: float) -> Found:
 def summary(found: Found, cells: list[str]) -> dict[str, Any]:
     """The report's paired comparison and the models issue's targets on these faces."""
     paired = compare(found["baseline"], found["debiased"], cells)
-    agg: dict[str, Any] = {side: {"int8": {}} for side in SIDES}
+    agg: dict[str, Any] = {side: {"int8": {}} for side in BUNDLE_FOLDERS}
     for name, res in paired.items():
         bt = res["bootstrap"]
         for side, key in (("baseline", "baseline"), ("debiased", "other")):
@@ -100,8 +99,8 @@ def pooled(halves: dict[str, tuple[Found, list[str]]]) -> tuple[Found, list[str]
     seeds = {len(v) for found, _ in parts for per_set in found.values() for v in per_set.values()}
     if len(seeds) != 1:
         raise DataError(f"the runs have different numbers of seeds ({sorted(seeds)}); pass as many")
-    out: Found = {s: {} for s in SIDES}
-    for side in SIDES:
+    out: Found = {s: {} for s in BUNDLE_FOLDERS}
+    for side in BUNDLE_FOLDERS:
         for name in parts[0][0][side]:
             per_seed = zip(*(found[side][name] for found, _ in parts), strict=True)
             out[side][name] = [np.concatenate(hits) for hits in per_seed]

@@ -33,8 +33,6 @@ from model_export.workflow import float_metrics, int8_metrics, right_name
 
 logger = logging.getLogger(__name__)
 
-FOLDERS = BUNDLE_FOLDERS  # each run folder's bundles
-
 
 def _float_model(method: str, ckpt: Path, card: dict[str, Any]) -> Any:
     import numpy as np
@@ -77,7 +75,7 @@ def evaluate_run(
     (folder -> set -> bool [N]) is filled with the int8 bundles' per-face results on the
     in-the-wild sets, for the paired comparisons; they stay in memory."""
     out: dict[str, Any] = {}
-    for folder in FOLDERS:
+    for folder in BUNDLE_FOLDERS:
         found: dict[str, np.ndarray] = {}
         if detections is not None and wider_sets(list(data.evals)):
             # Per-face results are never in a card: measure the int8 bundle again (seconds).
@@ -163,7 +161,7 @@ def _set_names(runs: list[dict[str, Any]], folder: str, variant: str) -> list[st
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """model -> variant -> set -> {recall, worst, gap, groups: key -> {mean, std, label}}."""
     agg: dict[str, Any] = {}
-    for folder in FOLDERS:
+    for folder in BUNDLE_FOLDERS:
         agg[folder] = {}
         for variant in ("float", "int8"):
             if not all(variant in r[folder] for r in runs):
@@ -232,7 +230,7 @@ def targets(agg: dict[str, Any]) -> dict[str, Any]:
         }
     drift = []
     by_set: dict[str, float] = {}
-    for folder in FOLDERS:
+    for folder in BUNDLE_FOLDERS:
         if "float" not in agg[folder]:
             continue
         for name in agg[folder]["float"]:
@@ -366,7 +364,7 @@ def build_report(
         report["crossfit"] = cf
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     # Screen names from the cards, so a balanced-resampling run is never labelled DB-VAE.
-    names_ = {folder: str(results[0][folder]["name"]) for folder in FOLDERS}
+    names_ = {folder: str(results[0][folder]["name"]) for folder in BUNDLE_FOLDERS}
     wider = tg.get("wider")
     if wider:
         # The report names the right-hand model as the card will (workflow.right_name).

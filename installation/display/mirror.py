@@ -69,7 +69,7 @@ class Mirror(Scaled):
             str,
             tuple[
                 object,
-                tuple[pygame.Surface, pygame.Rect, pygame.Rect, pygame.Rect, list[Drawn]],
+                tuple[pygame.Surface, pygame.Rect, pygame.Rect, list[Drawn]],
             ],
         ] = {}
         self.drawn: list[Drawn] = []
@@ -195,7 +195,7 @@ class Mirror(Scaled):
             }
             self._heat_of = hm
         for side, framed in self._heat_surfs.items():
-            label, label_at, _, frame_box, drawn = self._caption(side, (size, size), caption)
+            label, label_at, frame_box, drawn = self._caption(side, (size, size), caption)
             surface.blit(framed, frame_box)
             surface.blit(label, label_at)
             self._spills(frame_box.union(label_at))
@@ -203,10 +203,10 @@ class Mirror(Scaled):
 
     def _caption(
         self, side: str, size: tuple[int, int], caption: str
-    ) -> tuple[pygame.Surface, pygame.Rect, pygame.Rect, pygame.Rect, list[Drawn]]:
-        """(the caption on its rounded backing, where it goes, where the map goes, the map's
-        frame, the caption's texts), all in screen coordinates; composed once per side, caption,
-        map size and image place."""
+    ) -> tuple[pygame.Surface, pygame.Rect, pygame.Rect, list[Drawn]]:
+        """(the caption on its rounded backing, where it goes, the framed map's place, the
+        caption's texts), all in screen coordinates; composed once per side, caption, map size
+        and image place."""
         f = self.frame_rect
         key = (side, caption, size, (f.x, f.y, f.width, f.height))
         cached = self._captions.get(side)
@@ -235,7 +235,7 @@ class Mirror(Scaled):
             y += line_h
         label.set_colorkey(_KEY, pygame.RLEACCEL)
         frame = self.px(FRAME)
-        value = (label, back, rect, rect.inflate(frame, frame), drawn)
+        value = (label, back, rect.inflate(frame, frame), drawn)
         self._captions[side] = (key, value)
         return value
 

@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 
 from installation.inference.card import Card, CardError, SetMetrics, load_card
+from installation.paths import BUNDLE_FOLDERS
 from model_export.data import DataError
-from model_export.report import FOLDERS
 from model_export.sets import wider_set_name
 from model_export.wider import ATTRS, FRACTIONS, STUDIO_FRACTION
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--run {name}: give the folders of its seeds after the name")
         runs.append((name, [Path(f) for f in folders]))
     try:
-        for side in FOLDERS:
+        for side in BUNDLE_FOLDERS:
             print("\n".join(table(runs, side)), end="\n\n")
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
