@@ -19,7 +19,13 @@ from types import FrameType
 from typing import Any
 
 from installation import paths
-from installation.affinity import allowed_cores, frame_core, pin, unpin_current
+from installation.affinity import (
+    allowed_cores,
+    frame_core,
+    opencv_on_calling_threads,
+    pin,
+    unpin_current,
+)
 from installation.config import Config
 from installation.display import DisplayApp, FrameInputs, KioskView
 from installation.heatmap import HeatmapWorker
@@ -271,7 +277,10 @@ def run_with_runtime(
     cores = allowed_cores()
     pinned = pin([grabber, worker, threading.current_thread()], frame_core(cores))
     try:
-        app.run(tick, on_language, stop, max_frames=max_frames, on_frame=stats.on_render, news=news)
+        with opencv_on_calling_threads():
+            app.run(
+                tick, on_language, stop, max_frames=max_frames, on_frame=stats.on_render, news=news
+            )
     finally:
         if threading.current_thread() in pinned:
             unpin_current(cores)

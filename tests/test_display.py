@@ -312,6 +312,33 @@ def test_mirror_flips_the_image(view: KioskView) -> None:
     assert img[fr.centery, fr.right - 5][0] > 120 > img[fr.centery, fr.left + 5][0]
 
 
+@pytest.mark.parametrize("attract", [False, True])
+def test_live_image_in_the_screens_own_format_is_pygames_conversion_exactly(
+    view: KioskView, attract: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live image is written straight into a surface in the screen's pixel format (a plain
+    copy to blit); pixel for pixel it is what Pygame's conversion of OpenCV's BGR draws, on the
+    screen's 32 bits and on a 24-bit surface, where Pygame converts."""
+    import installation.display.mirror as mirror_module
+
+    frame = scene()
+    kwargs = {"frame": frame, "result": result(True, False), "status": OK, "attract": attract}
+    assert mirror_module.screen_order(pygame.Surface(SIZE)) == cv2.COLOR_BGR2BGRA
+    assert mirror_module.screen_order(pygame.Surface(SIZE, 0, 24)) is None
+    assert mirror_module.screen_order(pygame.Surface(SIZE, pygame.SRCALPHA)) is None
+    fast = render(view, **kwargs)
+    deep = pygame.Surface(SIZE, 0, 24)
+    view.draw(deep, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(mirror_module, "screen_order", lambda surface: None)
+    converted = render(KioskView(SIZE, cards()), **kwargs)
+    assert np.array_equal(fast, converted)
+    fr = view.frame_rect
+    # On 24 bits the texts' anti-aliasing lands a level apart; the image itself is the same.
+    deep_image = pygame.surfarray.array3d(deep.subsurface(fr)).swapaxes(0, 1)
+    assert np.array_equal(deep_image, converted[fr.top : fr.bottom, fr.left : fr.right])
+    assert fast[fr.top : fr.bottom, fr.left : fr.right].std() > 5  # an image, not a blank box
+
+
 def test_step_in_prompt_and_box_before_anyone_is_there(view: KioskView) -> None:
     absent = result(False, False, rarity=None)
     img = render(view, frame=scene(), result=absent, status=OK, attract=False)

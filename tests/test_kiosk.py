@@ -293,18 +293,25 @@ def test_capture_judging_and_drawing_share_one_core_and_give_it_back(
 ) -> None:
     """While the kiosk runs, the main (display), capture and pipeline threads run on one core
     (the last allowed); the heatmap worker keeps them all; afterwards the calling thread has its
-    cores back. With a single core allowed nothing is pinned."""
+    cores back. With a single core allowed nothing is pinned. OpenCV's worker pool is off while
+    it runs (its thread would work on the other core) and as large as before afterwards."""
     import os
+
+    import cv2
 
     from installation.display import DisplayApp
     from installation.runtime import Runtime
 
     before = os.sched_getaffinity(0)
+    cv2.setNumThreads(max(2, cv2.getNumThreads()))  # a pool to switch off, on any machine
+    pool_before = cv2.getNumThreads()
+    pools: list[int] = []
     during: dict[str, set[int]] = {}
     original = DisplayApp.run
 
     def run(self: DisplayApp, tick: Callable[..., Any], *args: Any, **kw: Any) -> None:
         def recording_tick() -> Any:
+            pools.append(cv2.getNumThreads())
             for t in threading.enumerate():
                 wanted = ("pipeline", "capture", "heatmaps")
                 if (t.name in wanted or t is threading.current_thread()) and t.native_id:
@@ -328,3 +335,5 @@ def test_capture_judging_and_drawing_share_one_core_and_give_it_back(
     else:
         assert during["pipeline"] == during["capture"] == during[main] == before
     assert os.sched_getaffinity(0) == before
+    assert pools and set(pools) == {1}, pools
+    assert cv2.getNumThreads() == pool_before
