@@ -116,7 +116,8 @@ def print_human(r: dict[str, Any]) -> None:
     print(
         f"broker down: replay with stats published to an unreachable broker (on purpose) "
         f"{bd['fps_broker_down']:.1f} frames/s vs {bd['fps_without_mqtt']:.1f} without MQTT, "
-        f"medians of {bd['rounds']} back-to-back pairs of {bd['frames_per_run']} frames: {word}"
+        f"medians of {bd['rounds']} back-to-back pairs of {bd['frames_per_run']} frames (each "
+        f"pair's order the last one's reversed): {word}"
     )
     p = r["parts"]
     print(
