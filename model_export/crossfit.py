@@ -46,7 +46,13 @@ def judge_runs_of(
     from model_export.sets import prepare
 
     other = prepare(
-        data, recipe, with_train=False, wider=wider, wider_train=True, wider_train_half=half
+        data,
+        recipe,
+        with_train=False,
+        wider=wider,
+        wider_train=True,
+        wider_train_half=half,
+        lab_sets=False,  # only the in-the-wild sets are judged
     )
     assert other.wider is not None  # the other half's faces only
     return judge_half(other, runs, fpr), cell_labels([r.attrs for r in other.wider.rows])

@@ -725,6 +725,28 @@ def test_either_half_of_the_photos_trains_and_the_other_is_measured(
     assert f"wider-demog half {half}" in prep.counts["source"]
 
 
+def test_the_cross_fit_decodes_only_the_in_the_wild_sets(tmp_path: Path) -> None:
+    """`prepare(..., lab_sets=False)` (the cross-fit's judge): the same in-the-wild sets and
+    validation non-faces, and neither the lab's evaluation sets nor camera-shift."""
+    from model_export.recipe import load_recipe
+    from model_export.sets import EVAL_SETS, prepare
+
+    data = write_faces64(tmp_path / "faces64")
+    wider = write_wider(tmp_path / "wider-demog", per_cell=10)
+    recipe = load_recipe(write_recipe(tmp_path / "recipe.yaml"))
+    kwargs = {"with_train": False, "wider": wider, "wider_train": True, "wider_train_half": "B"}
+    full = prepare(data, recipe, **kwargs)  # type: ignore[arg-type]
+    wild = prepare(data, recipe, lab_sets=False, **kwargs)  # type: ignore[arg-type]
+    lab = {name for name, (prefix, _) in EVAL_SETS.items() if prefix} | {"camera_shift"}
+    assert lab <= set(full.evals)
+    assert set(wild.evals) == set(full.evals) - lab
+    assert all(name.startswith("wider_") for name in wild.evals)
+    for name in wild.evals:
+        assert [r.path for r in wild.evals[name].rows] == [r.path for r in full.evals[name].rows]
+        assert np.array_equal(wild.evals[name].x, full.evals[name].x)
+    assert np.array_equal(wild.val_nonfaces.x, full.val_nonfaces.x)
+
+
 def test_balanced_draws_each_in_the_wild_skin_group_and_gender_as_its_own_group(
     tmp_path: Path,
 ) -> None:
