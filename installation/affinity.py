@@ -8,11 +8,12 @@ project's 2-core x86 VM with the demo clip: about one point of a core less (11.0
 15 judged frames a second, 3 runs each). The heatmap worker is left free to use any core: it is
 the one part that needs a core of its own at times. Linux only; elsewhere nothing is pinned.
 
-OpenCV's own worker pool would undo that: it splits a resize of the live image across a thread
-of its own on the other core, which then spins waiting for the next job. While the kiosk runs,
-OpenCV works on the calling thread only (`opencv_on_calling_threads`): its pool thread had taken
-0.4-0.6 % of a core, and the kiosk's whole share fell by 0.4 points on average (6 alternating
-pairs of 14-second runs, 2-core x86 VM, heatmaps on).
+OpenCV's own worker pool would undo that: it splits its larger calls (the live image's flip and
+conversion, the attract screen's resizes) with a thread of its own, free to run on the other
+core. While the kiosk runs, OpenCV works on the calling thread only
+(`opencv_on_calling_threads`): its pool thread had taken 0.4-0.6 % of a core, and the kiosk's
+whole share fell by 0.4 points on average (6 alternating pairs of 14-second runs, 2-core x86
+VM, heatmaps on; lower in 5 of the 6).
 """
 
 from __future__ import annotations

@@ -153,9 +153,9 @@ class Mirror(Scaled):
     def _video(
         self, surface: pygame.Surface, frame: np.ndarray, soft: bool, where: pygame.Rect
     ) -> None:
-        # frame: BGR uint8 [H, W, 3] from OpenCV. Bilinear resize + flip in OpenCV (~0.3 ms for
-        # 640x480 -> 800x600 on a 2-core x86, against 1.2 ms for pygame.transform.scale, nearest
-        # neighbour and blocky, and 4.5 ms for smoothscale).
+        # frame: BGR uint8 [H, W, 3] from OpenCV. Flip and any bilinear resize in OpenCV:
+        # pygame.transform.scale is nearest neighbour (blocky faces) and was slower, 1.2 against
+        # ~1 ms for 640x480 -> 720x540 on a 2-core x86; smoothscale took 4.5 ms.
         vw, vh = where.size
         if soft:
             # Attract mode: a soft, dim impression of the room, no recognisable person (dimmed
