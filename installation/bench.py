@@ -144,12 +144,9 @@ def bench_broker_down(
         pub.start()
         try:
             for i in range(rounds):
-                if i % 2 == 0:
-                    base = fps(without)
-                    pairs.append((base, fps(with_mqtt)))
-                else:
-                    down = fps(with_mqtt)
-                    pairs.append((fps(without), down))
+                order = (without, with_mqtt) if i % 2 == 0 else (with_mqtt, without)
+                got = {p: fps(p) for p in order}  # run in `order`
+                pairs.append((got[without], got[with_mqtt]))
         finally:
             pub.stop(timeout=0.5)
     without_fps = float(np.median([b for b, _ in pairs]))

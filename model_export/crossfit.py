@@ -59,16 +59,10 @@ def judge_runs_of(
 
 
 def judge_half(data: Any, runs: list[Path], fpr: float) -> Found:
-    """Each run folder's bundles (seeds in order) on `data`'s in-the-wild sets: the half its
-    runs did not train on."""
-    import dataclasses
-
+    """Each run folder's bundles (seeds in order) on `data`'s evaluation sets: the in-the-wild
+    ones of the half its runs did not train on (`judge_runs_of` decodes no others)."""
     from model_export.workflow import int8_metrics
 
-    # Only the in-the-wild sets are kept: the lab sets are not scored at all.
-    data = dataclasses.replace(
-        data, evals={k: v for k, v in data.evals.items() if k.startswith("wider_")}
-    )
     out: Found = {s: {} for s in BUNDLE_FOLDERS}
     for run in runs:
         for side in BUNDLE_FOLDERS:

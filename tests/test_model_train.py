@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("keras", reason="needs the train extra: pip install -e '.[train]'")
 pytestmark = pytest.mark.train
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -734,9 +735,10 @@ def test_the_cross_fit_decodes_only_the_in_the_wild_sets(tmp_path: Path) -> None
     data = write_faces64(tmp_path / "faces64")
     wider = write_wider(tmp_path / "wider-demog", per_cell=10)
     recipe = load_recipe(write_recipe(tmp_path / "recipe.yaml"))
-    kwargs = {"with_train": False, "wider": wider, "wider_train": True, "wider_train_half": "B"}
-    full = prepare(data, recipe, **kwargs)  # type: ignore[arg-type]
-    wild = prepare(data, recipe, lab_sets=False, **kwargs)  # type: ignore[arg-type]
+    half_b = functools.partial(
+        prepare, data, recipe, with_train=False, wider=wider, wider_train=True, wider_train_half="B"
+    )
+    full, wild = half_b(), half_b(lab_sets=False)
     lab = {name for name, (prefix, _) in EVAL_SETS.items() if prefix} | {"camera_shift"}
     assert lab <= set(full.evals)
     assert set(wild.evals) == set(full.evals) - lab

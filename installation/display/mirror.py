@@ -186,19 +186,16 @@ class Mirror(Scaled):
             or video.get_masks() != surface.get_masks()
         ):
             video = self._video_surf = pygame.Surface((vw, vh), 0, surface)
-        pixels = video.get_buffer()  # locks `video` until released, below
-        try:
-            # [vh, pitch / 4, 4] uint8 over the surface's memory, its rows' padding cut off
-            view = np.asarray(pixels).reshape(vh, video.get_pitch() // 4, 4)[:, :vw]
-            if frame.shape[:2] == (vh, vw):  # shown 1:1 (a 640x480 camera at 1080p)
-                cv2.cvtColor(frame, order, dst=view)
-            else:
-                # 4 channels before enlarging: fewer pixels to convert than after.
-                four = cv2.cvtColor(frame, order)
-                cv2.resize(four, (vw, vh), dst=view, interpolation=cv2.INTER_LINEAR)
-            del view
-        finally:
-            del pixels
+        # [vh, pitch / 4, 4] uint8 over the surface's memory, its rows' padding cut off; the
+        # buffer locks `video` while this array lives
+        view = np.asarray(video.get_buffer()).reshape(vh, video.get_pitch() // 4, 4)[:, :vw]
+        if frame.shape[:2] == (vh, vw):  # shown 1:1 (a 640x480 camera at 1080p)
+            cv2.cvtColor(frame, order, dst=view)
+        else:
+            # 4 channels before enlarging: fewer pixels to convert than after.
+            four = cv2.cvtColor(frame, order)
+            cv2.resize(four, (vw, vh), dst=view, interpolation=cv2.INTER_LINEAR)
+        del view  # unlocks `video` for the blit
         surface.blit(video, self.frame_rect)
 
     def guide_rect(self, region: Region, frame_size: tuple[int, int]) -> pygame.Rect:
