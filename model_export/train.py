@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import random
+import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -83,6 +84,10 @@ class TrainConfig:
     # How the wild augmentations draw the framing: "uniform" in 0.35-1.25 of the crop, or "log"
     # (log-uniform over the same range; WildConfig.scale_draw).
     scale_draw: ScaleDraw = "uniform"
+    # Also keep each epoch's weights as epoch-NN.weights.h5 beside the checkpoint, for
+    # model_export.diagnostics.averaging. Not a training setting (the weights trained are the
+    # same either way), so the resume check ignores it.
+    keep_epoch_weights: bool = False
 
 
 def _verbose() -> int:
@@ -228,15 +233,24 @@ def _resume(
     return 0, []
 
 
+def epoch_weights_name(epoch: int) -> str:
+    """The file `keep_epoch_weights` writes after `epoch` (1-based) epochs."""
+    return f"epoch-{epoch:02d}.weights.h5"
+
+
 def _checkpoint(
     model: keras.Model,
     work: Path,
     epochs_done: int,
     log: list[dict[str, Any]],
     settings: dict[str, Any],
+    *,
+    keep: bool = False,
 ) -> None:
     tmp = work / "tmp.weights.h5"
     model.save_weights(tmp)
+    if keep:  # a copy first, so last.weights.h5 never points past the epochs kept
+        shutil.copyfile(tmp, work / epoch_weights_name(epochs_done))
     tmp.replace(work / "last.weights.h5")
     # Atomic too: Ctrl-C between the two files leaves the previous, consistent state.json.
     tmp_state = work / "state.json.tmp"
@@ -283,7 +297,9 @@ def train_baseline(
     )
     for epoch in range(done, cfg.epochs):
         log.append({"epoch": epoch + 1, "loss": fit_epoch(model, data)})
-        _checkpoint(model, work, epoch + 1, log, _settings(cfg, _CNN_KEYS))
+        _checkpoint(
+            model, work, epoch + 1, log, _settings(cfg, _CNN_KEYS), keep=cfg.keep_epoch_weights
+        )
     return model, log
 
 
@@ -385,7 +401,7 @@ def train_dbvae(
                 **entry,
             }
         )
-        _checkpoint(model, work, epoch + 1, log, settings)
+        _checkpoint(model, work, epoch + 1, log, settings, keep=cfg.keep_epoch_weights)
     return model, log
 
 
@@ -400,6 +416,15 @@ def condition_shift(conditions: np.ndarray, w: np.ndarray) -> dict[str, list[flo
         on = (conditions[:, c] > 0).astype(np.float64)
         out[k] = [float(on.mean()), float(w @ on)]
     return {k: [round(v, 4) for v in pair] for k, pair in out.items()}
+
+
+def balanced_probabilities(face_groups: np.ndarray) -> np.ndarray:
+    """float [F]: each face's chance to be drawn, 1 / (size of its group), summing to 1."""
+    values, counts = np.unique(face_groups, return_counts=True)
+    size = dict(zip(values.tolist(), counts.tolist(), strict=True))
+    w = np.array([1.0 / size[g] for g in face_groups.tolist()])
+    w /= w.sum()
+    return w
 
 
 def train_balanced(
@@ -420,10 +445,7 @@ def train_balanced(
     faces = np.flatnonzero(y == 1)
     nonfaces = np.flatnonzero(y == 0)
     fg = groups[faces]
-    values, counts = np.unique(fg, return_counts=True)
-    size = dict(zip(values.tolist(), counts.tolist(), strict=True))
-    w = np.array([1.0 / size[g] for g in fg.tolist()])
-    w /= w.sum()
+    w = balanced_probabilities(fg)
     ctx = _context_rows(cfg, context)
     augmenter = make_augmenter(cfg.augment, x[nonfaces], ctx, cfg.scale_draw)
     for epoch in range(done, cfg.epochs):
@@ -446,5 +468,7 @@ def train_balanced(
                 "drawn_shares": effective_shares(w, fg),
             }
         )
-        _checkpoint(model, work, epoch + 1, log, _settings(cfg, _CNN_KEYS))
+        _checkpoint(
+            model, work, epoch + 1, log, _settings(cfg, _CNN_KEYS), keep=cfg.keep_epoch_weights
+        )
     return model, log

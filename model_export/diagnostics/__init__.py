@@ -24,6 +24,9 @@ and the answer (the README has the numbers):
 - `crossfit`: does the recipe's narrowing of the gap hold on all of wider-demog? The recipe
   trained on half B (`--wider-train-half B`) judges half A, the shipped recipe half B: each face
   by models that never saw its photo, each half alone and pooled (re-check of 2026-12-07).
+- `averaging`: does the mean of a run's last epochs' weights (stochastic weight averaging)
+  find more in-the-wild faces than its last weights? One seed, float, half B (the README has
+  the answer).
 
 Each runs as `python -m model_export.diagnostics.<name> --help`.
 """
