@@ -51,6 +51,14 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         "--learning-rate): the baseline can take larger steps than a model that redraws few "
         "in-the-wild faces many times",
     )
+    p.add_argument(
+        "--average-last",
+        type=int,
+        default=0,
+        metavar="K",
+        help="CNN methods: ship the mean of the last K epochs' weights, BatchNorm measured again "
+        "(stochastic weight averaging), instead of the last step's; 0: the last step's",
+    )
     p.add_argument("--rule", choices=["max", "product", "mean_log"], default="max")
     p.add_argument("--alpha", type=float, default=0.001, help="histogram smoothing")
     p.add_argument("--bins", type=int, default=10, help="histogram bins per latent dimension")
@@ -165,6 +173,13 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         raise DataError(f"--epochs and --batch-size must be >= 1, got {epochs}/{args.batch_size}")
     if not 0 < learning_rate <= 0.1:
         raise DataError(f"{lr_flag} must be in (0, 0.1], got {learning_rate}")
+    average_last = getattr(args, "average_last", 0)
+    if average_last and method == "dbvae":
+        raise DataError("--average-last works with the CNN methods (baseline, balanced), not dbvae")
+    if not 0 <= average_last <= epochs:
+        raise DataError(
+            f"--average-last must be in 0..{epochs} (the epochs trained), got {average_last}"
+        )
     check_wild_context(
         args.augment, method=method, has_context=bool(getattr(args, "wider_train", False))
     )
@@ -188,6 +203,7 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         convs_per_stage=args.convs_per_stage,
         lr_schedule=args.lr_schedule,
         scale_draw=args.scale_draw,
+        average_last=average_last,
     )
 
 

@@ -28,7 +28,9 @@ from model_export.augment_wild import (
     Context,
     ScaleDraw,
 )
+from model_export.averaging import BN_BATCHES, average_weights, reestimate_batchnorm
 from model_export.batches import (
+    Augmenter,
     AugmentName,
     Batches,
     FacesFirstBatches,
@@ -88,6 +90,11 @@ class TrainConfig:
     # model_export.diagnostics.averaging. Not a training setting (the weights trained are the
     # same either way), so the resume check ignores it.
     keep_epoch_weights: bool = False
+    # CNN methods: ship the mean of the last `average_last` epochs' weights, BatchNorm measured
+    # again (model_export.averaging), instead of the last step's; 0 = the last step's. Not a
+    # resume setting: the checkpoint holds the last step's weights either way, and the epochs
+    # kept for the mean are checked when it is taken.
+    average_last: int = 0
 
 
 def _verbose() -> int:
@@ -286,20 +293,14 @@ def train_baseline(
     """`context`: wider crops of some training faces (used by `--augment wild-context`)."""
     model, done, log = _compiled_cnn(cfg, work, math.ceil(len(x) / cfg.batch_size))
     ctx = _context_rows(cfg, context)
-    data = Batches(
-        x,
-        y,
-        cfg.batch_size,
-        cfg.seed,
-        aug=make_augmenter(cfg.augment, x[y == 0], ctx, cfg.scale_draw),
-        workers=cfg.workers,
-        which=None if ctx is None else ctx.which,
-    )
+    augmenter = make_augmenter(cfg.augment, x[y == 0], ctx, cfg.scale_draw)
+    which = None if ctx is None else ctx.which
+    data = Batches(x, y, cfg.batch_size, cfg.seed, aug=augmenter, workers=cfg.workers, which=which)
     for epoch in range(done, cfg.epochs):
         log.append({"epoch": epoch + 1, "loss": fit_epoch(model, data)})
-        _checkpoint(
-            model, work, epoch + 1, log, _settings(cfg, _CNN_KEYS), keep=cfg.keep_epoch_weights
-        )
+        _checkpoint(model, work, epoch + 1, log, _settings(cfg, _CNN_KEYS), keep=_keeps(cfg))
+    if cfg.average_last:
+        _average_last(model, cfg, work, averaging_batches(x, y, cfg, augmenter, which))
     return model, log
 
 
@@ -401,7 +402,7 @@ def train_dbvae(
                 **entry,
             }
         )
-        _checkpoint(model, work, epoch + 1, log, settings, keep=cfg.keep_epoch_weights)
+        _checkpoint(model, work, epoch + 1, log, settings, keep=_keeps(cfg))
     return model, log
 
 
@@ -416,6 +417,48 @@ def condition_shift(conditions: np.ndarray, w: np.ndarray) -> dict[str, list[flo
         on = (conditions[:, c] > 0).astype(np.float64)
         out[k] = [float(on.mean()), float(w @ on)]
     return {k: [round(v, 4) for v in pair] for k, pair in out.items()}
+
+
+def _keeps(cfg: TrainConfig) -> bool:
+    """Whether each epoch's weights are kept: asked for, or needed for the mean of the last."""
+    return cfg.keep_epoch_weights or cfg.average_last > 0
+
+
+def averaging_batches(
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: TrainConfig,
+    augmenter: Augmenter,
+    which: np.ndarray | None,
+    *,
+    face_p: np.ndarray | None = None,
+) -> Batches:
+    """Augmented batches drawn as one epoch of the method draws them (`face_p`: each face's
+    chance, for the balanced method; every row once otherwise), from a stream of their own
+    (seed 10,000 + the run's seed), on which BatchNorm is measured after averaging."""
+    rng = np.random.default_rng(10_000 + cfg.seed)
+    rows = None
+    if face_p is not None:
+        faces, nonfaces = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+        rows = np.concatenate([faces[rng.choice(len(faces), len(faces), p=face_p)], nonfaces])
+    return Batches(x, y, cfg.batch_size, 10_000 + cfg.seed, aug=augmenter, which=which, rows=rows)
+
+
+def _average_last(model: keras.Model, cfg: TrainConfig, work: Path, batches: Batches) -> None:
+    """`model` becomes the mean of the last `cfg.average_last` epochs' kept weights, with
+    BatchNorm measured again on `batches` (model_export.averaging)."""
+    k = cfg.average_last
+    files = [work / epoch_weights_name(e) for e in range(cfg.epochs - k + 1, cfg.epochs + 1)]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise DataError(
+            f"{work}: --average-last {k} needs the weights of the last {k} epochs, and "
+            f"{', '.join(missing)} are not there (trained without --average-last?); train into "
+            "another --work folder, or delete this one to start over"
+        )
+    average_weights(model, files)
+    reestimate_batchnorm(model, batches, BN_BATCHES)
+    logger.info("%s: the mean of epochs %d-%d's weights", work, cfg.epochs - k + 1, cfg.epochs)
 
 
 def balanced_probabilities(face_groups: np.ndarray) -> np.ndarray:
@@ -468,7 +511,9 @@ def train_balanced(
                 "drawn_shares": effective_shares(w, fg),
             }
         )
-        _checkpoint(
-            model, work, epoch + 1, log, _settings(cfg, _CNN_KEYS), keep=cfg.keep_epoch_weights
-        )
+        _checkpoint(model, work, epoch + 1, log, _settings(cfg, _CNN_KEYS), keep=_keeps(cfg))
+    if cfg.average_last:
+        which = None if ctx is None else ctx.which
+        draw = averaging_batches(x, y, cfg, augmenter, which, face_p=w)
+        _average_last(model, cfg, work, draw)
     return model, log

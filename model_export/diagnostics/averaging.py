@@ -38,75 +38,30 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from model_export.averaging import BN_BATCHES, average_weights, reestimate_batchnorm
 from model_export.data import DataError
 from model_export.diagnostics.wild_faces import CELLS, cell_recall
 
 if TYPE_CHECKING:
-    import keras
-
     from model_export.batches import Batches
     from model_export.sets import Prepared
 
 logger = logging.getLogger(__name__)
 
 
-def average_weights(model: keras.Model, files: list[Path]) -> None:
-    """Set every weight of `model` (trainable ones and BatchNorm's moving statistics) to the
-    mean of those saved in `files` (each a checkpoint of the same architecture)."""
-    if not files:
-        raise ValueError("no weight files to average")
-    sums: list[np.ndarray] | None = None
-    for f in files:
-        model.load_weights(f)
-        ws = [w.astype(np.float64) for w in model.get_weights()]
-        sums = ws if sums is None else [a + b for a, b in zip(sums, ws, strict=True)]
-    assert sums is not None
-    model.set_weights([(s / len(files)).astype(np.float32) for s in sums])
-
-
-def reestimate_batchnorm(model: keras.Model, batches: Batches, n: int) -> None:
-    """BatchNorm's moving mean and variance set to the plain mean of their values over the
-    first `n` batches of `batches` (momentum t / (t + 1) at batch t, so batch 0 replaces what
-    was there); the weights themselves are untouched. Eager calls: each reads the momentum."""
-    import keras
-
-    bns = [la for la in model.layers if isinstance(la, keras.layers.BatchNormalization)]
-    saved = [b.momentum for b in bns]
-    try:
-        for t in range(n):
-            for b in bns:
-                b.momentum = t / (t + 1)
-            xb, _ = batches[t % len(batches)]
-            model(xb, training=True)
-    finally:
-        for b, m in zip(bns, saved, strict=True):
-            b.momentum = m
-
-
 def training_draw(method: str, data: Prepared, cfg: Any) -> Batches:
-    """Augmented batches drawn as `method` draws an epoch (the balanced method: faces with
-    probability 1 / group size, every non-face), from a stream of their own."""
-    from model_export.batches import Batches, make_augmenter
+    """The batches `--average-last` measures BatchNorm on, for `method`'s run."""
+    from model_export.batches import make_augmenter
     from model_export.sets import balance_groups
-    from model_export.train import _context_rows, balanced_probabilities
+    from model_export.train import _context_rows, averaging_batches, balanced_probabilities
 
     x, y = data.train.x, data.train.y
-    faces, nonfaces = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    rows = None
-    rng = np.random.default_rng(10_000 + cfg.seed)
+    face_p = None
     if method == "balanced":
-        w = balanced_probabilities(balance_groups(data.train, data.recipe.group_by)[faces])
-        rows = np.concatenate([faces[rng.choice(len(faces), len(faces), p=w)], nonfaces])
+        face_p = balanced_probabilities(balance_groups(data.train, data.recipe.group_by)[y == 1])
     ctx = _context_rows(cfg, data.train_context)
-    return Batches(
-        x,
-        y,
-        cfg.batch_size,
-        10_000 + cfg.seed,
-        aug=make_augmenter(cfg.augment, x[nonfaces], ctx, cfg.scale_draw),
-        which=None if ctx is None else ctx.which,
-        rows=rows,
-    )
+    aug = make_augmenter(cfg.augment, x[y == 0], ctx, cfg.scale_draw)
+    return averaging_batches(x, y, cfg, aug, None if ctx is None else ctx.which, face_p=face_p)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--method", default="balanced", help="the right-hand model's method")
     p.add_argument("--last", type=int, nargs="+", default=[3, 5, 8], help="epochs averaged")
-    p.add_argument("--bn-batches", type=int, default=200, help="batches BatchNorm is measured on")
+    p.add_argument(
+        "--bn-batches", type=int, default=BN_BATCHES, help="batches BatchNorm is measured on"
+    )
     p.add_argument("--recipe", type=Path, default=None, help="training recipe (default: shipped)")
     add_training_args(p)
     args = p.parse_args(argv)
