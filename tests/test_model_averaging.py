@@ -1,4 +1,4 @@
-"""The weight-averaging diagnostic (model_export.diagnostics.averaging): each epoch's weights
+"""Weight averaging (model_export.averaging, `--average-last`, and its diagnostic): each epoch's weights
 kept without changing what trains, their mean taken weight by weight, and BatchNorm's
 statistics measured again as a plain mean over batches."""
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from model_export.averaging import average_weights, reestimate_batchnorm
 from model_export.data import DataError
-from model_export.diagnostics.averaging import average_weights, reestimate_batchnorm
 from model_export.train import (
     TrainConfig,
     balanced_probabilities,
@@ -142,3 +142,56 @@ def test_the_diagnostic_runs_end_to_end_on_tiny_data(
     (tmp_path / "w" / "baseline-s0" / epoch_weights_name(1)).unlink()
     with pytest.raises(DataError, match="train into an empty --work folder"):
         main([*args, "--work", str(tmp_path / "w")])
+
+
+def test_average_last_ships_the_mean_of_the_last_epochs(tmp_path: Path) -> None:
+    """`average_last` = 2 of 3 epochs: the returned model's kernels are the mean of epochs 2
+    and 3's, its BatchNorm statistics measured again (not the mean of the kept ones); the
+    checkpoint keeps the last step's weights, and reloading it averages to the same model."""
+    x, y = _data(3)
+    cfg = TrainConfig(epochs=3, batch_size=16, seed=6, average_last=2)
+    model, _ = train_baseline(x, y, cfg, tmp_path)
+    got = {w.path: w.numpy() for w in model.weights}
+    kept = []
+    for e in (2, 3):
+        model.load_weights(tmp_path / epoch_weights_name(e))
+        kept.append({w.path: w.numpy() for w in model.weights})
+    for path, value in got.items():
+        mean = (kept[0][path] + kept[1][path]) / 2
+        if "moving_" in path:
+            assert not np.allclose(value, mean, rtol=1e-3)  # measured again
+        else:
+            np.testing.assert_allclose(value, mean, rtol=1e-5, atol=1e-6)
+    model.load_weights(tmp_path / "last.weights.h5")
+    for w in model.weights:  # the checkpoint is epoch 3's weights as trained
+        np.testing.assert_array_equal(w.numpy(), kept[1][w.path])
+    again, _ = train_baseline(x, y, cfg, tmp_path)  # all epochs done: reload and average
+    for a, b in zip(again.get_weights(), got.values(), strict=True):  # same order
+        np.testing.assert_array_equal(a, b)
+
+
+def test_average_last_over_epochs_not_kept_is_refused(tmp_path: Path) -> None:
+    x, y = _data(4)
+    train_baseline(x, y, TrainConfig(epochs=2, batch_size=16, seed=7), tmp_path)
+    cfg = TrainConfig(epochs=2, batch_size=16, seed=7, average_last=2)
+    with pytest.raises(DataError, match=r"--average-last 2 needs .* train into another --work"):
+        train_baseline(x, y, cfg, tmp_path)
+
+
+def test_average_last_option_reaches_the_config_and_bad_values_are_refused() -> None:
+    import argparse
+
+    from model_export.steps import add_training_args, train_config
+
+    parser = argparse.ArgumentParser()
+    add_training_args(parser)
+    args = parser.parse_args(["--epochs", "12", "--right-epochs", "20", "--average-last", "5"])
+    assert train_config(args, "baseline", seed=0).average_last == 5
+    assert train_config(args, "balanced", seed=0).average_last == 5
+    assert train_config(parser.parse_args([]), "baseline", seed=0).average_last == 0
+    with pytest.raises(DataError, match="--average-last works with the CNN methods"):
+        train_config(args, "dbvae", seed=0)
+    for bad in ("13", "-1"):
+        args = parser.parse_args(["--epochs", "12", "--average-last", bad])
+        with pytest.raises(DataError, match=r"--average-last must be in 0\.\.12"):
+            train_config(args, "baseline", seed=0)
