@@ -38,6 +38,7 @@ def _float_model(method: str, ckpt: Path, card: dict[str, Any]) -> Any:
     import numpy as np
 
     from model_export.models import DBVAE, baseline_cnn
+    from model_export.train import AVERAGED_WEIGHTS
 
     settings = card.get("training", {}).get("settings", {})
     seed = int(settings.get("seed", 0))
@@ -56,7 +57,15 @@ def _float_model(method: str, ckpt: Path, card: dict[str, Any]) -> Any:
             **size,
         )
         model(np.zeros((1, 64, 64, 3), np.float32))
-    model.load_weights(ckpt / "last.weights.h5", skip_mismatch=True)
+    # With `--average-last` the bundle was exported from the mean of the last epochs' weights.
+    averaged = int(settings.get("average_last", 0)) > 0
+    weights = ckpt / (AVERAGED_WEIGHTS if averaged else "last.weights.h5")
+    if not weights.is_file():
+        raise DataError(
+            f"{weights}: the weights this bundle was exported from are not there; pass the run's "
+            "own --work folder (or train it again there)"
+        )
+    model.load_weights(weights, skip_mismatch=True)
     return model
 
 

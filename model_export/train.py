@@ -240,6 +240,10 @@ def _resume(
     return 0, []
 
 
+# `average_last`'s weights, as exported, beside the checkpoint's last.weights.h5.
+AVERAGED_WEIGHTS = "averaged.weights.h5"
+
+
 def epoch_weights_name(epoch: int) -> str:
     """The file `keep_epoch_weights` writes after `epoch` (1-based) epochs."""
     return f"epoch-{epoch:02d}.weights.h5"
@@ -458,6 +462,11 @@ def _average_last(model: keras.Model, cfg: TrainConfig, work: Path, batches: Bat
         )
     average_weights(model, files)
     reestimate_batchnorm(model, batches, BN_BATCHES)
+    # The weights the bundle is exported from, for the report's float metrics (which do not
+    # decode the training draw that BatchNorm was measured on); written again on every reload.
+    tmp = work / "tmp.weights.h5"
+    model.save_weights(tmp)
+    tmp.replace(work / AVERAGED_WEIGHTS)
     logger.info("%s: the mean of epochs %d-%d's weights", work, cfg.epochs - k + 1, cfg.epochs)
 
 

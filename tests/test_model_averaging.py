@@ -1,6 +1,6 @@
-"""Weight averaging (model_export.averaging, `--average-last`, and its diagnostic): each epoch's weights
-kept without changing what trains, their mean taken weight by weight, and BatchNorm's
-statistics measured again as a plain mean over batches."""
+"""Weight averaging (model_export.averaging, `--average-last`, and its diagnostic): each
+epoch's weights kept without changing what trains, their mean taken weight by weight, BatchNorm's
+statistics measured again as a plain mean over batches, and the report measuring what shipped."""
 
 from __future__ import annotations
 
@@ -195,3 +195,33 @@ def test_average_last_option_reaches_the_config_and_bad_values_are_refused() -> 
         args = parser.parse_args(["--epochs", "12", "--average-last", bad])
         with pytest.raises(DataError, match=r"--average-last must be in 0\.\.12"):
             train_config(args, "baseline", seed=0)
+
+
+def test_all_and_report_measure_the_averaged_weights(tmp_path: Path) -> None:
+    """`all --average-last`: the card records it, and `report`, which reloads the float model
+    from the checkpoint folder instead of the card, measures the averaged weights the bundle was
+    exported from (the same float numbers as the card), not the last step's."""
+    import json
+
+    from model_export.cli import main as export_main
+    from model_export.steps import checkpoint_dir
+    from model_export.train import AVERAGED_WEIGHTS
+    from tests.model_fixtures import write_faces64, write_recipe
+
+    data = write_faces64(tmp_path / "faces64")
+    recipe = write_recipe(tmp_path / "recipe.yaml")
+    out, work = tmp_path / "models", tmp_path / "ck"
+    args = ["all", "--data", str(data), "--out", str(out), "--work", str(work)]
+    args += ["--recipe", str(recipe), "--method", "balanced", "--epochs", "3"]
+    assert export_main([*args, "--seeds", "0", "--average-last", "2"]) == 0
+    card = json.loads((out / "debiased" / "card.json").read_text())
+    assert card["training"]["settings"]["average_last"] == 2
+    assert (checkpoint_dir(work, "balanced", 0) / AVERAGED_WEIGHTS).is_file()
+    rep = ["report", "--runs", str(work / "runs" / "s0"), "--works", str(work), "--data", str(data)]
+    assert export_main([*rep, "--recipe", str(recipe), "--out", str(tmp_path / "rep")]) == 0
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    for folder in ("baseline", "debiased"):
+        shipped = json.loads((out / folder / "card.json").read_text())["metrics"]["float"]
+        assert report["per_run"][0][folder]["float"] == shipped
+    (checkpoint_dir(work, "balanced", 0) / AVERAGED_WEIGHTS).unlink()
+    assert export_main([*rep, "--recipe", str(recipe), "--out", str(tmp_path / "rep2")]) == 1
