@@ -25,8 +25,9 @@ and the answer (the README has the numbers):
   trained on half B (`--wider-train-half B`) judges half A, the shipped recipe half B: each face
   by models that never saw its photo, each half alone and pooled (re-check of 2026-12-07).
 - `averaging`: does the mean of a run's last epochs' weights (stochastic weight averaging)
-  find more in-the-wild faces than its last weights? One seed, float, half B (the README has
-  the answer).
+  find more in-the-wild faces than its last weights? Yes: the balanced model 3.6 points more
+  at f = 0.5 on one seed; 4.4 over three with `--average-last 5`, which still did not ship (its
+  seed-0 model fires on 9 of 100 LFW background patches).
 
 Each runs as `python -m model_export.diagnostics.<name> --help`.
 """
