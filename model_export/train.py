@@ -285,7 +285,7 @@ def _compiled_cnn(
     return (model, *_resume(model, work, _settings(cfg, _CNN_KEYS)))
 
 
-def _context_rows(cfg: TrainConfig, context: Context | None) -> Context | None:
+def context_rows(cfg: TrainConfig, context: Context | None) -> Context | None:
     """The context the augmentation uses: only "wild-context" and "wild-people" read wider
     crops."""
     return context if cfg.augment in CONTEXT_AUGMENTS else None
@@ -296,7 +296,7 @@ def train_baseline(
 ) -> tuple[keras.Model, list[dict[str, Any]]]:
     """`context`: wider crops of some training faces (used by `--augment wild-context`)."""
     model, done, log = _compiled_cnn(cfg, work, math.ceil(len(x) / cfg.batch_size))
-    ctx = _context_rows(cfg, context)
+    ctx = context_rows(cfg, context)
     augmenter = make_augmenter(cfg.augment, x[y == 0], ctx, cfg.scale_draw)
     which = None if ctx is None else ctx.which
     data = Batches(x, y, cfg.batch_size, cfg.seed, aug=augmenter, workers=cfg.workers, which=which)
@@ -498,7 +498,7 @@ def train_balanced(
     nonfaces = np.flatnonzero(y == 0)
     fg = groups[faces]
     w = balanced_probabilities(fg)
-    ctx = _context_rows(cfg, context)
+    ctx = context_rows(cfg, context)
     augmenter = make_augmenter(cfg.augment, x[nonfaces], ctx, cfg.scale_draw)
     for epoch in range(done, cfg.epochs):
         drawn = faces[rng.choice(len(faces), len(faces), replace=True, p=w)]

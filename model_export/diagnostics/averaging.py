@@ -53,13 +53,13 @@ def training_draw(method: str, data: Prepared, cfg: Any) -> Batches:
     """The batches `--average-last` measures BatchNorm on, for `method`'s run."""
     from model_export.batches import make_augmenter
     from model_export.sets import balance_groups
-    from model_export.train import _context_rows, averaging_batches, balanced_probabilities
+    from model_export.train import averaging_batches, balanced_probabilities, context_rows
 
     x, y = data.train.x, data.train.y
     face_p = None
     if method == "balanced":
         face_p = balanced_probabilities(balance_groups(data.train, data.recipe.group_by)[y == 1])
-    ctx = _context_rows(cfg, data.train_context)
+    ctx = context_rows(cfg, data.train_context)
     aug = make_augmenter(cfg.augment, x[y == 0], ctx, cfg.scale_draw)
     return averaging_batches(x, y, cfg, aug, None if ctx is None else ctx.which, face_p=face_p)
 
