@@ -173,7 +173,7 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         raise DataError(f"--epochs and --batch-size must be >= 1, got {epochs}/{args.batch_size}")
     if not 0 < learning_rate <= 0.1:
         raise DataError(f"{lr_flag} must be in (0, 0.1], got {learning_rate}")
-    average_last = getattr(args, "average_last", 0)
+    average_last = args.average_last
     if average_last and method == "dbvae":
         raise DataError("--average-last works with the CNN methods (baseline, balanced), not dbvae")
     if not 0 <= average_last <= epochs:

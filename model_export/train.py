@@ -249,6 +249,13 @@ def epoch_weights_name(epoch: int) -> str:
     return f"epoch-{epoch:02d}.weights.h5"
 
 
+def last_epoch_files(work: Path, epochs: int, k: int) -> tuple[list[Path], list[str]]:
+    """The kept weights of the last `k` of `epochs` epochs (oldest first), and the names of
+    those that are not there."""
+    files = [work / epoch_weights_name(e) for e in range(epochs - k + 1, epochs + 1)]
+    return files, [f.name for f in files if not f.is_file()]
+
+
 def _checkpoint(
     model: keras.Model,
     work: Path,
@@ -452,8 +459,7 @@ def _average_last(model: keras.Model, cfg: TrainConfig, work: Path, batches: Bat
     """`model` becomes the mean of the last `cfg.average_last` epochs' kept weights, with
     BatchNorm measured again on `batches` (model_export.averaging)."""
     k = cfg.average_last
-    files = [work / epoch_weights_name(e) for e in range(cfg.epochs - k + 1, cfg.epochs + 1)]
-    missing = [f.name for f in files if not f.is_file()]
+    files, missing = last_epoch_files(work, cfg.epochs, k)
     if missing:
         raise DataError(
             f"{work}: --average-last {k} needs the weights of the last {k} epochs, and "
@@ -500,6 +506,7 @@ def train_balanced(
     w = balanced_probabilities(fg)
     ctx = context_rows(cfg, context)
     augmenter = make_augmenter(cfg.augment, x[nonfaces], ctx, cfg.scale_draw)
+    which = None if ctx is None else ctx.which
     for epoch in range(done, cfg.epochs):
         drawn = faces[rng.choice(len(faces), len(faces), replace=True, p=w)]
         data = Batches(
@@ -509,7 +516,7 @@ def train_balanced(
             cfg.seed + epoch,
             aug=augmenter,
             workers=cfg.workers,
-            which=None if ctx is None else ctx.which,
+            which=which,
             rows=np.concatenate([drawn, nonfaces]),
         )
         loss = fit_epoch(model, data)
@@ -522,7 +529,6 @@ def train_balanced(
         )
         _checkpoint(model, work, epoch + 1, log, _settings(cfg, _CNN_KEYS), keep=_keeps(cfg))
     if cfg.average_last:
-        which = None if ctx is None else ctx.which
         draw = averaging_batches(x, y, cfg, augmenter, which, face_p=w)
         _average_last(model, cfg, work, draw)
     return model, log

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from model_export.recipe import load_recipe
     from model_export.sets import prepare, wider_set_name
     from model_export.steps import add_training_args, checkpoint_dir, train_config, train_method
-    from model_export.train import epoch_weights_name, predict_logits
+    from model_export.train import last_epoch_files, predict_logits
     from model_export.wider import FRACTIONS, STUDIO_FRACTION
 
     p = argparse.ArgumentParser(description=__doc__)
@@ -95,14 +95,15 @@ def main(argv: list[str] | None = None) -> int:
         for f in (*FRACTIONS, STUDIO_FRACTION, None)
     }
     out: dict[str, Any] = {"faces": len(next(iter(sets.values())).rows), "runs": []}
+    everyone = np.ones(out["faces"], bool)
     for method in ("baseline", args.method):
         for seed in args.seeds:
             cfg = train_config(args, method, seed)
             cfg.keep_epoch_weights = True
             model, _ = train_method(method, data, cfg, args.work)  # trains or resumes
             ckpt = checkpoint_dir(args.work, method, seed)
-            keep = [ckpt / epoch_weights_name(e) for e in range(1, cfg.epochs + 1)]
-            if any(not f.is_file() for f in keep[-max(args.last) :]):
+            keep, missing = last_epoch_files(ckpt, cfg.epochs, max(args.last))
+            if missing:
                 raise DataError(
                     f"{ckpt}: the last {max(args.last)} epochs' weights are not all kept; "
                     "train into an empty --work folder (this diagnostic keeps them)"
@@ -116,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
                 if bn:
                     reestimate_batchnorm(model, draw, args.bn_batches)
                 thr = threshold_at_fpr(sigmoid(predict_logits(model, data.val_nonfaces.x)), 0.02)
-                everyone = np.ones(out["faces"], bool)
                 scores = {
                     s: cell_recall(sigmoid(predict_logits(model, v.x)) >= thr, v, everyone)
                     for s, v in sets.items()
