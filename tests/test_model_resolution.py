@@ -57,3 +57,21 @@ def test_covered_crops_keep_the_surroundings_and_hide_the_face() -> None:
     for i in range(3):
         mean = crops[i].mean(axis=(0, 1))
         assert np.abs(flat[i, 24:40, 24:40].astype(float) - mean).max() <= 1.5
+
+
+def test_corners_lie_outside_the_face_box() -> None:
+    """diagnostics.covered.corners: four patches per crop, in order top-left, top-right,
+    bottom-left, bottom-right, each cut from outside the face box (the centre half) and
+    enlarged to 64x64; a face-box pixel never reaches one."""
+    from model_export.diagnostics.covered import corners
+
+    x = np.zeros((2, 128, 128, 3), np.uint8)
+    x[:, 32:96, 32:96] = 255  # the face box, bright
+    for i, (y0, x0) in enumerate([(0, 0), (0, 96), (96, 0), (96, 96)]):
+        x[1, y0 : y0 + 32, x0 : x0 + 32] = 10 * (i + 1)  # each corner of crop 1 its own grey
+    out = corners(x)
+    assert out.shape == (8, 64, 64, 3) and out.dtype == np.uint8
+    assert out.max() < 255  # nothing of the face box
+    for i in range(4):
+        assert np.all(out[4 + i] == 10 * (i + 1))
+    assert corners(x[:0]).shape == (0, 64, 64, 3)

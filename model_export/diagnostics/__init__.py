@@ -17,7 +17,8 @@ and the answer (the README has the numbers):
   crop with 32 pixels of detail is found more often than with 64, and 9.5 points (balanced
   model) more often than the same face at 0.5: its surroundings are what the models miss.
 - `covered`: do the models take a person's surroundings for a face? Half B's crops at f = 0.5
-  with the face covered (by an object, or flat): the README has the shares per bundle.
+  with the face covered (by an object, or flat), and each crop's corners: the README has the
+  shares per bundle; the corners hold too many other people's faces to set a threshold on.
 - `per_seed`: did a training setting help, seed by seed? Two runs' bundles side by side from
   their cards (same seed: same start and draws, so paired). The cosine schedule, log-uniform
   framings and a doubled learning rate did not (sweeps of 2026-12-07).

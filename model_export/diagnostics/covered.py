@@ -7,13 +7,17 @@ face covered: the centre half of the crop, where the face is, replaced by a vali
 the crop's own mean colour. What is left is a real person's hair, shoulders, clothes, the
 people beside them and the room, and no face. Every bundle is scored as the kiosk scores it
 (int8, the card's threshold, set at 2 % on the validation non-faces); a model that fires on
-many more than 2 % of these uses the surroundings as a cue for "face":
+many more than 2 % of these uses the surroundings as a cue for "face". Also scored: each crop's
+four corners (32x32 of the 128x128 crop, outside the face box, enlarged to 64x64), real
+surroundings at the scale of scikit-image's LFW background patches; but in crowded photos many
+corners hold other people's faces or parts of them (assets/models/README.md, "Diagnostic of
+2026-12-07 (late)"), so their share is an upper bound on false alarms, not a false-positive rate:
 
     python -m model_export.diagnostics.covered --data DIR --wider DIR --bundles DIR [DIR ...]
 
-(each DIR holds `baseline/` and `debiased/`). Prints, per bundle, the share of covered crops it
-calls a face (Wilson 95 %) and its recall on the same crops uncovered. A diagnostic for the
-models README, not a step of `all`: no shipped bundle depends on it.
+(each DIR holds `baseline/` and `debiased/`). Prints, per bundle, the share of covered crops and
+of corners it calls a face (Wilson 95 %) and its recall on the same crops uncovered. A
+diagnostic for the models README, not a step of `all`: no shipped bundle depends on it.
 """
 
 from __future__ import annotations
@@ -49,6 +53,27 @@ def covered(crops: np.ndarray, covers: np.ndarray | None) -> np.ndarray:
     return out
 
 
+CORNER = 32  # px of the 128x128 crop: the face box is its centre half, [32, 96)
+
+
+def corners(x128: np.ndarray) -> np.ndarray:
+    """uint8 [N, 128, 128, 3] wider-demog crops -> uint8 [4N, 64, 64, 3]: each crop's four
+    CORNER x CORNER corners (top-left, top-right, bottom-left, bottom-right), outside the face
+    box, enlarged to the model's input with INTER_AREA, as the kiosk resizes its crop
+    (installation.region)."""
+    import cv2
+
+    side = x128.shape[1]
+    at = (0, side - CORNER)
+    out = [
+        cv2.resize(img[y : y + CORNER, x : x + CORNER], (64, 64), interpolation=cv2.INTER_AREA)
+        for img in x128
+        for y in at
+        for x in at
+    ]
+    return np.stack(out) if out else np.empty((0, 64, 64, 3), np.uint8)
+
+
 def main(argv: list[str] | None = None) -> int:
     from installation.inference import load_classifier
     from model_export.recipe import load_recipe
@@ -69,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "face": crops,
         "object": covered(crops, data.val_nonfaces.x),
         "flat": covered(crops, None),
+        "corner": corners(data.wider.x128),
     }
     results: dict[str, Any] = {"faces": len(crops), "bundles": {}}
     for folder in args.bundles:
@@ -84,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{folder / side!s:48s} recall {row['face']['share']:.3f}; covered by an "
                 f"object: face {row['object']['share']:.3f} [{row['object']['ci95'][0]:.3f}, "
                 f"{row['object']['ci95'][1]:.3f}], by a flat patch: {row['flat']['share']:.3f} "
-                f"[{row['flat']['ci95'][0]:.3f}, {row['flat']['ci95'][1]:.3f}] ({len(crops)})"
+                f"[{row['flat']['ci95'][0]:.3f}, {row['flat']['ci95'][1]:.3f}] ({len(crops)}); "
+                f"corners: face {row['corner']['share']:.3f} ({len(views['corner'])})"
             )
     if args.out is not None:
         args.out.write_text(json.dumps(results, indent=1))
