@@ -38,7 +38,7 @@ def _float_model(method: str, ckpt: Path, card: dict[str, Any]) -> Any:
     import numpy as np
 
     from model_export.models import DBVAE, baseline_cnn
-    from model_export.train import AVERAGED_WEIGHTS
+    from model_export.train import AVERAGED_WEIGHTS, LAST_WEIGHTS
 
     settings = card.get("training", {}).get("settings", {})
     seed = int(settings.get("seed", 0))
@@ -59,7 +59,7 @@ def _float_model(method: str, ckpt: Path, card: dict[str, Any]) -> Any:
         model(np.zeros((1, 64, 64, 3), np.float32))
     # With `--average-last` the bundle was exported from the mean of the last epochs' weights.
     averaged = int(settings.get("average_last", 0)) > 0
-    weights = ckpt / (AVERAGED_WEIGHTS if averaged else "last.weights.h5")
+    weights = ckpt / (AVERAGED_WEIGHTS if averaged else LAST_WEIGHTS)
     if not weights.is_file():
         raise DataError(
             f"{weights}: the weights this bundle was exported from are not there; pass the run's "
@@ -126,8 +126,11 @@ def _add_float(
     """Float metrics from the bundle's checkpoint, when `work` still has it; else the card's
     own float metrics, when they were measured on these very sets (same names and counts: a
     shipped bundle re-reported after its checkpoint is gone)."""
-    ckpt = work / f"{entry['method']}-s{entry['seed']}"
-    if (ckpt / "last.weights.h5").is_file():
+    from model_export.steps import checkpoint_dir
+    from model_export.train import LAST_WEIGHTS
+
+    ckpt = checkpoint_dir(work, entry["method"], entry["seed"])
+    if (ckpt / LAST_WEIGHTS).is_file():
         model = _float_model(entry["method"], ckpt, card)
         # The float model is scored as its bundle is (the card's views, if any).
         _, entry["float"] = float_metrics(model, data, fpr, Views.of_card(card))

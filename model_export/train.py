@@ -220,7 +220,7 @@ def _resume(
     A checkpoint trained with other settings is refused, never silently continued: the bundle's
     card would otherwise describe settings its weights were not trained with."""
     state = work / "state.json"
-    if state.is_file() and (work / "last.weights.h5").is_file():
+    if state.is_file() and (work / LAST_WEIGHTS).is_file():
         saved = json.loads(state.read_text())
         old = saved.get("settings")
         if old is not None:  # keys it predates read as what it was trained with
@@ -234,13 +234,15 @@ def _resume(
         done = int(saved["epochs_done"])
         # Build the optimizer first, so its moments are restored too (not only the weights).
         model.optimizer.build(model.trainable_variables)
-        model.load_weights(work / "last.weights.h5")
+        model.load_weights(work / LAST_WEIGHTS)
         logger.info("%s: resuming after epoch %d", work, done)
         return done, list(saved.get("log", []))
     return 0, []
 
 
-# `average_last`'s weights, as exported, beside the checkpoint's last.weights.h5.
+# A checkpoint folder's files: the last epoch's weights (what resumes and, without
+# `average_last`, what is exported) and `average_last`'s weights, as exported, beside them.
+LAST_WEIGHTS = "last.weights.h5"
 AVERAGED_WEIGHTS = "averaged.weights.h5"
 
 
@@ -267,9 +269,9 @@ def _checkpoint(
 ) -> None:
     tmp = work / "tmp.weights.h5"
     model.save_weights(tmp)
-    if keep:  # a copy first, so last.weights.h5 never points past the epochs kept
+    if keep:  # a copy first, so LAST_WEIGHTS never points past the epochs kept
         shutil.copyfile(tmp, work / epoch_weights_name(epochs_done))
-    tmp.replace(work / "last.weights.h5")
+    tmp.replace(work / LAST_WEIGHTS)
     # Atomic too: Ctrl-C between the two files leaves the previous, consistent state.json.
     tmp_state = work / "state.json.tmp"
     state = {"epochs_done": epochs_done, "log": log, "settings": settings}

@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     from model_export.models import DBVAE
     from model_export.recipe import load_recipe
     from model_export.sets import prepare
-    from model_export.train import latent_means
+    from model_export.steps import checkpoint_dir
+    from model_export.train import LAST_WEIGHTS, latent_means
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--work", type=Path, required=True)
@@ -71,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     data = prepare(args.data, recipe)
     model = DBVAE(args.latent_dim, seed=args.seed)
     model(np.zeros((1, 64, 64, 3), np.float32))
-    model.load_weights(args.work / f"dbvae-s{args.seed}" / "last.weights.h5", skip_mismatch=True)
+    model.load_weights(
+        checkpoint_dir(args.work, "dbvae", args.seed) / LAST_WEIGHTS, skip_mismatch=True
+    )
     faces = data.train.y == 1
     z = latent_means(model, data.train.x[faces])  # [N_faces, D]
     rows = sweep(z, data.train.attr(recipe.group_by)[faces])
