@@ -35,6 +35,7 @@ def _data(args: argparse.Namespace, *, with_train: bool = True) -> Any:
         wider_fractions=tuple(args.wider_fractions),
         wider_train=args.wider_train,
         wider_train_half=args.wider_train_half,
+        threshold_set=args.threshold_nonfaces,
     )
 
 
@@ -123,6 +124,7 @@ def _cross(args: argparse.Namespace, n_runs: int) -> Any:
         wider=args.wider,
         recipe=recipe,
         fpr=args.fpr,
+        threshold_set=args.threshold_nonfaces,
     )
 
 
@@ -200,6 +202,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from model_export.sets import THRESHOLD_NONFACES
     from model_export.steps import METHOD_IDS, add_training_args
     from model_export.wider import HALVES
 
@@ -210,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", type=Path, required=True, help="faces64 folder")
         p.add_argument("--recipe", type=Path, default=None, help="training recipe YAML")
         p.add_argument("--fpr", type=float, default=0.02, help="false-positive rate of thresholds")
+        p.add_argument(
+            "--threshold-nonfaces",
+            choices=list(THRESHOLD_NONFACES),
+            default="objects",
+            help="the non-faces each threshold is set on: objects = the validation non-faces as "
+            "they are; camera = those and each once more as a camera shows it (the in-the-wild "
+            "augmentation; assets/models/README.md)",
+        )
         p.add_argument(
             "--wider",
             type=Path,

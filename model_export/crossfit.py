@@ -38,7 +38,14 @@ def half_label(measured: str) -> str:
 
 
 def judge_runs_of(
-    half: str, runs: list[Path], *, data: Path, wider: Path, recipe: Any, fpr: float
+    half: str,
+    runs: list[Path],
+    *,
+    data: Path,
+    wider: Path,
+    recipe: Any,
+    fpr: float,
+    threshold_set: str = "objects",
 ) -> tuple[Found, list[str]]:
     """Runs trained on `half` of wider-demog's photos, judging the other half's faces: their
     detections and each face's skin group x gender cell."""
@@ -53,6 +60,7 @@ def judge_runs_of(
         wider_train=True,
         wider_train_half=half,
         lab_sets=False,  # only the in-the-wild sets are judged
+        threshold_set=threshold_set,  # the same non-faces as the measured runs' thresholds
     )
     assert other.wider is not None  # the other half's faces only
     return judge_half(other, runs, fpr), cell_labels([r.attrs for r in other.wider.rows])

@@ -88,12 +88,13 @@ def evaluate_run(
         found: dict[str, np.ndarray] = {}
         if detections is not None and wider_sets(list(data.evals)):
             # Per-face results are never in a card: measure the int8 bundle again (seconds).
-            _, fresh = int8_metrics(run / folder, data, fpr, detections=found)
+            thr_q, fresh = int8_metrics(run / folder, data, fpr, detections=found)
             detections[folder] = {k: v for k, v in found.items() if k.startswith("wider_")}
             if not from_cards:
                 card = json.loads((run / folder / "card.json").read_text())
                 entry = _entry(card)
                 entry["int8"] = fresh
+                entry["thresholds"] = {"int8": thr_q}
                 _add_float(entry, card, work, data, fpr)
                 out[folder] = entry
                 continue
@@ -102,12 +103,22 @@ def evaluate_run(
         metrics = card.get("metrics", {})
         if from_cards and {"float", "int8"} <= set(metrics):
             entry["int8"], entry["float"] = metrics["int8"], metrics["float"]
+            entry["thresholds"] = _card_thresholds(card)
             out[folder] = entry
             continue
-        _, entry["int8"] = int8_metrics(run / folder, data, fpr)
+        thr_q, entry["int8"] = int8_metrics(run / folder, data, fpr)
+        entry["thresholds"] = {"int8": thr_q}
         _add_float(entry, card, work, data, fpr)
         out[folder] = entry
     return out
+
+
+def _card_thresholds(card: dict[str, Any]) -> dict[str, float]:
+    """The float and int8 thresholds a card holds (older cards: the int8 one only)."""
+    held = card.get("thresholds", {})
+    return {k: float(held[k]) for k in ("float", "int8") if k in held} or {
+        "int8": float(card["threshold"])
+    }
 
 
 def _entry(card: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +136,8 @@ def _add_float(
 ) -> None:
     """Float metrics from the bundle's checkpoint, when `work` still has it; else the card's
     own float metrics, when they were measured on these very sets (same names and counts: a
-    shipped bundle re-reported after its checkpoint is gone)."""
+    shipped bundle re-reported after its checkpoint is gone) at a threshold set on the same
+    non-faces."""
     from model_export.steps import checkpoint_dir
     from model_export.train import LAST_WEIGHTS
 
@@ -133,13 +145,25 @@ def _add_float(
     if (ckpt / LAST_WEIGHTS).is_file():
         model = _float_model(entry["method"], ckpt, card)
         # The float model is scored as its bundle is (the card's views, if any).
-        _, entry["float"] = float_metrics(model, data, fpr, Views.of_card(card))
+        thr_f, entry["float"] = float_metrics(model, data, fpr, Views.of_card(card))
+        entry["thresholds"]["float"] = thr_f
         return
     measured = card.get("metrics", {}).get("float", {})
     sizes = {name: len(images.rows) for name, images in data.evals.items()}
+    held = card.get("thresholds", {})
+    if held.get("nonfaces", {}).get("set", "objects") != data.threshold_set:
+        logger.info(
+            "%s: no checkpoint in %s, and its card's float metrics are at a threshold set on "
+            "other non-faces; no float metrics",
+            entry["name"],
+            work,
+        )
+        return
     if measured and all(measured.get(n, {}).get("count") == k for n, k in sizes.items()):
         logger.info("%s: no checkpoint in %s; float metrics from its card", entry["name"], work)
         entry["float"] = {n: measured[n] for n in sizes}
+        if "float" in (held := card.get("thresholds", {})):
+            entry["thresholds"]["float"] = float(held["float"])
 
 
 def _finest(m: dict[str, Any]) -> list[dict[str, Any]]:
@@ -371,6 +395,7 @@ def build_report(
         "paired": paired,
         "recheck_halves": halves,
         "status": status_line(tg, len(runs)),
+        "threshold_nonfaces": data.threshold_record(),
     }
     if cross is not None:
         report["crossfit"] = cf
@@ -393,6 +418,8 @@ def build_report(
         paired=paired,
         halves=halves,
         crossfit=report.get("crossfit"),
+        thresholds=f"{fpr * 100:g} % of {data.threshold_record()['images']} images: "
+        f"{data.threshold_record()['what']}",
     )
     plot(
         agg,

@@ -76,12 +76,13 @@ def write_markdown(
     paired: dict[str, Any] | None = None,
     halves: dict[str, Any] | None = None,
     crossfit: dict[str, Any] | None = None,
+    thresholds: str = "2 % of validation non-faces",
 ) -> None:
     lines = [
         "# Fairness report",
         "",
         f"{n_seeds} training seeds; int8 models as the kiosk runs them; thresholds at equal FPR "
-        "(2 % of validation non-faces). Recall mean ± standard deviation over seeds (how much "
+        f"({thresholds}). Recall mean ± standard deviation over seeds (how much "
         "training varies, not a margin of error: intervals over faces are in the paired "
         "sections below).",
         "",

@@ -57,6 +57,43 @@ WIDER_GROUPS: list[tuple[str, ...]] = [
 ]
 
 
+# The non-faces each threshold is set on (`--threshold-nonfaces`): the validation split's
+# Caltech crops as they are (every bundle until 2026-12-07), or each of them also once as the
+# kiosk's camera would show it.
+THRESHOLD_NONFACES = {
+    "objects": "the validation non-faces (Caltech-101 crops) as they are",
+    "camera": "the validation non-faces (Caltech-101 crops) as they are, and each once more as "
+    "a camera shows it (the in-the-wild training augmentation: shrunk or enlarged onto a scene "
+    "patch of another validation non-face, light, colour cast, blur, noise, JPEG; seed 6196)",
+}
+CAMERA_NONFACES_SEED = 6196
+
+
+def camera_nonfaces(x: np.ndarray, seed: int = CAMERA_NONFACES_SEED) -> np.ndarray:
+    """uint8 RGB [N, 64, 64, 3] non-faces -> uint8 [N, 64, 64, 3]: each once under the
+    in-the-wild augmentation, on scene patches cut from the same N (never a training image, so
+    the threshold set stays held out); deterministic for a seed."""
+    from model_export.augment_wild import WILD, augment_wild
+
+    out = augment_wild(x, np.random.default_rng(seed), x, WILD)  # float32 [N, 64, 64, 3]
+    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+
+def check_threshold_set(which: str) -> None:
+    if which not in THRESHOLD_NONFACES:
+        raise DataError(
+            f"unknown threshold non-faces {which!r}; use one of {', '.join(THRESHOLD_NONFACES)}"
+        )
+
+
+def threshold_nonfaces(val: Images, which: str) -> Images:
+    """The images each threshold is set on (THRESHOLD_NONFACES[which])."""
+    check_threshold_set(which)
+    if which == "objects":
+        return val
+    return Images(np.concatenate([val.x, camera_nonfaces(val.x)]), val.rows + val.rows, val.skipped)
+
+
 def balance_groups(train: Images, group_by: str) -> np.ndarray:
     """[N] str: the group each training image is balanced over by `--method balanced`.
 
@@ -96,6 +133,16 @@ class Prepared:
     wider: WiderFaces | None = None  # the 128x128 crops behind the wider_* sets in `evals`
     # With --wider-train: each training image's row of half A's 128x128 crops (-1 for none).
     train_context: Context | None = None
+    # Which non-faces `val_nonfaces` holds (a key of THRESHOLD_NONFACES).
+    threshold_set: str = "objects"
+
+    def threshold_record(self) -> dict[str, Any]:
+        """What the thresholds were set on, for cards and reports."""
+        return {
+            "set": self.threshold_set,
+            "images": len(self.val_nonfaces.rows),
+            "what": THRESHOLD_NONFACES[self.threshold_set],
+        }
 
     @property
     def display_set(self) -> str:
@@ -127,6 +174,7 @@ def prepare(
     wider_train: bool = False,
     wider_train_half: str = "A",
     lab_sets: bool = True,
+    threshold_set: str = "objects",
 ) -> Prepared:
     """Decode the recipe's training draw (skipped for evaluation only), the validation non-faces
     (threshold calibration) and the evaluation sets, and build the camera-shift set; with
@@ -135,11 +183,13 @@ def prepare(
     photos (or `wider_train_half`) joins the training faces and the in-the-wild sets hold the
     other half's faces only (photos no model saw; `split_wider`). Without `lab_sets` the lab's
     evaluation sets and camera-shift are neither decoded nor built (the cross-fit judges the
-    in-the-wild faces only: about 1.5 of its 4 s of decoding went to sets it never scored)."""
+    in-the-wild faces only: about 1.5 of its 4 s of decoding went to sets it never scored).
+    `threshold_set`: which non-faces set the thresholds (THRESHOLD_NONFACES)."""
     if wider_train and wider is None:
         raise DataError("--wider-train adds half of wider-demog to training: pass --wider too")
     for f in wider_fractions:
         check_fraction(f)
+    check_threshold_set(threshold_set)
     rows = read_labels(root)
     train_rows, val_rows = split_train_val(rows, val_fraction)
     drawn = draw(train_rows, recipe) if with_train else []
@@ -166,6 +216,8 @@ def prepare(
             )
     if lab_sets:
         evals["camera_shift"] = make_camera_shift(evals["utkface"], val_nonfaces.x)
+    n_val = len(val_nonfaces.rows)  # distinct crops, before any camera copies
+    val_nonfaces = threshold_nonfaces(val_nonfaces, threshold_set)
     faces = load_wider(wider) if wider is not None else None
     added: dict[str, Any] | None = None
     context: Context | None = None
@@ -206,7 +258,7 @@ def prepare(
         "faces": int(train.y.sum()),
         "nonfaces": int((1 - train.y).sum()),
         "faces_by_" + recipe.group_by: faces_by_group,
-        "validation_nonfaces": len(val_nonfaces.rows),
+        "validation_nonfaces": n_val,
         "skipped_unreadable": len(train.skipped) + len(val_nonfaces.skipped),
         "source": "faces64 (UTKFace faces, Caltech-101 non-faces)"
         + (f" + wider-demog half {wider_train_half} (in-the-wild faces)" if added else ""),
@@ -216,4 +268,4 @@ def prepare(
     if added is not None:
         # What joined the training faces; the in-the-wild sets then hold the other half only.
         counts["wider_train"] = added
-    return Prepared(train, val_nonfaces, evals, recipe, counts, faces, context)
+    return Prepared(train, val_nonfaces, evals, recipe, counts, faces, context, threshold_set)

@@ -195,7 +195,7 @@ def export_model(
         "training_data": {**data.counts, "augmentation": augmentation_record(kind, scale_draw)},
         "training": {"settings": train_settings, "log": train_log},
         "metrics": {"float": m_float},
-        "thresholds": {"fpr_target": fpr, "float": thr_f},
+        "thresholds": {"fpr_target": fpr, "float": thr_f, "nonfaces": data.threshold_record()},
         "int8_graph": INT8_GRAPH,
         "int8_calibration": {"images": len(calibration), "source": CALIBRATION},
         "display": {
@@ -282,6 +282,18 @@ def ship(run: Path, out: Path, report: dict[str, Any]) -> None:
         for variant in ("float", "int8"):
             if variant in first:
                 card["metrics"][variant] = copy.deepcopy(first[variant])
+        # ... and at the thresholds it measured them at, set on the report's non-faces; float
+        # numbers it could not measure again (no checkpoint) at another set's threshold go.
+        was = card.get("thresholds", {}).get("nonfaces", {}).get("set", "objects")
+        if "float" not in first and was != report["threshold_nonfaces"]["set"]:
+            card["metrics"].pop("float", None)
+            card.get("thresholds", {}).pop("float", None)
+        card["thresholds"] = {
+            **card.get("thresholds", {}),
+            **first.get("thresholds", {}),
+            "nonfaces": report["threshold_nonfaces"],
+        }
+        card["threshold"] = card["thresholds"]["int8"]
         for set_name, m in card["metrics"]["int8"].items():
             groups = agg[folder]["int8"].get(set_name, {}).get("groups", {})
             for g in m["groups"]:
