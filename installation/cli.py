@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from installation.config_check import load_checked_config
 
     try:
-        load_checked_config(Path(args.file))
+        load_checked_config(Path(args.file), source=True)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -41,6 +42,17 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from installation.replay import replay_main
 
     return replay_main(args.source, args.report, args.config, args.max_frames)
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0, e.g. 3")
+    return value
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -89,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="latency, throughput, render fps and memory")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--config", type=Path, default=None, help="config YAML (models to bench)")
-    p.add_argument("--seconds", type=float, default=3.0, help="time budget per measurement")
+    p.add_argument("--seconds", type=_seconds, default=3.0, help="time budget per measurement")
     p.add_argument(
         "--soak",
         type=int,

@@ -12,6 +12,7 @@ import math
 import os
 import re
 import reprlib
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -54,8 +55,11 @@ class SourceConfig(_Strict):
     @field_validator("uri", mode="before")
     @classmethod
     def _camera_index(cls, v: Any) -> Any:
-        # `uri: 0` in YAML is an int; a camera index is meant.
-        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+        # `uri: 0` in YAML is an int; a camera index is meant. Blanks around a value are never
+        # part of it (the source opener strips them too), so "   " is empty here as well.
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        return v.strip() if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _reopen_order(self) -> SourceConfig:
@@ -292,6 +296,8 @@ _HINTS = {
 _KEY_HINTS: dict[tuple[str, ...], str] = {
     ("mqtt", "password"): "put the password in a file and set mqtt.password_file, "
     "or use systemd LoadCredential=mqtt_password",
+    ("source", "uri"): "set a camera index ('0'), /dev/videoN, a video file, an image folder, "
+    "a URL or 'demo'",
 }
 
 
@@ -336,8 +342,31 @@ def node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
+def is_path_uri(uri: str) -> bool:
+    """Whether a source URI names a file or folder (not a camera index, a device, a URL, a
+    GStreamer pipeline or the demo clip)."""
+    uri = uri.strip()
+    return not (
+        not uri
+        or uri.isdigit()
+        or uri == "demo"
+        or "://" in uri
+        or "!" in uri
+        or uri.startswith("/dev/")
+    )
+
+
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
-    """Make model, password and TLS paths absolute before validation (config dir, cwd, root)."""
+    """Make model, password and TLS paths absolute before validation (config dir, cwd, root);
+    a relative recording or image folder is read from the config's folder when it is there
+    (else, as before, from the working directory)."""
+    source = data.get("source")
+    if isinstance(source, dict) and isinstance(source.get("uri"), str):
+        uri = source["uri"].strip()
+        if is_path_uri(uri) and not Path(uri).expanduser().is_absolute():
+            beside = base / uri
+            if beside.exists():
+                source["uri"] = str(beside.resolve())
     models = data.get("models")
     if isinstance(models, dict):
         for side in ("left", "right"):
@@ -364,6 +393,30 @@ def _short(value: object) -> str:
     return _REPR.repr(value)[:60]
 
 
+def duplicate_keys(root: yaml.Node | None) -> list[tuple[str, int, int]]:
+    """(dotted key, first line, repeated line) for each key given twice in one mapping: YAML
+    loaders keep the last silently, so a second `source:` block would drop the first."""
+    found: list[tuple[str, int, int]] = []
+    todo: list[tuple[yaml.Node, str]] = [(root, "")] if root is not None else []
+    while todo:  # iterative: parse_config has already refused too-deep nesting
+        node, where = todo.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else ""
+                line = key_node.start_mark.line + 1
+                dotted = f"{where}.{key}" if where else key
+                if key and key != "<<":  # `<<` merges may repeat
+                    if key in seen:
+                        found.append((dotted, seen[key], line))
+                    else:
+                        seen[key] = line
+                todo.append((value_node, dotted))
+        elif isinstance(node, yaml.SequenceNode):
+            todo += [(item, f"{where}[{i}]") for i, item in enumerate(node.value)]
+    return sorted(found, key=lambda d: d[2])
+
+
 def parse_config(text: str, filename: str = "<config>", base: Path | None = None) -> Config:
     """Parse YAML text into a Config, or raise ConfigError listing every problem."""
     try:
@@ -386,6 +439,21 @@ def parse_config(text: str, filename: str = "<config>", base: Path | None = None
         line = mark.line + 1 if mark is not None else None
         msg = f"not valid YAML ({getattr(exc, 'problem', exc)}); check indentation and colons"
         raise ConfigError([ConfigProblem(filename, line, "<yaml>", "-", msg)]) from None
+    duplicates = duplicate_keys(root)
+    if duplicates:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    filename,
+                    again,
+                    key,
+                    "-",
+                    f"given twice (lines {first} and {again}); the second would silently replace "
+                    "the first: merge them into one",
+                )
+                for key, first, again in duplicates
+            ]
+        )
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -411,29 +479,47 @@ def parse_config(text: str, filename: str = "<config>", base: Path | None = None
         raise ConfigError(problems) from None
 
 
+# A kiosk config is a few KB; anything far larger is not one (or is /dev/zero).
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _file_problem(path: Path, message: str) -> ConfigError:
+    return ConfigError([ConfigProblem(str(path), None, "<file>", "-", message)])
+
+
+def read_config_text(path: Path) -> str:
+    """The text of a config file; a folder, a pipe or device, a file over MAX_CONFIG_BYTES or
+    one that is not UTF-8 is a ConfigError that names the fix (reading a FIFO would block for
+    ever, /dev/zero would fill the memory)."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise _file_problem(path, f"cannot read ({exc.strerror}); check the path") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file (a pipe or device)"
+        raise _file_problem(path, f"is {kind}; name a YAML file, e.g. assets/config/default.yaml")
+    if st.st_size > MAX_CONFIG_BYTES:
+        raise _file_problem(
+            path,
+            f"is {st.st_size} bytes, far more than a kiosk config (at most {MAX_CONFIG_BYTES}); "
+            "is this the right file?",
+        )
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:  # grew since stat
+            raise _file_problem(path, f"is larger than {MAX_CONFIG_BYTES} bytes; is this the file?")
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _file_problem(
+            path, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise _file_problem(path, f"cannot read ({exc.strerror}); check the path") from None
+
+
 def load_config(path: Path | None = None) -> Config:
     """Load a config file (default: assets/config/default.yaml)."""
     path = path or paths.DEFAULT_CONFIG
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    str(path),
-                    None,
-                    "<file>",
-                    "-",
-                    f"not UTF-8 text (byte {exc.start}); save the file as UTF-8",
-                )
-            ]
-        ) from None
-    except OSError as exc:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    str(path), None, "<file>", "-", f"cannot read ({exc.strerror}); check the path"
-                )
-            ]
-        ) from None
+    text = read_config_text(path)
     return parse_config(text, str(path), base=path.resolve().parent)

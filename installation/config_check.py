@@ -8,6 +8,7 @@ that starts the kiosk (installation.runtime.build_runtime) run it, and it report
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import yaml
@@ -18,8 +19,10 @@ from installation.config import (
     ConfigError,
     ConfigProblem,
     MqttConfig,
+    is_path_uri,
     load_config,
     node_line,
+    read_config_text,
 )
 
 BUNDLE_FILES = ("model.tflite", "card.json")
@@ -36,27 +39,77 @@ def bundle_problem(folder: Path) -> str | None:
     )
 
 
+def password_problem(path: Path) -> str | None:
+    """Why the password file at `path` cannot give a password, or None."""
+    if not path.is_file():
+        return f"password file {path} not found; create it (chmod 600) or fix the path"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return f"password file {path} is not UTF-8 text; write the password in it as plain text"
+    except OSError as exc:
+        why = exc.strerror
+        return f"cannot read the password file {path} ({why}); make it readable by the kiosk"
+    if not text.strip():
+        return f"password file {path} is empty; write the broker password in it"
+    return None
+
+
+def tls_problem(
+    ca_file: Path, cert_file: Path | None = None, key_file: Path | None = None
+) -> tuple[str, Path, str] | None:
+    """(key, file, why) when these TLS files cannot set up a connection, else None: each must
+    exist, the CA file hold PEM certificates, and a client certificate match its key. Checked
+    here, where the message can name the file, not as an SSLError when the client is built."""
+    named = {"ca_file": ca_file, "cert_file": cert_file, "key_file": key_file}
+    for key, path in named.items():
+        if path is not None and not path.is_file():
+            return key, path, f"{path} not found; fix the path"
+    try:
+        ctx = ssl.create_default_context(cafile=str(ca_file))
+    except (ssl.SSLError, ValueError, OSError) as exc:
+        why = f"{ca_file} holds no PEM CA certificate ({exc}); use the broker's CA file (PEM)"
+        return "ca_file", ca_file, why
+    if cert_file is not None:
+        try:
+            ctx.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            why = (
+                f"{cert_file} and its key are not a PEM client certificate and matching key "
+                f"({exc}); use the pair made for this kiosk"
+            )
+            return "cert_file", cert_file, why
+    return None
+
+
 def mqtt_file_problems(mqtt: MqttConfig) -> list[tuple[tuple[str, ...], Path, str]]:
-    """(key under `mqtt`, path, message) for each file the MQTT settings name that is missing.
-    The publisher calls this too, so a config built in code fails as clearly as a file."""
+    """(key under `mqtt`, path, message) for each file the MQTT settings name that is missing
+    or unusable. The publisher calls this too, so a config built in code fails as clearly."""
     out: list[tuple[tuple[str, ...], Path, str]] = []
-    if mqtt.password_file is not None and not mqtt.password_file.is_file():
-        msg = f"password file {mqtt.password_file} not found; create it (chmod 600) or fix the path"
-        out.append((("password_file",), mqtt.password_file, msg))
-    if mqtt.tls is not None:
-        for name in ("ca_file", "cert_file", "key_file"):
-            path = getattr(mqtt.tls, name)
-            if path is not None and not path.is_file():
-                out.append((("tls", name), path, f"{path} not found; fix the path"))
+    if mqtt.password_file is not None:
+        msg = password_problem(mqtt.password_file)
+        if msg is not None:
+            out.append((("password_file",), mqtt.password_file, msg))
+    tls = mqtt.tls
+    if tls is not None and (bad := tls_problem(tls.ca_file, tls.cert_file, tls.key_file)):
+        key, path, why = bad
+        out.append((("tls", key), path, why))
     return out
 
 
 def file_problems(
-    config: Config, filename: str, text: str | None = None, *, models: bool = True
+    config: Config,
+    filename: str,
+    text: str | None = None,
+    *,
+    models: bool = True,
+    source: bool = False,
 ) -> list[ConfigProblem]:
     """Every missing file `config` names; lines are looked up in `text` (the YAML it came from)
     when given, so a key left at its default is reported without a line. `models=False` leaves
-    the bundles to the loader (the kiosk runs on one side when the other cannot load)."""
+    the bundles to the loader (the kiosk runs on one side when the other cannot load);
+    `source=True` (validate-config) also checks that a recording or image folder exists (the
+    kiosk itself waits for a source that is not there yet, as for an unplugged camera)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader) if text else None
     except yaml.YAMLError:
@@ -68,30 +121,42 @@ def file_problems(
         if msg is not None:
             found.append((("models", side), folder, msg))
     found += [(("mqtt", *loc), path, msg) for loc, path, msg in mqtt_file_problems(config.mqtt)]
+    uri = config.source.uri
+    if source and is_path_uri(uri) and not Path(uri).expanduser().exists():
+        msg = (
+            "no such video file or image folder; fix the path (a relative one is read from the "
+            "config's folder, else from the working directory)"
+        )
+        found.append((("source", "uri"), Path(uri), msg))
     return [
         ConfigProblem(filename, node_line(root, loc), ".".join(loc), repr(str(path)), msg)
         for loc, path, msg in found
     ]
 
 
-def check_files(config: Config, path: Path | None, *, models: bool = True) -> None:
+def check_files(
+    config: Config, path: Path | None, *, models: bool = True, source: bool = False
+) -> None:
     """Raise ConfigError listing every missing file; `path` is the YAML `config` came from."""
     text = None
     if path is not None:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            text = read_config_text(path)
+        except ConfigError:
             text = None  # loaded a moment ago; without lines is still a clear report
     problems = file_problems(
-        config, str(path) if path is not None else "<config>", text, models=models
+        config, str(path) if path is not None else "<config>", text, models=models, source=source
     )
     if problems:
         raise ConfigError(problems)
 
 
-def load_checked_config(path: Path | None = None, *, models: bool = True) -> Config:
-    """load_config, then check_files: what `validate-config` and the kiosk's start run."""
+def load_checked_config(
+    path: Path | None = None, *, models: bool = True, source: bool = False
+) -> Config:
+    """load_config, then check_files: what `validate-config` (source=True) and the kiosk's
+    start run."""
     path = path or paths.DEFAULT_CONFIG
     config = load_config(path)
-    check_files(config, path, models=models)
+    check_files(config, path, models=models, source=source)
     return config

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import threading
 import time
@@ -134,7 +135,7 @@ class Connection:
         self.settled = threading.Event()  # subscribed, or the first attempt failed
         self.refused: str | None = None
         self.auth_failed = False
-        pw = args.password_file.read_text().strip() if args.password_file else None
+        pw = args.password_file.read_text(encoding="utf-8").strip() if args.password_file else None
         self.client = build_client(
             f"bias-mirror-monitor-{time.time_ns()}",
             username=args.username,
@@ -176,13 +177,29 @@ class Connection:
 
 
 def _check_args(args: argparse.Namespace) -> str | None:
-    for flag, path in (("--password-file", args.password_file), ("--ca-file", args.ca_file)):
-        if path is not None and not path.is_file():
-            return f"{flag} {path} not found; fix the path"
-    if args.password_file is not None and not args.username:
-        return "--password-file needs --username (the staff account)"
-    if args.stale_s <= 0:
-        return f"--stale-s must be > 0, got {args.stale_s}"
+    """Why these options cannot work, or None: the same checks as the kiosk's own config (one
+    home each), so paho never meets a value it raises on inside its thread."""
+    from installation.config import TOPIC_PREFIX
+    from installation.config_check import password_problem, tls_problem
+
+    if not args.host.strip():
+        return "--host is empty; name the broker, e.g. --host 127.0.0.1"
+    if not 1 <= args.port <= 65535:
+        return f"--port {args.port} is not a TCP port; use 1-65535 (MQTT: 1883, with TLS 8883)"
+    if not TOPIC_PREFIX.fullmatch(args.prefix):
+        return (
+            f"--prefix {args.prefix!r} is not a topic prefix; use the kiosks' mqtt.topic_prefix "
+            "(letters, digits, _ . - and / between levels, no + or #), e.g. bias-mirror"
+        )
+    if not (math.isfinite(args.stale_s) and args.stale_s > 0):
+        return f"--stale-s must be a number of seconds > 0, got {args.stale_s}"
+    if args.password_file is not None:
+        if not args.username:
+            return "--password-file needs --username (the staff account)"
+        if (why := password_problem(args.password_file)) is not None:
+            return f"--password-file: {why}"
+    if args.ca_file is not None and (bad := tls_problem(args.ca_file)) is not None:
+        return f"--ca-file: {bad[2]}"
     return None
 
 

@@ -46,6 +46,28 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.partial")
 
 
+def check_report_path(path: Path, source_uri: str) -> None:
+    """Refuse a report path the replay would destroy or cannot rename onto: a folder, a device
+    or pipe (`/dev/null`), or the recording being replayed."""
+    if path.is_dir():
+        raise ReportError(f"--report {path} is a folder; name a file in it, e.g. {path}/run.jsonl")
+    if path.exists() and not path.is_file():
+        raise ReportError(
+            f"--report {path} is not a regular file (a device or pipe would be replaced by the "
+            "report); name a file, e.g. run.jsonl"
+        )
+    src = Path(source_uri.strip()).expanduser()
+    try:
+        same = path.exists() and src.exists() and path.samefile(src)
+    except OSError:
+        same = False
+    if same:
+        raise ReportError(
+            f"--report {path} is the recording being replayed; the report would replace it. "
+            "Name another file, e.g. run.jsonl"
+        )
+
+
 def open_report(path: Path) -> IO[str]:
     """Open the report's partial file before any work is done, so a bad folder fails fast;
     an existing report at `path` is replaced only when the replay succeeds."""
@@ -192,6 +214,7 @@ def replay_main(
     partial = partial_path(report)
     try:
         try:
+            check_report_path(report, source_uri)
             out = open_report(report)
             with out:
                 runtime = build_runtime(config_path, keep_frame=False)

@@ -132,3 +132,17 @@ def test_cpu_is_attributed_to_the_part_of_the_kiosk_that_spends_it() -> None:
     worker.join()
     assert seen.get("pipeline", 0.0) >= 0.1, seen
     assert "display" in seen  # the test's own main thread
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "-1", "0", "three"])
+def test_a_time_budget_that_is_not_one_is_refused(
+    seconds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bench --seconds nan` ended in a ValueError traceback and `-1` ran the whole bench."""
+    from installation.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--seconds", seconds])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "is not a number of seconds > 0" in err and "Traceback" not in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from installation import paths
-from installation.config import Config, ConfigError, load_config, parse_config
+from installation.config import (
+    MAX_CONFIG_BYTES,
+    Config,
+    ConfigError,
+    is_path_uri,
+    load_config,
+    parse_config,
+)
 from installation.config_check import load_checked_config
 from installation.tools import default_config
 
@@ -322,3 +330,104 @@ def test_short_stats_intervals_only_with_the_dev_flag(tmp_path: Path, bundles: P
     assert "mqtt.dev_short_interval" in str(err.value.problems[0])  # names the way out
     dev = text.replace("stats_interval_s: 5", "dev_short_interval: true, stats_interval_s: 5")
     assert load_config(_write(tmp_path, dev)).mqtt.stats_interval_s == 5
+
+
+# -- the fault-injection cases of 2026-12-07 (late): each reproduced before it was fixed ----
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path: Path, bundles: Path) -> None:
+    """YAML loaders keep the last of two equal keys silently: a second `source:` block dropped
+    the first (its width) without a word."""
+    text = _valid_yaml(bundles) + "source:\n  uri: '1'\n"
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    (problem,) = err.value.problems
+    assert problem.key == "source" and problem.line == 8
+    assert "given twice (lines 2 and 8)" in problem.message and "merge them" in problem.message
+    nested = "display:\n  fps: 30\n  language: de\n  fps: 60\n"
+    with pytest.raises(ConfigError) as err:
+        parse_config(nested, "k.yaml")
+    assert [(p.key, p.line) for p in err.value.problems] == [("display.fps", 4)]
+
+
+def test_special_files_are_refused_without_reading_them(tmp_path: Path) -> None:
+    """A FIFO blocked `validate-config` for ever and /dev/zero would fill the memory: only a
+    regular file of a config's size is read."""
+    fifo = tmp_path / "kiosk.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(fifo)  # returns at once: nothing opens the pipe
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(Path("/dev/zero"))
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config(tmp_path)
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (MAX_CONFIG_BYTES + 1))
+    with pytest.raises(ConfigError, match="far more than a kiosk config"):
+        load_config(big)
+
+
+def test_a_blank_source_is_empty(tmp_path: Path, bundles: Path) -> None:
+    text = _valid_yaml(bundles).replace("uri: demo", "uri: '   '")
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    (problem,) = err.value.problems
+    assert problem.key == "source.uri" and "a camera index ('0')" in problem.message
+
+
+def test_a_relative_recording_is_read_from_the_config_folder(
+    tmp_path: Path, bundles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the model paths are: `uri: clip.mp4` beside the config works from any directory;
+    validate-config reports a recording that is in neither place."""
+    (tmp_path / "clip.mp4").write_bytes(b"\0")
+    path = _write(tmp_path, _valid_yaml(bundles).replace("uri: demo", "uri: clip.mp4"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert load_config(path).source.uri == str(tmp_path / "clip.mp4")
+    assert load_checked_config(path, source=True).source.uri == str(tmp_path / "clip.mp4")
+    missing = _write(tmp_path, _valid_yaml(bundles).replace("uri: demo", "uri: nosuch.mp4"))
+    assert load_config(missing).source.uri == "nosuch.mp4"  # left to the working directory
+    load_checked_config(missing)  # the kiosk waits for it, as for an unplugged camera
+    with pytest.raises(ConfigError) as err:
+        load_checked_config(missing, source=True)
+    (problem,) = err.value.problems
+    assert problem.key == "source.uri" and problem.line == 2
+    assert "no such video file or image folder" in problem.message
+    for uri in ("0", "demo", "/dev/video0", "rtsp://cam/stream", "videotestsrc ! appsink"):
+        assert not is_path_uri(uri), uri
+
+
+def test_unusable_password_and_tls_files_are_config_errors(tmp_path: Path, bundles: Path) -> None:
+    """A non-UTF-8 or empty password file and a CA file that holds no certificate passed
+    `validate-config` and then stopped the kiosk with a traceback (exit 1, so systemd restarted
+    it every 5 s): now the same one-line error from both."""
+    pw = tmp_path / "pw"
+    base = _valid_yaml(bundles)
+    for content, says in ((b"\xff\xfe\x00", "not UTF-8"), (b"  \n", "is empty")):
+        pw.write_bytes(content)
+        text = base.replace("port: 1883,", f"port: 1883, username: k, password_file: {pw},")
+        with pytest.raises(ConfigError) as err:
+            load_checked_config(_write(tmp_path, text))
+        (problem,) = err.value.problems
+        assert problem.key == "mqtt.password_file" and says in problem.message
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not a certificate\n")
+    text = base.replace("port: 1883,", f"port: 8883, tls: {{ca_file: {ca}}},")
+    with pytest.raises(ConfigError) as err:
+        load_checked_config(_write(tmp_path, text))
+    (problem,) = err.value.problems
+    assert problem.key == "mqtt.tls.ca_file" and "holds no PEM CA certificate" in problem.message
+
+
+def test_real_tls_files_pass_and_a_mismatched_key_does_not(tmp_path: Path) -> None:
+    from installation.config_check import tls_problem
+    from tests.mqtt_fixtures import make_ca
+
+    a = make_ca(tmp_path / "a", client=True)
+    b = make_ca(tmp_path / "b", client=True)
+    assert tls_problem(a["ca"]) is None
+    assert tls_problem(a["ca"], a["client_crt"], a["client_key"]) is None
+    bad = tls_problem(a["ca"], a["client_crt"], b["client_key"])
+    assert bad is not None and bad[0] == "cert_file" and "matching key" in bad[2]

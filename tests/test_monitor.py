@@ -294,6 +294,22 @@ def test_bad_arguments_get_one_clear_error(tmp_path: Path, capsys: Any) -> None:
     (tmp_path / "pw").write_text("x")
     assert monitor_main(args(password_file=tmp_path / "pw")) == 2
     assert "needs --username" in capsys.readouterr().err
+    # Values paho raised on inside its thread, or that the kiosk's own config refuses.
+    (tmp_path / "bin").write_bytes(b"\xff\xfe")
+    (tmp_path / "ca.pem").write_text("no certificate here\n")
+    for bad, says in (
+        ({"port": 0}, "not a TCP port"),
+        ({"port": 99999}, "not a TCP port"),
+        ({"host": " "}, "--host is empty"),
+        ({"prefix": "#"}, "not a topic prefix"),
+        ({"prefix": "a/+/b"}, "not a topic prefix"),
+        ({"stale_s": float("nan")}, "--stale-s"),
+        ({"username": "staff", "password_file": tmp_path / "bin"}, "not UTF-8"),
+        ({"ca_file": tmp_path / "ca.pem"}, "holds no PEM CA certificate"),
+    ):
+        assert monitor_main(args(**bad)) == 2, bad
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, (bad, err)
 
 
 def test_once_against_no_broker_fails_clearly() -> None:

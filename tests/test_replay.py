@@ -352,3 +352,24 @@ def test_internal_errors_keep_their_traceback_and_exit_1(
     assert res.returncode == 1
     assert "Traceback" in res.stderr and "injected bug" in res.stderr
     assert report.read_text(encoding="utf-8") == "yesterday\n"  # nothing lost to the bug
+
+
+def test_a_report_path_that_would_destroy_something_is_refused(
+    config: Path, clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--report` naming the recording itself replaced the video with JSON lines; a folder gave
+    IsADirectoryError; a device (/dev/null, as root) would have been renamed over. Each is now
+    refused before anything is opened, and the recording is untouched."""
+    recording = tmp_path / "visit.mp4"
+    shutil.copyfile(clip, recording)
+    before = recording.read_bytes()
+    for report, says in (
+        (recording, "is the recording being replayed"),
+        (tmp_path, "is a folder"),
+        (Path("/dev/null"), "is not a regular file"),
+    ):
+        assert replay_main(str(recording), report, config, None) == 2
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, err
+    assert recording.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.glob(".*.partial")) == []
