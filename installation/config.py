@@ -33,7 +33,10 @@ from installation.types import Language
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # allow_inf_nan=False: `fps: .nan` is "not a finite number", not "should be <= 240".
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 # Keys whose value may be a secret, spelt right or wrong (`passwd: hunter2` must not reach the

@@ -29,18 +29,28 @@ BUNDLE_FILES = ("model.tflite", "card.json")
 
 
 def bundle_problem(folder: Path) -> str | None:
-    """Why `folder` is not a model bundle the kiosk can load, or None."""
+    """Why `folder` is not a model bundle the kiosk can load, or None: its files are there, its
+    card follows the contract and its model is the one the card names (a corrupt bundle passed
+    `validate-config` when only the files' presence was checked)."""
+    from installation.inference.bundle import BundleError, load_bundle
+
     missing = [n for n in BUNDLE_FILES if not (folder / n).is_file()]
-    if not missing:
-        return None
-    return (
-        f"missing model file {', '.join(missing)} in {folder}; fix the path, "
-        "or run `make models` / copy the whole bundle folder there"
-    )
+    if missing:
+        return (
+            f"missing model file {', '.join(missing)} in {folder}; fix the path, "
+            "or run `make models` / copy the whole bundle folder there"
+        )
+    try:
+        load_bundle(folder)  # the card against its schema, the model against its sha256
+    except BundleError as exc:
+        return str(exc)
+    return None
 
 
 def password_problem(path: Path) -> str | None:
     """Why the password file at `path` cannot give a password, or None."""
+    if path.is_dir():
+        return f"password file {path} is a folder; name the file that holds the password"
     if not path.is_file():
         return f"password file {path} not found; create it (chmod 600) or fix the path"
     try:

@@ -282,8 +282,10 @@ def test_values_that_used_to_pass_and_break_later_are_refused(
     assert old in text
     with pytest.raises(ConfigError) as err:
         load_config(_write(tmp_path, text.replace(old, new, 1)))
-    (problem,) = err.value.problems
-    assert problem.key == key and words in problem.message, problem
+    # A NaN box is named per coordinate ("region.box.0: ... finite number"), the rest once.
+    for problem in err.value.problems:
+        assert problem.key.startswith(key) and words in problem.message, problem
+    assert len(err.value.problems) == (4 if key == "region.box" else 1)
 
 
 @pytest.mark.parametrize("key", ["passwd", "Password_File_x", "mqtt_secret", "token"])
@@ -431,3 +433,36 @@ def test_real_tls_files_pass_and_a_mismatched_key_does_not(tmp_path: Path) -> No
     assert tls_problem(a["ca"], a["client_crt"], a["client_key"]) is None
     bad = tls_problem(a["ca"], a["client_crt"], b["client_key"])
     assert bad is not None and bad[0] == "cert_file" and "matching key" in bad[2]
+
+
+def test_a_corrupt_bundle_fails_validate_config(tmp_path: Path, bundles: Path) -> None:
+    """validate-config checked only that a bundle's files were there: a model that is not the
+    one its card names, or a card that breaks the contract, passed and failed at start."""
+    path = _write(tmp_path, _valid_yaml(bundles))
+    load_checked_config(path)
+    model = bundles / "baseline" / "model.tflite"
+    model.write_bytes(model.read_bytes()[:-16])
+    with pytest.raises(ConfigError) as err:
+        load_checked_config(path)
+    (problem,) = err.value.problems
+    assert problem.key == "models.left" and "does not match card.json" in problem.message
+    (bundles / "debiased" / "card.json").write_text('{"name": "x"}', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_checked_config(path)
+    assert [p.key for p in err.value.problems] == ["models.left", "models.right"]
+    assert "does not follow the bundle contract" in err.value.problems[1].message
+
+
+def test_not_a_number_is_named_so(tmp_path: Path, bundles: Path) -> None:
+    text = _valid_yaml(bundles).replace("fps: 60", "fps: .nan")
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    (problem,) = err.value.problems
+    assert problem.key == "display.fps" and "finite number" in problem.message
+
+
+def test_a_password_folder_is_named_a_folder(tmp_path: Path, bundles: Path) -> None:
+    text = _valid_yaml(bundles).replace("port: 1883,", f"port: 1883, password_file: {tmp_path},")
+    with pytest.raises(ConfigError) as err:
+        load_checked_config(_write(tmp_path, text))
+    assert "is a folder" in err.value.problems[0].message

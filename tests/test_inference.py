@@ -186,6 +186,7 @@ def test_rejects_a_wrong_crop(tiny_bundles: Path) -> None:
         ("no_card", "card.json is missing"),
         ("bad_json", "not readable JSON"),
         ("card_contract", "does not follow the bundle contract"),
+        ("threshold_nan", "threshold: Input should be a finite number"),
         ("sha", "does not match card.json"),
         ("corrupt", "does not match card.json"),
         ("corrupt_with_sha", "not a valid TFLite model"),
@@ -218,6 +219,9 @@ def test_bad_bundles_get_clear_errors(
         card_path.write_text("{not json")
     elif damage == "card_contract":
         del card["threshold"]
+        card_path.write_text(json.dumps(card))
+    elif damage == "threshold_nan":
+        card["threshold"] = float("nan")
         card_path.write_text(json.dumps(card))
     elif damage == "sha":
         card["sha256"] = "0" * 64

@@ -109,7 +109,12 @@ class Card(_Open):
     )
     input: InputSpec
     outputs: list[TensorSpec] = Field(min_length=1, description="0 = face logit, 1 = latent mean.")
-    threshold: float = Field(gt=0, lt=1, description="Decision threshold on the face probability.")
+    threshold: float = Field(
+        gt=0,
+        lt=1,
+        allow_inf_nan=False,  # NaN: "not a finite number", not "should be less than 1"
+        description="Decision threshold on the face probability.",
+    )
     zoom: float | None = Field(
         None,
         ge=ZOOM_MIN,
