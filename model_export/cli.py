@@ -39,9 +39,71 @@ def _data(args: argparse.Namespace, *, with_train: bool = True) -> Any:
     )
 
 
+def _check_folder(path: Path, flag: str) -> None:
+    """Refuse, before any work, a folder option that names a file or lies inside one (the
+    report would otherwise end in FileExistsError or NotADirectoryError when it writes)."""
+    for p in (path, *path.parents):
+        if not p.exists():
+            continue
+        if not p.is_dir():
+            problem = (
+                "names a file, not a folder"
+                if p == path
+                else f"{p} is a file, so no folder can be made there"
+            )
+            raise DataError(f"{flag} {path}: {problem}; pass a new or existing folder instead")
+        return
+
+
+def _check_distinct(paths: list[Path], flag: str) -> None:
+    """Refuse a run folder given twice: each seed is its own run, so a repeat would be
+    counted as another seed."""
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        first = seen.get(path.resolve())
+        if first is not None:
+            same = "" if first == path else f" (as {first})"
+            raise DataError(
+                f"{flag}: {path} is given twice{same}; seeds must be distinct runs, so pass each "
+                "run folder once (e.g. runs/s0 runs/s1 runs/s2)"
+            )
+        seen[path.resolve()] = path
+
+
+def _check_seeds(seeds: list[int]) -> None:
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise DataError(
+            f"--seeds {' '.join(map(str, seeds))}: seed {repeated[0]} is given twice; each seed "
+            "is its own run, so pass each once (e.g. --seeds 0 1 2)"
+        )
+
+
+def _check_bundles(runs: list[Path], flag: str) -> None:
+    """Each run folder's two bundles, loaded as the kiosk loads them (card.json valid, model
+    matching its sha256 and loadable), before any data is decoded: a BundleError or CardError
+    names the file and the fix."""
+    from installation.paths import BUNDLE_FOLDERS
+
+    missing = [str(r / f) for r in runs for f in BUNDLE_FOLDERS if not (r / f).is_dir()]
+    if missing:
+        raise DataError(
+            f"{flag}: run folder(s) without a bundle: {missing}; pass folders made by `all`"
+        )
+    _check_loadable([run / folder for run in runs for folder in BUNDLE_FOLDERS])
+
+
+def _check_loadable(bundles: list[Path]) -> None:
+    from installation.inference import load_classifier
+
+    for bundle in bundles:
+        load_classifier(bundle, accelerator="cpu")
+
+
 def _train(args: argparse.Namespace) -> int:
     from model_export.steps import set_precision, train_config, train_method
 
+    _check_seeds(args.seeds)
     set_precision(args.mixed_precision)
     cfgs = [train_config(args, args.method, seed) for seed in args.seeds]  # bad options fail fast
     data = _data(args)
@@ -81,6 +143,8 @@ def _all(args: argparse.Namespace) -> int:
     from model_export.workflow import ship
 
     t0 = time.perf_counter()
+    _check_seeds(args.seeds)
+    _check_folder(args.out, "--out")
     for seed in args.seeds:  # bad options fail fast, before minutes of decoding
         for method in ("baseline", args.method):
             train_config(args, method, seed)
@@ -100,22 +164,13 @@ def _all(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cross(args: argparse.Namespace, n_runs: int) -> Any:
-    """The cross runs' detections on the half `--runs` trained on (model_export.crossfit)."""
+def _cross(args: argparse.Namespace) -> Any:
+    """The cross runs' detections on the half `--runs` trained on (model_export.crossfit);
+    the options were checked by `_check_cross`."""
     from model_export.crossfit import judge_runs_of
     from model_export.recipe import load_recipe
     from model_export.wider import other_half
 
-    if not args.wider_train or args.wider is None:
-        raise DataError(
-            "--cross-runs re-checks runs trained on half of wider-demog: add --wider and "
-            "--wider-train (and --wider-train-half as those runs had it)"
-        )
-    if len(args.cross_runs) != n_runs:
-        raise DataError(
-            f"{len(args.cross_runs)} --cross-runs for {n_runs} --runs: seed k of each is paired, "
-            "so pass as many"
-        )
     recipe = load_recipe(args.recipe) if getattr(args, "recipe", None) else load_recipe()
     return judge_runs_of(
         other_half(args.wider_train_half),
@@ -128,17 +183,41 @@ def _cross(args: argparse.Namespace, n_runs: int) -> Any:
     )
 
 
+def _check_cross(args: argparse.Namespace, n_runs: int) -> None:
+    if not args.wider_train or args.wider is None:
+        raise DataError(
+            "--cross-runs re-checks runs trained on half of wider-demog: add --wider and "
+            "--wider-train (and --wider-train-half as those runs had it)"
+        )
+    if len(args.cross_runs) != n_runs:
+        raise DataError(
+            f"{len(args.cross_runs)} --cross-runs for {n_runs} --runs: seed k of each is paired, "
+            "so pass as many"
+        )
+    _check_distinct(args.cross_runs, "--cross-runs")
+    _check_bundles(args.cross_runs, "--cross-runs")
+
+
 def _report(args: argparse.Namespace) -> int:
-    from installation.paths import BUNDLE_FOLDERS
     from model_export.report import build_report
     from model_export.workflow import ship
 
-    missing = [str(r / f) for r in args.runs for f in BUNDLE_FOLDERS if not (r / f).is_dir()]
-    if missing:
-        raise DataError(f"run folder(s) without a bundle: {missing}; pass folders made by `all`")
+    # Every option is checked before minutes of decoding and measuring.
+    _check_distinct(args.runs, "--runs")
+    if args.works is not None and len(args.works) != len(args.runs):
+        raise DataError(
+            f"{len(args.works)} --works for {len(args.runs)} --runs: run k's checkpoints are in "
+            "--works k, so pass as many (or leave --works out: each run's parent folder)"
+        )
+    _check_folder(args.out, "--out")
+    if args.ship_to:
+        _check_folder(args.ship_to, "--ship-to")
+    _check_bundles(args.runs, "--runs")
+    if args.cross_runs:
+        _check_cross(args, len(args.runs))
     data = _data(args, with_train=False)
     works = args.works or [r.parent for r in args.runs]
-    cross = _cross(args, len(args.runs)) if args.cross_runs else None
+    cross = _cross(args) if args.cross_runs else None
     rep = build_report(args.runs, works, data, args.out, args.fpr, cross=cross)
     if args.ship_to:
         ship(args.runs[0], args.ship_to, rep)
@@ -154,11 +233,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     if not args.models.is_dir():
         raise DataError(f"{args.models}: not a folder; --models must hold bundle folders")
     bundles = sorted(p for p in args.models.iterdir() if (p / "card.json").is_file())
+    if not bundles and (args.models / "card.json").is_file():
+        raise DataError(
+            f"{args.models}: this folder is itself a bundle (it holds card.json); --models takes "
+            f"the folder that holds the bundles: pass its parent folder, {args.models.parent}"
+        )
     if not bundles:
         raise DataError(
             f"{args.models}: no bundle (a folder with card.json and model.tflite) inside; "
             "point --models at e.g. assets/models"
         )
+    _check_loadable(bundles)  # a corrupt bundle fails here, before any data is decoded
     data = _data(args, with_train=False)
     result: dict[str, Any] = {"schema": 1, "fpr_target": args.fpr, "models": {}}
     found: dict[str, dict[str, Any]] = {}
@@ -202,6 +287,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from model_export.evaluate import fpr_arg
     from model_export.sets import THRESHOLD_NONFACES
     from model_export.steps import METHOD_IDS, add_training_args
     from model_export.wider import HALVES
@@ -212,7 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     def data_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data", type=Path, required=True, help="faces64 folder")
         p.add_argument("--recipe", type=Path, default=None, help="training recipe YAML")
-        p.add_argument("--fpr", type=float, default=0.02, help="false-positive rate of thresholds")
+        p.add_argument(
+            "--fpr",
+            type=fpr_arg,
+            default=0.02,
+            help="false-positive rate of thresholds, between 0 and 1 (exclusive)",
+        )
         p.add_argument(
             "--threshold-nonfaces",
             choices=list(THRESHOLD_NONFACES),
@@ -313,13 +404,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from installation.inference import BackendError, BundleError
+    from installation.inference.card import CardError
+    from installation.inference.rarity import RarityError
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         rc: int = args.func(args)
-    except DataError as exc:
+    # A bundle the kiosk could not load either: its message names the file and the fix.
+    except (DataError, BundleError, CardError, RarityError, BackendError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

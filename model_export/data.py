@@ -55,6 +55,17 @@ class Images:
         return Images(self.x[idx], [self.rows[i] for i in idx], self.skipped)
 
 
+def check_unique(labels: Path, path: str, line: int, lines: dict[str, int]) -> None:
+    """Refuse an image listed twice (it would be counted, trained on and measured twice);
+    `lines` maps each path seen so far to its line and gains this one."""
+    first = lines.setdefault(path, line)
+    if first != line:
+        raise DataError(
+            f"{labels}:{line}: path {path!r} appears twice (lines {first} and {line}); remove "
+            "the duplicate row"
+        )
+
+
 def read_labels(root: Path) -> list[Row]:
     labels = root / "labels.csv"
     if not labels.is_file():
@@ -62,6 +73,7 @@ def read_labels(root: Path) -> list[Row]:
             f"{labels}: not found; --data must point at a faces64 folder (labels.csv + images)"
         )
     rows: list[Row] = []
+    lines: dict[str, int] = {}  # path -> the line that listed it first
     with labels.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
@@ -76,6 +88,7 @@ def read_labels(root: Path) -> list[Row]:
                     f"{labels}:{n}: is_face must be 0/1 and split train/eval, got "
                     f"{rec['is_face']!r}/{rec['split']!r}; fix that line"
                 )
+            check_unique(labels, rec["path"], n, lines)
             attrs = {c: rec[c] for c in GROUP_COLUMNS if rec.get(c)}
             rows.append(
                 Row(

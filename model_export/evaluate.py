@@ -6,7 +6,9 @@ the two models are compared at the same false-positive rate.
 
 from __future__ import annotations
 
+import argparse
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,10 +17,30 @@ import numpy as np
 from model_export.fairstats import wilson
 
 PLURAL = {"Female": "women", "Male": "men"}
+FPR_RANGE = "a false-positive rate between 0 and 1 (exclusive), e.g. 0.02"
+
+
+def valid_fpr(fpr: float) -> bool:
+    """A share of the non-faces that may pass: finite and strictly between 0 and 1."""
+    return math.isfinite(fpr) and 0 < fpr < 1
+
+
+def fpr_arg(text: str) -> float:
+    """argparse type of `--fpr`: refuses NaN, infinities and anything outside (0, 1) with a
+    message that names the allowed range (0 would pass no non-face, 1 every one)."""
+    try:
+        fpr = float(text)
+    except ValueError:
+        fpr = math.nan
+    if not valid_fpr(fpr):
+        raise argparse.ArgumentTypeError(f"must be {FPR_RANGE}; got {text!r}")
+    return fpr
 
 
 def threshold_at_fpr(p_nonfaces: np.ndarray, fpr: float = 0.02) -> float:
     """Smallest threshold with at most `fpr` of the non-faces at or above it."""
+    if not valid_fpr(fpr):
+        raise ValueError(f"fpr {fpr}: the threshold needs {FPR_RANGE}")
     if len(p_nonfaces) == 0:
         raise ValueError("no validation non-faces to set the threshold on")
     s = np.sort(p_nonfaces)[::-1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +157,9 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
     from model_export.train import TrainConfig
 
     right = method != "baseline"
-    epochs = (args.right_epochs or args.epochs) if right else args.epochs
+    epochs_flag, epochs = "--epochs", args.epochs
+    if right and args.right_epochs is not None:  # 0 is refused below, never read as "unset"
+        epochs_flag, epochs = "--right-epochs", args.right_epochs
     lr_flag = "--learning-rate"
     learning_rate = args.learning_rate
     if right and getattr(args, "right_learning_rate", None) is not None:
@@ -170,7 +173,10 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
             f"--width and --convs-per-stage must be >= 1, got {args.width}/{args.convs_per_stage}"
         )
     if epochs < 1 or args.batch_size < 1:
-        raise DataError(f"--epochs and --batch-size must be >= 1, got {epochs}/{args.batch_size}")
+        raise DataError(
+            f"{epochs_flag} and --batch-size must be >= 1, got {epochs}/{args.batch_size}"
+        )
+    check_numbers(args, seed)
     if not 0 < learning_rate <= 0.1:
         raise DataError(f"{lr_flag} must be in (0, 0.1], got {learning_rate}")
     average_last = args.average_last
@@ -205,6 +211,49 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         scale_draw=args.scale_draw,
         average_last=average_last,
     )
+
+
+# Seeds reach NumPy and Keras, which take 0 .. 2**32 - 1, as `seed + epoch` and `10_000 + seed`.
+MAX_SEED = 2**31 - 1
+
+
+def check_numbers(args: argparse.Namespace, seed: int) -> None:
+    """Refuse, before any data is decoded, the numeric training options no run can use: NaN,
+    infinities, zero or negative counts and sizes (argparse takes them all). The DB-VAE's are
+    checked for every method, as every card records them in its settings."""
+    if not 0 <= seed <= MAX_SEED:
+        raise DataError(
+            f"seed {seed}: --seeds (--seed) takes whole numbers from 0 to {MAX_SEED}; e.g. 0 1 2"
+        )
+    if args.workers < 1:
+        raise DataError(f"--workers must be >= 1 (data-loading threads), got {args.workers}")
+    counts = {
+        "--bins": (args.bins, "histogram bins per latent dimension; the lab's 10"),
+        "--latent-dim": (args.latent_dim, "size of the DB-VAE's latent space; the lab's 100"),
+    }
+    for flag, (value, what) in counts.items():
+        if value < 1:
+            raise DataError(f"{flag} must be >= 1 ({what}), got {value}")
+    positive = {
+        "--alpha": (args.alpha, "histogram smoothing", "0.001"),
+        "--temperature": (args.temperature, "< 1 sharpens the weights, > 1 flattens them", "1.0"),
+    }
+    for flag, (value, what, example) in positive.items():
+        if not (math.isfinite(value) and value > 0):
+            raise DataError(
+                f"{flag} must be a finite number > 0 ({what}), got {value}; e.g. {example}"
+            )
+    if not (math.isfinite(args.kl_weight) and args.kl_weight >= 0):
+        raise DataError(
+            f"--kl-weight must be a finite number >= 0 (the KL term's weight in the DB-VAE's "
+            f"loss), got {args.kl_weight}; e.g. 0.0005"
+        )
+    cap = args.cap
+    if cap is not None and not (math.isfinite(cap) and cap >= 1):
+        raise DataError(
+            f"--cap must be a finite number >= 1 (the largest weight as a multiple of the mean "
+            f"weight), got {cap}; e.g. 10, or leave it out for no cap"
+        )
 
 
 def set_precision(mixed: bool) -> None:

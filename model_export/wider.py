@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from model_export.data import DataError, Images, Row
+from model_export.data import DataError, Images, Row, check_unique
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +202,9 @@ def load_wider(root: Path, group_columns: tuple[str, ...] = ATTRS) -> WiderFaces
         records = list(reader)
     if not records:
         raise DataError(f"{labels}: no rows; is this the wider-demog folder?")
+    lines: dict[str, int] = {}
+    for line, rec in enumerate(records, start=2):  # before minutes of decoding
+        check_unique(labels, rec["path"], line, lines)
     x = np.empty((len(records), CROP_SIDE, CROP_SIDE, 3), np.uint8)
     rows: list[Row] = []
     skipped: list[str] = []

@@ -28,6 +28,7 @@ from model_export.data import DataError
 
 
 def main(argv: list[str] | None = None) -> int:
+    from model_export.evaluate import fpr_arg
     from model_export.recipe import load_recipe
     from model_export.wider import HALVES, other_half
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a half (A or B) and the run folders, one per seed in order, of the recipe trained "
         "on it; give both halves",
     )
-    p.add_argument("--fpr", type=float, default=0.02, help="false-positive rate of the threshold")
+    p.add_argument("--fpr", type=fpr_arg, default=0.02, help="false-positive rate of the threshold")
     p.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -56,7 +56,7 @@ def logit_error(float_logits: np.ndarray, q_logits: np.ndarray) -> dict[str, flo
 def main(argv: list[str] | None = None) -> int:
     from model_export.cli import _data
     from model_export.data import DataError
-    from model_export.evaluate import threshold_at_fpr
+    from model_export.evaluate import fpr_arg, threshold_at_fpr
     from model_export.export import convert_int8
     from model_export.fold import int8_serving
     from model_export.steps import add_training_args, require_trained, train_config, train_method
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, required=True, help="folder with finished checkpoints")
     p.add_argument("--recipe", type=Path, default=None, help="training recipe YAML")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
-    p.add_argument("--fpr", type=float, default=0.02, help="false-positive rate of thresholds")
+    p.add_argument("--fpr", type=fpr_arg, default=0.02, help="false-positive rate of thresholds")
     p.add_argument("--method", choices=("dbvae", "balanced"), default="dbvae")
     add_training_args(p)
     args = p.parse_args(argv)
