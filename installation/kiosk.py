@@ -346,6 +346,9 @@ def display_available() -> str | None:
 def run_demo(max_frames: int | None = None) -> int:
     """The kiosk on the shipped models and the generated demo clip; headless replay without a
     screen."""
+    if max_frames is not None and max_frames < 1:
+        print("error: --max-frames must be at least 1", file=sys.stderr)
+        return 2
     reason = display_available()
     if reason is None:
         return run_kiosk(DEMO_CONFIG) if max_frames is None else _demo_frames(max_frames)

@@ -26,6 +26,17 @@ def _data(args: argparse.Namespace, *, with_train: bool = True) -> Any:
     from model_export.recipe import load_recipe
     from model_export.sets import prepare
 
+    if args.wider_train_half != "A" and not args.wider_train:
+        raise DataError(
+            f"--wider-train-half {args.wider_train_half} chooses the half of wider-demog that "
+            "--wider-train adds to training; add --wider-train (or leave the option out)"
+        )
+    repeated = sorted({f for f in args.wider_fractions if args.wider_fractions.count(f) > 1})
+    if repeated:
+        raise DataError(
+            f"--wider-fractions lists {repeated[0]} twice; give each face fraction once, "
+            "e.g. 0.5 0.7 0.9 1.0"
+        )
     recipe = load_recipe(args.recipe) if getattr(args, "recipe", None) else load_recipe()
     return prepare(
         args.data,

@@ -74,7 +74,9 @@ def read_labels(root: Path) -> list[Row]:
         )
     rows: list[Row] = []
     lines: dict[str, int] = {}  # path -> the line that listed it first
-    with labels.open(newline="", encoding="utf-8") as fh:
+    # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark, which would
+    # otherwise become part of the first column's name ("missing column(s) ['path']").
+    with labels.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
         if missing:

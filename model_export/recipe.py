@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from model_export.data import DataError, Row
 
@@ -32,6 +32,14 @@ class Recipe(BaseModel):
 def load_recipe(path: Path = DEFAULT_RECIPE) -> Recipe:
     try:
         return Recipe.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
+        )
+        raise DataError(
+            f"{path}: not a valid training recipe ({problems}); see model_export/recipes/ for "
+            "examples"
+        ) from None
     except (OSError, yaml.YAMLError, ValueError) as exc:
         raise DataError(f"{path}: not a valid training recipe ({exc})") from None
 
@@ -42,6 +50,16 @@ def draw(rows: list[Row], recipe: Recipe) -> list[Row]:
     out: list[Row] = []
     for value, n in recipe.faces.items():
         pool = [r for r in rows if r.is_face and r.attrs.get(recipe.group_by) == value]
+        if not pool:
+            known = sorted({r.attrs.get(recipe.group_by, "") for r in rows if r.is_face} - {""})
+            raise DataError(
+                f"recipe {recipe.name}: no training face has {recipe.group_by}={value}; "
+                + (
+                    f"use one of {', '.join(known)}"
+                    if known
+                    else f"no face has a {recipe.group_by} column value: fix group_by"
+                )
+            )
         if len(pool) < n:
             raise DataError(
                 f"recipe {recipe.name}: {n} faces with {recipe.group_by}={value} wanted, "

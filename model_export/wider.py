@@ -190,10 +190,10 @@ def load_wider(root: Path, group_columns: tuple[str, ...] = ATTRS) -> WiderFaces
         raise DataError(
             f"unknown wider-demog group column(s) {unknown}; use one of {', '.join(GROUP_COLUMNS)}"
         )
-    with labels.open(newline="", encoding="utf-8") as fh:
+    with labels.open(newline="", encoding="utf-8-sig") as fh:  # a BOM is not a column name
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
-        missing = [c for c in (*REQUIRED, *group_columns) if c not in header]
+        missing = [c for c in dict.fromkeys((*REQUIRED, *group_columns)) if c not in header]
         if missing:
             raise DataError(
                 f"{labels}: missing column(s) {missing}; a wider-demog labels.csv has "

@@ -329,3 +329,66 @@ def test_wider_row_listed_twice_is_refused(tmp_path: Path) -> None:
         f"{wider / 'labels.csv'}:6: path {path!r} appears twice (lines 2 and 6); remove the "
         "duplicate row"
     )
+
+
+# 6. the probe's smaller findings
+
+
+def test_a_byte_order_mark_is_not_part_of_a_column(faces64: Path, tmp_path: Path) -> None:
+    """A spreadsheet's "CSV UTF-8" starts with a BOM: it read as "missing column(s) ['path']"."""
+    data = tmp_path / "faces64"
+    shutil.copytree(faces64, data)
+    raw = (data / "labels.csv").read_bytes()
+    (data / "labels.csv").write_bytes(b"\xef\xbb\xbf" + raw)
+    assert len(read_labels(data)) == len(read_labels(faces64))
+    wider = write_wider(tmp_path / "wider", per_cell=1)
+    raw = (wider / "labels.csv").read_bytes()
+    (wider / "labels.csv").write_bytes(b"\xef\xbb\xbf" + raw)
+    assert len(load_wider(wider).rows) == 4
+
+
+def test_a_missing_group_column_is_named_once(tmp_path: Path) -> None:
+    wider = write_wider(tmp_path / "wider", per_cell=1)
+    lines = (wider / "labels.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    drop = header.index("skin_group")
+    cut = [",".join(c for i, c in enumerate(line.split(",")) if i != drop) for line in lines]
+    (wider / "labels.csv").write_text("\n".join(cut) + "\n")
+    with pytest.raises(DataError) as exc:
+        load_wider(wider)
+    assert "missing column(s) ['skin_group'];" in str(exc.value)
+
+
+def test_options_that_only_mean_something_together(
+    faces64: Path, tiny_bundles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--wider-train-half B` without `--wider-train` was ignored; a fraction given twice was
+    measured twice."""
+    base = ["evaluate", "--models", str(tiny_bundles), "--data", str(faces64)]
+    assert main([*base, "--wider-train-half", "B"]) == 1
+    assert "add --wider-train" in _err(capsys)
+    assert main([*base, "--wider-fractions", "0.5", "0.7", "0.5"]) == 1
+    assert "lists 0.5 twice" in _err(capsys)
+
+
+def test_recipe_mistakes_name_the_value_and_the_field(
+    faces64: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from model_export.recipe import draw, load_recipe
+    from tests.model_fixtures import write_recipe
+
+    recipe = load_recipe(write_recipe(tmp_path / "r.yaml"))
+    rows = [r for r in read_labels(faces64) if r.split == "train"]
+    martian = recipe.model_copy(update={"faces": {"Martian": 1}})
+    with pytest.raises(DataError, match="no training face has race=Martian; use one of Asian"):
+        draw(rows, martian)
+    nocol = recipe.model_copy(update={"group_by": "planet"})
+    with pytest.raises(DataError, match="no face has a planet column value: fix group_by"):
+        draw(rows, nocol)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nfaces: {White: many}\nnonfaces: -1\n")
+    with pytest.raises(DataError) as exc:
+        load_recipe(bad)
+    msg = str(exc.value)
+    assert "faces.White:" in msg and "nonfaces:" in msg and "\n" not in msg
+    assert "errors.pydantic.dev" not in msg

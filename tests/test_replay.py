@@ -373,3 +373,14 @@ def test_a_report_path_that_would_destroy_something_is_refused(
         assert says in err and "Traceback" not in err, err
     assert recording.read_bytes() == before
     assert sorted(p.name for p in tmp_path.glob(".*.partial")) == []
+
+
+@pytest.mark.parametrize("frames", [0, -1])
+def test_demo_refuses_a_frame_count_below_one_with_or_without_a_screen(
+    frames: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Headless, `demo --max-frames 0` went to replay's check; with a display it exited 0."""
+    from installation.kiosk import run_demo
+
+    assert run_demo(max_frames=frames) == 2
+    assert "--max-frames must be at least 1" in capsys.readouterr().err
