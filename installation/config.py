@@ -13,6 +13,7 @@ import os
 import re
 import reprlib
 import stat
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -400,9 +401,16 @@ def duplicate_keys(root: yaml.Node | None) -> list[tuple[str, int, int]]:
     """(dotted key, first line, repeated line) for each key given twice in one mapping: YAML
     loaders keep the last silently, so a second `source:` block would drop the first."""
     found: list[tuple[str, int, int]] = []
-    todo: list[tuple[yaml.Node, str]] = [(root, "")] if root is not None else []
+    # Breadth first, in document order: a node an alias shares is named where it first appears.
+    todo: deque[tuple[yaml.Node, str]] = deque([(root, "")] if root is not None else [])
+    visited: set[int] = set()
     while todo:  # iterative: parse_config has already refused too-deep nesting
-        node, where = todo.pop()
+        node, where = todo.popleft()
+        # An alias shares its anchor's node: each node once, or an alias bomb (a few lines of
+        # nested aliases) would be walked 10**9 times.
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen: dict[str, int] = {}
             for key_node, value_node in node.value:

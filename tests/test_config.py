@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from installation import paths
 from installation.config import (
@@ -466,3 +467,12 @@ def test_a_password_folder_is_named_a_folder(tmp_path: Path, bundles: Path) -> N
     with pytest.raises(ConfigError) as err:
         load_checked_config(_write(tmp_path, text))
     assert "is a folder" in err.value.problems[0].message
+
+
+def test_duplicate_keys_under_aliases_are_reported_once() -> None:
+    """An alias shares its anchor's node: the duplicate check walks it once (walking every
+    alias made a 1 KB alias bomb take minutes), so a repeat inside an anchor is one problem."""
+    from installation.config import duplicate_keys
+
+    root = yaml.compose("a: &a {x: 1, x: 2}\nb: [*a, *a, *a]\nc: {d: *a}\n", Loader=yaml.SafeLoader)
+    assert duplicate_keys(root) == [("a.x", 1, 1)]
