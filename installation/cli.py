@@ -16,7 +16,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from installation.config_check import load_checked_config
 
     try:
-        load_checked_config(Path(args.file), source=True)
+        load_checked_config(Path(args.file), thorough=True)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

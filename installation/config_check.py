@@ -28,10 +28,11 @@ from installation.config import (
 BUNDLE_FILES = ("model.tflite", "card.json")
 
 
-def bundle_problem(folder: Path) -> str | None:
+def bundle_problem(folder: Path, *, load: bool = False) -> str | None:
     """Why `folder` is not a model bundle the kiosk can load, or None: its files are there, its
     card follows the contract and its model is the one the card names (a corrupt bundle passed
-    `validate-config` when only the files' presence was checked)."""
+    `validate-config` when only the files' presence was checked). Without `load` only the
+    files' presence: the kiosk's own loader then reports the rest, per side."""
     from installation.inference.bundle import BundleError, load_bundle
 
     missing = [n for n in BUNDLE_FILES if not (folder / n).is_file()]
@@ -40,6 +41,8 @@ def bundle_problem(folder: Path) -> str | None:
             f"missing model file {', '.join(missing)} in {folder}; fix the path, "
             "or run `make models` / copy the whole bundle folder there"
         )
+    if not load:
+        return None
     try:
         load_bundle(folder)  # the card against its schema, the model against its sha256
     except BundleError as exc:
@@ -113,13 +116,14 @@ def file_problems(
     text: str | None = None,
     *,
     models: bool = True,
-    source: bool = False,
+    thorough: bool = False,
 ) -> list[ConfigProblem]:
     """Every missing file `config` names; lines are looked up in `text` (the YAML it came from)
     when given, so a key left at its default is reported without a line. `models=False` leaves
     the bundles to the loader (the kiosk runs on one side when the other cannot load);
-    `source=True` (validate-config) also checks that a recording or image folder exists (the
-    kiosk itself waits for a source that is not there yet, as for an unplugged camera)."""
+    `thorough=True` (validate-config) also loads each bundle as the kiosk will and checks that
+    a recording or image folder exists (the kiosk itself waits for a source that is not there
+    yet, as for an unplugged camera, and its loader reports a broken bundle per side)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader) if text else None
     except yaml.YAMLError:
@@ -127,12 +131,12 @@ def file_problems(
     found: list[tuple[tuple[str, ...], Path, str]] = []
     for side in ("left", "right") if models else ():
         folder: Path = getattr(config.models, side)
-        msg = bundle_problem(folder)
+        msg = bundle_problem(folder, load=thorough)
         if msg is not None:
             found.append((("models", side), folder, msg))
     found += [(("mqtt", *loc), path, msg) for loc, path, msg in mqtt_file_problems(config.mqtt)]
     uri = config.source.uri
-    if source and is_path_uri(uri) and not Path(uri).expanduser().exists():
+    if thorough and is_path_uri(uri) and not Path(uri).expanduser().exists():
         msg = (
             "no such video file or image folder; fix the path (a relative one is read from the "
             "config's folder, else from the working directory)"
@@ -145,7 +149,7 @@ def file_problems(
 
 
 def check_files(
-    config: Config, path: Path | None, *, models: bool = True, source: bool = False
+    config: Config, path: Path | None, *, models: bool = True, thorough: bool = False
 ) -> None:
     """Raise ConfigError listing every missing file; `path` is the YAML `config` came from."""
     text = None
@@ -154,19 +158,18 @@ def check_files(
             text = read_config_text(path)
         except ConfigError:
             text = None  # loaded a moment ago; without lines is still a clear report
-    problems = file_problems(
-        config, str(path) if path is not None else "<config>", text, models=models, source=source
-    )
+    name = str(path) if path is not None else "<config>"
+    problems = file_problems(config, name, text, models=models, thorough=thorough)
     if problems:
         raise ConfigError(problems)
 
 
 def load_checked_config(
-    path: Path | None = None, *, models: bool = True, source: bool = False
+    path: Path | None = None, *, models: bool = True, thorough: bool = False
 ) -> Config:
-    """load_config, then check_files: what `validate-config` (source=True) and the kiosk's
+    """load_config, then check_files: what `validate-config` (thorough=True) and the kiosk's
     start run."""
     path = path or paths.DEFAULT_CONFIG
     config = load_config(path)
-    check_files(config, path, models=models, source=source)
+    check_files(config, path, models=models, thorough=thorough)
     return config

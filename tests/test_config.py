@@ -389,12 +389,12 @@ def test_a_relative_recording_is_read_from_the_config_folder(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert load_config(path).source.uri == str(tmp_path / "clip.mp4")
-    assert load_checked_config(path, source=True).source.uri == str(tmp_path / "clip.mp4")
+    assert load_checked_config(path, thorough=True).source.uri == str(tmp_path / "clip.mp4")
     missing = _write(tmp_path, _valid_yaml(bundles).replace("uri: demo", "uri: nosuch.mp4"))
     assert load_config(missing).source.uri == "nosuch.mp4"  # left to the working directory
     load_checked_config(missing)  # the kiosk waits for it, as for an unplugged camera
     with pytest.raises(ConfigError) as err:
-        load_checked_config(missing, source=True)
+        load_checked_config(missing, thorough=True)
     (problem,) = err.value.problems
     assert problem.key == "source.uri" and problem.line == 2
     assert "no such video file or image folder" in problem.message
@@ -440,16 +440,17 @@ def test_a_corrupt_bundle_fails_validate_config(tmp_path: Path, bundles: Path) -
     """validate-config checked only that a bundle's files were there: a model that is not the
     one its card names, or a card that breaks the contract, passed and failed at start."""
     path = _write(tmp_path, _valid_yaml(bundles))
-    load_checked_config(path)
+    load_checked_config(path, thorough=True)
     model = bundles / "baseline" / "model.tflite"
     model.write_bytes(model.read_bytes()[:-16])
+    load_checked_config(path)  # at start, the loader reports it, per side (tests/test_kiosk.py)
     with pytest.raises(ConfigError) as err:
-        load_checked_config(path)
+        load_checked_config(path, thorough=True)
     (problem,) = err.value.problems
     assert problem.key == "models.left" and "does not match card.json" in problem.message
     (bundles / "debiased" / "card.json").write_text('{"name": "x"}', encoding="utf-8")
     with pytest.raises(ConfigError) as err:
-        load_checked_config(path)
+        load_checked_config(path, thorough=True)
     assert [p.key for p in err.value.problems] == ["models.left", "models.right"]
     assert "does not follow the bundle contract" in err.value.problems[1].message
 
