@@ -414,19 +414,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors bad input causes, each with a message that names the file and the fix:
+    printed as one line by every bias-mirror-export command and diagnostic, never a traceback
+    (a bundle the kiosk could not load either among them)."""
     from installation.inference import BackendError, BundleError
     from installation.inference.card import CardError
     from installation.inference.rarity import RarityError
 
+    return (DataError, BundleError, CardError, RarityError, BackendError)
+
+
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         rc: int = args.func(args)
-    # A bundle the kiosk could not load either: its message names the file and the fix.
-    except (DataError, BundleError, CardError, RarityError, BackendError) as exc:
+    except user_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@ train on its photo, each half alone and both halves pooled."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,12 @@ def test_bad_runs_are_refused_with_the_fix(
     two = [str(SHIPPED), str(SHIPPED)]
     assert main([*args, "--trained-on", "A", *two, "--trained-on", "B", str(SHIPPED)]) == 1
     assert "different numbers of seeds" in capsys.readouterr().err
+    # A corrupt bundle: one line naming it, as every bias-mirror-export command prints it.
+    broken = tmp_path / "broken"
+    shutil.copytree(SHIPPED / "baseline", broken / "baseline")
+    shutil.copytree(SHIPPED / "debiased", broken / "debiased")
+    model = broken / "debiased" / "model.tflite"
+    model.write_bytes(model.read_bytes()[:-100])
+    assert main([*args, "--trained-on", "A", str(broken), "--trained-on", "B", str(SHIPPED)]) == 1
+    err = capsys.readouterr().err
+    assert "does not match card.json" in err and "Traceback" not in err

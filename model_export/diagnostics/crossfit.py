@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from model_export.cli import user_errors
 from model_export.crossfit import Found, crossfit, judge_runs_of, table
 from model_export.data import DataError
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             halves[other_half(half)] = judge_runs_of(
                 half, folders, data=args.data, wider=args.wider, recipe=load_recipe(), fpr=args.fpr
             )
-    except DataError as exc:
+    except user_errors() as exc:  # a corrupt bundle too, not only a bad option
         print(f"error: {exc}", file=sys.stderr)
         return 1
     results: dict[str, Any] = crossfit(halves)
