@@ -163,8 +163,9 @@ COMMANDS = [
     ("language", b"{not json", False),
     ("language", b'{"language": ["de"]}', False),
     ("language", b"[" * 5000, False),
-    ("pause", b"", True),
+    ("pause", b"{}", True),
     ("pause", b"[1, 2]", False),
+    ("pause", b'{"for": 10}', False),  # no option but a note: never a silent pause for good
     ("pause", b"now", False),
     ("resume", b'{"reason": "staff"}', True),
     ("selfdestruct", b"now", False),
@@ -213,9 +214,15 @@ def test_commands_are_validated_and_answered(broker: Broker, recorder: Recorder)
         assert recorder.wait(lambda: len(recorder.on(f"{BASE}/cmd/result")) > n + 1)
         assert "retain" in json.loads(recorder.on(f"{BASE}/cmd/result")[n + 1])["message"]
         assert not again.calls
-    finally:
-        # An empty retained message deletes the retained one.
+        # The fix the answer gives, an empty retained message, deletes the retained one; the
+        # broker forwards it live as well, and it must not pause (or resume) the exhibit.
         recorder.client.publish(f"{BASE}/cmd/pause", b"", qos=1, retain=True).wait_for_publish(5)
+        recorder.client.publish(f"{BASE}/cmd/language", b"fr", qos=1).wait_for_publish(5)
+        assert recorder.wait(lambda: len(recorder.on(f"{BASE}/cmd/result")) > n + 2)
+        answers = [json.loads(p) for p in recorder.on(f"{BASE}/cmd/result")[n + 2 :]]
+        assert [a["command"] for a in answers] == ["language"]  # the empty one is not answered
+        assert again.calls == [("language", "fr")] and not again.paused
+    finally:
         pub.stop()
 
 
@@ -237,7 +244,7 @@ def test_state_is_published_once_per_change(broker: Broker, recorder: Recorder) 
         pub.publish_state()  # nothing changed since
         pub.publish_state()
         recorder.client.publish(f"{BASE}/cmd/language", b"de", qos=1)  # the same language again
-        recorder.client.publish(f"{BASE}/cmd/pause", b"", qos=1)  # then a real change
+        recorder.client.publish(f"{BASE}/cmd/pause", b"{}", qos=1)  # then a real change
         assert recorder.wait(lambda: any(s["paused"] for s in states()))
         assert [(s["language"], s["paused"]) for s in states()] == [
             ("en", False),
@@ -257,7 +264,7 @@ def test_a_failing_command_handler_is_answered(broker: Broker, recorder: Recorde
     pub.start()
     try:
         assert pub.ready.wait(10)
-        recorder.client.publish(f"{BASE}/cmd/resume", b"", qos=1)
+        recorder.client.publish(f"{BASE}/cmd/resume", b"{}", qos=1)
         assert recorder.wait(lambda: bool(recorder.on(f"{BASE}/cmd/result")))
         assert json.loads(recorder.on(f"{BASE}/cmd/result")[0])["ok"] is False
         feed_visitors(agg, 2)  # k = 2

@@ -182,7 +182,7 @@ def test_sample_acl_confines_each_kiosk(tmp_path: Path) -> None:
             rogue.publish("bias-mirror/other/stats", "{}", qos=1).wait_for_publish(5)
             rogue.publish("homeassistant/sensor/other/x/config", "{}", qos=1).wait_for_publish(5)
             # Read-only staff cannot command; staff-admin can.
-            staff.client.publish("bias-mirror/foyer-1/cmd/pause", "", qos=1).wait_for_publish(5)
+            staff.client.publish("bias-mirror/foyer-1/cmd/pause", "{}", qos=1).wait_for_publish(5)
             admin.publish("bias-mirror/foyer-1/cmd/language", "de", qos=1).wait_for_publish(5)
             assert staff.wait(lambda: bool(staff.on("bias-mirror/foyer-1/cmd/result")))
             results = [json.loads(p) for p in staff.on("bias-mirror/foyer-1/cmd/result")]

@@ -14,6 +14,10 @@ MAX_PAYLOAD = 256  # bytes; a valid command is a handful
 COMMANDS = ("language", "pause", "resume")
 MAX_SHOWN = 40  # characters of a command name or value echoed in answers and logs
 _LANG_HELP = 'send de, "de" or {"language": "de"}'
+# pause / resume: a JSON object; its only key, optional, is a note for the log. An unknown key
+# is refused: `{"for": 10}` must not read as a ten-minute pause and pause for good.
+PAUSE_KEYS = ("reason",)
+_PAUSE_HELP = 'send {} or {"reason": "cleaning"}'
 
 
 def _quote(text: str, limit: int = MAX_SHOWN) -> str:
@@ -33,21 +37,26 @@ def parse_command(name: str, payload: bytes) -> tuple[bool, object, str]:
         text = payload.decode("utf-8").strip()
     except UnicodeDecodeError:
         return False, None, "payload is not UTF-8 text"
+    if not text:
+        # A zero-length message is how a retained command is deleted, and the broker forwards
+        # it live too: it must never act (the publisher drops it before it gets here).
+        return False, None, f"an empty message clears a retained command; {_help(name)}"
     if name == "language":
         return _language(text)
-    # pause / resume: an empty payload, or a JSON object (reserved for options).
-    if text:
-        try:
-            obj = json.loads(text)
-        except (json.JSONDecodeError, RecursionError):
-            obj = None
-        if not isinstance(obj, dict):
-            return (
-                False,
-                None,
-                f"{name} takes an empty payload or a JSON object, got {_quote(text)}",
-            )
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        obj = None
+    if not isinstance(obj, dict):
+        return False, None, f"{name} takes a JSON object, got {_quote(text)}; {_PAUSE_HELP}"
+    unknown = [k for k in obj if k not in PAUSE_KEYS]
+    if unknown:
+        return False, None, f"{name} has no option {_quote(str(unknown[0]))}; {_PAUSE_HELP}"
     return True, None, ""
+
+
+def _help(name: str) -> str:
+    return _LANG_HELP if name == "language" else _PAUSE_HELP
 
 
 def _language(text: str) -> tuple[bool, object, str]:

@@ -261,6 +261,11 @@ class MqttPublisher:
         name = self.topics.command_name(msg.topic)
         if name is None:
             return
+        if not msg.payload:
+            # Deleting a retained command (the fix the answer below gives) reaches subscribers
+            # as a live zero-length message: it is no command, and is not answered.
+            logger.debug("MQTT: empty message on %s ignored", msg.topic[:120])
+            return
         if msg.retain:
             # A retained command would be replayed on every reconnect; staff must not send them.
             ok, value = False, None
