@@ -253,3 +253,20 @@ def test_demo_uri_uses_the_cache_and_rebuilds_a_corrupt_clip_byte_identically(
     # The rebuilt clip is byte-identical to the first generation: the script is deterministic.
     assert demo_clip_path().read_bytes() == demo_clip.read_bytes()
     assert sorted(p.name for p in cache.iterdir()) == [demo_clip.name, sidecar.name]
+
+
+def test_a_broken_image_in_a_looping_folder_is_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each pass of a looping folder logged its broken image again: 16 lines in 10 s, 130,000
+    a day. Once per image now; every skip is still counted."""
+    folder = write_folder(tmp_path / "imgs", frames=3, names="f{i}", ext="png")
+    (folder / "f1.png").write_bytes(b"not a png")
+    src = open_source(str(folder), width=160, height=120, loop=True)
+    with caplog.at_level("WARNING", logger="installation.sources.folder"):
+        for _ in range(12):  # six passes over the two good images
+            assert src.read() is not None
+    src.close()
+    lines = [r.getMessage() for r in caplog.records if "unreadable image" in r.getMessage()]
+    assert len(lines) == 1 and "f1.png" in lines[0]
+    assert src.unreadable >= 5  # type: ignore[attr-defined]

@@ -52,7 +52,8 @@ class FolderSource:
         self._pos = 0
         self._framer = Framer(width, height, Pacer(fps, realtime))
         self._folder = folder
-        self.unreadable = 0  # images that could not be decoded (logged)
+        self.unreadable = 0  # times an image could not be decoded (each image logged once)
+        self._warned: set[Path] = set()  # bounded by the folder's listing
         self.missing = 0  # images listed at open that were gone when their turn came
         # Decode the first readable image now, so a folder of broken files fails at open.
         self._first = self._next_image(allow_wrap=False)
@@ -77,7 +78,9 @@ class FolderSource:
                 return image
             if path.exists():
                 self.unreadable += 1
-                logger.warning("%s: unreadable image, skipped", path)
+                if path not in self._warned:  # a looping folder: once, not on every pass
+                    self._warned.add(path)
+                    logger.warning("%s: unreadable image, skipped (on every pass)", path)
             else:
                 self.missing += 1  # one line for the whole folder below, not one per image
         return None
