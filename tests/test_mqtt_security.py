@@ -207,3 +207,74 @@ def test_sample_acl_confines_each_kiosk(tmp_path: Path) -> None:
                 c.disconnect()
                 c.loop_stop()
             staff.close()
+
+
+def test_a_password_file_fixed_after_a_refusal_is_read_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The password was read once into the client: fixing the kiosk's password file after a
+    refused login changed nothing until a restart. Each retry reads it again."""
+    folder = tmp_path / "auth"
+    folder.mkdir()
+    pw = password_file(folder, {"foyer-1": "right"})
+    secret = tmp_path / "secret"
+    secret.write_text("wrong\n")
+    with run_broker(folder, f"allow_anonymous false\npassword_file {pw}") as broker:
+        pub, _ = make_publisher(broker.port, username="foyer-1", password_file=secret)
+        pub.auth_retry_s = (1, 2)
+        with caplog.at_level(logging.INFO, logger="installation.mqtt"):
+            pub.start()
+            try:
+                assert wait_until(lambda: pub.auth_failed, 10)
+                secret.write_text("right\n")  # the technician fixes the kiosk's side only
+                assert wait_until(lambda: pub.connected, 15)
+                assert not pub.auth_failed
+            finally:
+                pub.stop()
+
+
+def test_a_port_that_is_no_mqtt_broker_is_reported_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`port: 8883` without `tls:` (or any service that is not MQTT): the TCP connect works,
+    paho reports no connect failure, and the kiosk retried for ever without a line. Now one
+    warning that names the likely fix, then quiet retries."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[int] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            accepted.append(1)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")  # not an MQTT CONNACK
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    pub, _ = make_publisher(server.getsockname()[1])
+    try:
+        with caplog.at_level(logging.DEBUG, logger="installation.mqtt"):
+            pub.start()
+            assert wait_until(lambda: len(accepted) >= 3, 20)  # it keeps retrying
+            assert not pub.connected
+        lines = [
+            r for r in caplog.records if "closed the connection before accepting it" in r.message
+        ]
+        warned = [r for r in lines if r.levelno == logging.WARNING]
+        assert len(warned) == 1 and "does it need TLS (mqtt.tls" in warned[0].getMessage()
+        assert len(lines) >= 2  # the later ones at debug level
+    finally:
+        pub.stop()
+        stop.set()
+        thread.join(5)
+        server.close()

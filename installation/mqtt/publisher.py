@@ -85,6 +85,7 @@ class MqttPublisher:
         self.ready = threading.Event()  # connected and the command subscription acknowledged
         self._down_since: float | None = None
         self._fail_logged = False
+        self._got_connack = False  # on this connection, any CONNACK (accepted or refused)
         self.auth_retry_s = (AUTH_RETRY_MIN_S, AUTH_RETRY_MAX_S)  # (first, cap) in seconds
         self._reject_logged_at = -math.inf
         self._rejects_unlogged = 0
@@ -169,9 +170,11 @@ class MqttPublisher:
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
+        self._got_connack = True
         if reason.is_failure:
             self.connected = False
             if is_auth_failure(reason):
+                self._reload_password(client)  # the next retry uses a password fixed meanwhile
                 if not self.auth_failed:  # once per change; the retries stay quiet
                     self.auth_failed = True
                     self._agg.count_error("mqtt_auth")
@@ -221,6 +224,16 @@ class MqttPublisher:
                 client.publish(topic, payload, qos=1, retain=True)
         self._wake.set()  # the worker sends the queued intervals, in order
 
+    def _reload_password(self, client: mqtt.Client) -> None:
+        """Read the password file (or credential) again: a technician who fixes it after a
+        refused login must not also have to restart the kiosk."""
+        if not self.cfg.username:
+            return
+        try:
+            client.username_pw_set(self.cfg.username, self.cfg.password())
+        except (OSError, UnicodeDecodeError) as exc:
+            logger.debug("MQTT password could not be read again (%s); keeping the old one", exc)
+
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         # Once per outage at warning level (wrong host, broker down, TLS not trusted), then quiet.
         level = logging.DEBUG if self._fail_logged else logging.WARNING
@@ -250,12 +263,29 @@ class MqttPublisher:
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
-        was = self.connected
+        was, answered = self.connected, self._got_connack
+        self._got_connack = False
         self.connected = False
         self.ready.clear()
         if was and not self._stop.is_set():
             self._down_since = time.monotonic()
             logger.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
+        elif not answered and not self._stop.is_set():
+            # Closed before any CONNACK: the TCP connect worked, so paho reports no connect
+            # failure, and without this line a port that speaks TLS or no MQTT at all (port 8883
+            # without `tls:`) retried for ever in silence. Once per outage, as unreachable is.
+            level = logging.DEBUG if self._fail_logged else logging.WARNING
+            self._fail_logged = True
+            logger.log(
+                level,
+                "MQTT %s:%d closed the connection before accepting it (%s): is that port an MQTT "
+                "broker, and does it need TLS (mqtt.tls, usually port 8883)? Retrying every "
+                "<= %d s, stats are queued",
+                self.cfg.host,
+                self.cfg.port,
+                reason,
+                RECONNECT_MAX_S,
+            )
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         name = self.topics.command_name(msg.topic)
