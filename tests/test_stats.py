@@ -303,3 +303,20 @@ def test_counts_below_k_are_held_back_then_released_whole() -> None:
     assert "models" not in three  # rates still need k sessions within their own interval
     empty = close(agg, clock, wall, t + 60)
     assert (empty["sessions"], empty["present_frames"]) == (0, 0)
+
+
+def test_drawing_times_are_released_with_the_rates_only() -> None:
+    """The screen takes longer to draw with a visitor on it (panels, heatmaps): a probe saw
+    render p95 about 1.0 ms in empty intervals and 1.3-3.5 ms in occupied ones, interval by
+    interval, while the counts of that one visitor were withheld. Below k the times are absent,
+    the same as in an empty interval; with k sessions they are sent."""
+    agg, clock, wall = make(k=3)
+    t = 0.0
+    shapes = []
+    for n in (0, 1, 3):  # an empty interval, one visitor, three
+        for i in range(30):
+            agg.on_render(1.0 + 2.0 * (n > 0) + 0.1 * (i % 3), 30.0)
+        t = visitors(agg, n, t + 1.0, left=True, right=True)
+        s = close(agg, clock, wall, t + 1.0)
+        shapes.append(("render_ms_p95" in s, "latency_ms_p95" in s))
+    assert shapes == [(False, False), (False, False), (True, True)]

@@ -209,8 +209,9 @@ class StatsAggregator:
             inference_ms=PerSide[Percentiles](
                 left=_percentiles(cur.ms[0]), right=_percentiles(cur.ms[1])
             ),
-            render_ms_p95=cur.render.percentile(95),
-            latency_ms_p95=cur.latency.percentile(95),
+            # Timing follows presence (panels, heatmaps): released with the rates only.
+            render_ms_p95=cur.render.percentile(95) if rates else None,
+            latency_ms_p95=cur.latency.percentile(95) if rates else None,
             backend=self._backend,
             errors=dict(cur.errors),
             uptime_s=round(now_mono - self._start_mono),

@@ -132,10 +132,17 @@ class StatsPayload(_Wire):
     dropped_frames: Count = Field(description="Frames the source dropped in the interval.")
     inference_ms: PerSide[Percentiles] = Field(description="Per-model invoke latency.")
     render_ms_p95: float | None = Field(
-        ge=0, description="95th percentile of drawing one frame, ms; null without a display."
+        None,
+        ge=0,
+        description="95th percentile of drawing one frame, ms; absent without a display, and "
+        "withheld like the rates (a visitor on screen takes longer to draw, so the timing of a "
+        "quiet interval would tell whether one person came).",
     )
     latency_ms_p95: float | None = Field(
-        ge=0, description="95th percentile of capture-to-screen latency, ms; null likewise."
+        None,
+        ge=0,
+        description="95th percentile of capture-to-screen latency, ms; absent and withheld "
+        "likewise.",
     )
     backend: str = Field(description="Inference backend, e.g. 'litert-cpu'.")
     errors: dict[str, Count] = Field(description="Faults by kind in the interval.")
@@ -179,6 +186,8 @@ WITHHELD = (
     "missed_by_both_rate",
     "mean_dwell_s",
     "sessions_missed_by_both",
+    "render_ms_p95",
+    "latency_ms_p95",
 )
 
 
