@@ -142,7 +142,7 @@ def test_a_missing_tls_file_is_named(tmp_path: Path) -> None:
         make_publisher(1883, tls=TlsConfig(ca_file=tmp_path / "missing.crt"))
 
 
-def test_sample_acl_confines_each_kiosk(tmp_path: Path) -> None:
+def test_sample_acl_confines_each_kiosk(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The shipped ACL: a kiosk writes only its own subtree; staff read but cannot command."""
     folder = tmp_path / "acl"
     folder.mkdir()
@@ -198,9 +198,13 @@ def test_sample_acl_confines_each_kiosk(tmp_path: Path) -> None:
             assert "bias-mirror/foyer-1/cmd/pause" not in topics
             # No anonymous access at all.
             anon, _ = make_publisher(broker.port, iid="anon")
-            anon.start()
-            assert wait_until(lambda: anon.auth_failed, 5)
+            with caplog.at_level(logging.ERROR, logger="installation.mqtt"):
+                anon.start()
+                assert wait_until(lambda: anon.auth_failed, 5)
             anon.stop()
+            # Named as what it is, not "refused user None".
+            refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+            assert refused and "refused an anonymous login (set mqtt.username)" in refused[-1]
         finally:
             pub.stop()
             for c in (admin, rogue):

@@ -181,13 +181,18 @@ class MqttPublisher:
                     first, cap = self.auth_retry_s
                     # paho waits `first`, doubling up to `cap`, until a CONNACK succeeds.
                     client.reconnect_delay_set(min_delay=first, max_delay=cap)
+                    who = (
+                        f"user {self.cfg.username!r}"
+                        if self.cfg.username
+                        else "an anonymous login (set mqtt.username)"
+                    )
                     logger.error(
-                        "MQTT broker %s:%d refused user %r (%s); retrying in %d s, then less "
+                        "MQTT broker %s:%d refused %s (%s); retrying in %d s, then less "
                         "often, up to every %d s. Fix mqtt.username / mqtt.password_file (or the "
                         "mqtt_password credential), or the broker's password file.",
                         self.cfg.host,
                         self.cfg.port,
-                        self.cfg.username,
+                        who,
                         reason,
                         first,
                         cap,
