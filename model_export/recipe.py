@@ -33,12 +33,11 @@ def load_recipe(path: Path = DEFAULT_RECIPE) -> Recipe:
     try:
         return Recipe.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
-        )
+        from installation.inference.card import validation_summary
+
         raise DataError(
-            f"{path}: not a valid training recipe ({problems}); see model_export/recipes/ for "
-            "examples"
+            f"{path}: not a valid training recipe ({validation_summary(exc)}); see "
+            "model_export/recipes/ for examples"
         ) from None
     except (OSError, yaml.YAMLError, ValueError) as exc:
         raise DataError(f"{path}: not a valid training recipe ({exc})") from None

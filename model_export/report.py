@@ -162,7 +162,7 @@ def _add_float(
     if measured and all(measured.get(n, {}).get("count") == k for n, k in sizes.items()):
         logger.info("%s: no checkpoint in %s; float metrics from its card", entry["name"], work)
         entry["float"] = {n: measured[n] for n in sizes}
-        if "float" in (held := card.get("thresholds", {})):
+        if "float" in held:
             entry["thresholds"]["float"] = float(held["float"])
 
 
@@ -418,8 +418,8 @@ def build_report(
         paired=paired,
         halves=halves,
         crossfit=report.get("crossfit"),
-        thresholds=f"{fpr * 100:g} % of {data.threshold_record()['images']} images: "
-        f"{data.threshold_record()['what']}",
+        thresholds=f"{fpr * 100:g} % of {report['threshold_nonfaces']['images']} images: "
+        f"{report['threshold_nonfaces']['what']}",
     )
     plot(
         agg,

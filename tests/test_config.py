@@ -269,6 +269,8 @@ def test_alias_bomb_is_refused_quickly_and_small() -> None:
     ("old", "new", "key", "words"),
     [
         ("box: [0.3, 0.15, 0.4, 0.6]", "box: [.nan, .nan, .nan, .nan]", "region.box", "finite"),
+        ("uri: demo", "uri: '   '", "source.uri", "a camera index ('0')"),  # blank is empty
+        ("fps: 60", "fps: .nan", "display.fps", "finite number"),  # not "should be <= 240"
         ("fps: 30}", "fps: 30, reopen_min_s: 40, reopen_max_s: 20}", "source", "cap"),
         ("port: 1883", "port: 1883, topic_prefix: 'museum/+'", "mqtt.topic_prefix", "'+'"),
         ("port: 1883", "port: 1883, topic_prefix: 'a#'", "mqtt.topic_prefix", "'#'"),
@@ -284,9 +286,10 @@ def test_values_that_used_to_pass_and_break_later_are_refused(
     with pytest.raises(ConfigError) as err:
         load_config(_write(tmp_path, text.replace(old, new, 1)))
     # A NaN box is named per coordinate ("region.box.0: ... finite number"), the rest once.
+    keys = [f"{key}.{i}" for i in range(4)] if key == "region.box" else [key]
+    assert [p.key for p in err.value.problems] == keys, err.value.problems
     for problem in err.value.problems:
-        assert problem.key.startswith(key) and words in problem.message, problem
-    assert len(err.value.problems) == (4 if key == "region.box" else 1)
+        assert words in problem.message, problem
 
 
 @pytest.mark.parametrize("key", ["passwd", "Password_File_x", "mqtt_secret", "token"])
@@ -370,14 +373,6 @@ def test_special_files_are_refused_without_reading_them(tmp_path: Path) -> None:
         load_config(big)
 
 
-def test_a_blank_source_is_empty(tmp_path: Path, bundles: Path) -> None:
-    text = _valid_yaml(bundles).replace("uri: demo", "uri: '   '")
-    with pytest.raises(ConfigError) as err:
-        load_config(_write(tmp_path, text))
-    (problem,) = err.value.problems
-    assert problem.key == "source.uri" and "a camera index ('0')" in problem.message
-
-
 def test_a_relative_recording_is_read_from_the_config_folder(
     tmp_path: Path, bundles: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -453,14 +448,6 @@ def test_a_corrupt_bundle_fails_validate_config(tmp_path: Path, bundles: Path) -
         load_checked_config(path, thorough=True)
     assert [p.key for p in err.value.problems] == ["models.left", "models.right"]
     assert "does not follow the bundle contract" in err.value.problems[1].message
-
-
-def test_not_a_number_is_named_so(tmp_path: Path, bundles: Path) -> None:
-    text = _valid_yaml(bundles).replace("fps: 60", "fps: .nan")
-    with pytest.raises(ConfigError) as err:
-        load_config(_write(tmp_path, text))
-    (problem,) = err.value.problems
-    assert problem.key == "display.fps" and "finite number" in problem.message
 
 
 def test_a_password_folder_is_named_a_folder(tmp_path: Path, bundles: Path) -> None:

@@ -168,6 +168,13 @@ class Card(_Open):
         return list(chosen.groups)
 
 
+def validation_summary(exc: ValidationError) -> str:
+    """A pydantic ValidationError on one line: `key.path: message` per problem, no URLs."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
+    )
+
+
 class CardError(ValueError):
     """A card.json that is missing or does not follow the contract."""
 
@@ -197,10 +204,7 @@ def load_card(path: Path) -> Card:
     try:
         return Card.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
         raise CardError(
-            f"{path}: card.json does not follow the bundle contract ({problems}). "
+            f"{path}: card.json does not follow the bundle contract ({validation_summary(exc)}). "
             "Fix: re-export the bundle with a matching bias-mirror-export."
         ) from None

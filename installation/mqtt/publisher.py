@@ -239,12 +239,16 @@ class MqttPublisher:
         except (OSError, UnicodeDecodeError) as exc:
             logger.debug("MQTT password could not be read again (%s); keeping the old one", exc)
 
-    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        # Once per outage at warning level (wrong host, broker down, TLS not trusted), then quiet.
+    def _log_outage(self, message: str, *args: Any) -> None:
+        """A connect problem: at warning level once per outage (reset by the next successful
+        connect), at debug level on every retry after it."""
         level = logging.DEBUG if self._fail_logged else logging.WARNING
         self._fail_logged = True
-        logger.log(
-            level,
+        logger.log(level, message, *args)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # Wrong host, broker down, TLS not trusted.
+        self._log_outage(
             "MQTT broker %s:%d unreachable (down, wrong host/port, or TLS not trusted); "
             "retrying every <= %d s, stats are queued",
             self.cfg.host,
@@ -279,10 +283,7 @@ class MqttPublisher:
             # Closed before any CONNACK: the TCP connect worked, so paho reports no connect
             # failure, and without this line a port that speaks TLS or no MQTT at all (port 8883
             # without `tls:`) retried for ever in silence. Once per outage, as unreachable is.
-            level = logging.DEBUG if self._fail_logged else logging.WARNING
-            self._fail_logged = True
-            logger.log(
-                level,
+            self._log_outage(
                 "MQTT %s:%d closed the connection before accepting it (%s): is that port an MQTT "
                 "broker, and does it need TLS (mqtt.tls, usually port 8883)? Retrying every "
                 "<= %d s, stats are queued",
