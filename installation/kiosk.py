@@ -41,7 +41,7 @@ from installation.runtime import (
 )
 from installation.sources import LatestFrameGrabber, open_source
 from installation.stats import StatsAggregator
-from installation.types import LANGUAGES, SourceState, SourceStatus
+from installation.types import CAMERA_WORDS, LANGUAGES, SourceState, SourceStatus
 from installation.watchdog import Notifier, Watchdog
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def _restore_signal_handlers(previous: dict[int, Any]) -> None:
         signal.signal(sig, old)
 
 
-def _state(rt: Runtime, control: KioskControl, camera_ok: bool = True) -> dict[str, Any]:
+def _state(rt: Runtime, control: KioskControl, camera: str = "ok") -> dict[str, Any]:
     models: dict[str, dict[str, Any]] = {
         side: {"name": c.card.name, "version": c.card.version, "sha256": c.card.sha256}
         for side, c in rt.classifiers.items()
@@ -119,8 +119,9 @@ def _state(rt: Runtime, control: KioskControl, camera_ok: bool = True) -> dict[s
     return {
         "language": control.language,
         "paused": control.paused.is_set(),
-        # "lost": the source delivers nothing and is being reopened (unplugged, stalled).
-        "camera": "ok" if camera_ok else "lost",
+        # "lost": the source delivers nothing and is being reopened (unplugged, stalled);
+        # "ended": a recording without `loop` is over (types.CAMERA_WORDS).
+        "camera": camera,
         # "failed": a model bundle did not load (which one and why: `models`); the screen shows
         # that side's notice and the kiosk runs on the other.
         "bundles": "failed" if rt.failed else "ok",
@@ -153,7 +154,7 @@ def run_with_runtime(
     stats.set_backend(rt.backend)
     for _side in rt.failed:
         stats.count_error("model_load")  # staff see it in stats.errors; the screen says so too
-    camera_ok = [True]
+    camera = ["ok"]  # the retained state's word for the source (types.CAMERA_WORDS)
     rt.pipeline.subscribe(stats.on_result)
     news = threading.Event()  # a new result: the display turns at once to show it
     worker = PipelineThread(
@@ -181,7 +182,7 @@ def run_with_runtime(
             cfg.mqtt,
             cfg.installation_id,
             stats,
-            state=lambda: _state(rt, control, camera_ok[0]),
+            state=lambda: _state(rt, control, camera[0]),
             on_command=control.on_command,
             privacy=cfg.privacy,
         )
@@ -232,16 +233,17 @@ def run_with_runtime(
                 stats.count_error("camera_lost")  # staff see it in stats.errors by kind
             stats.on_source_status(status)
             last_status[0] = status
-            if camera_ok[0] == lost:
-                camera_ok[0] = not lost
+            word = CAMERA_WORDS[status.state]
+            if word != camera[0]:
+                camera[0] = word
                 logger.log(
-                    logging.WARNING if lost else logging.INFO,
+                    logging.INFO if word == "ok" else logging.WARNING,
                     "camera %s: %s",
-                    "lost" if lost else "back",
+                    "back" if word == "ok" else word,
                     status.message,
                 )
                 if publisher is not None:
-                    publisher.publish_state()  # retained state: camera ok | lost
+                    publisher.publish_state()  # retained state: camera ok | lost | ended
         shown, shown_t = (frame.image, frame.t) if frame is not None else (None, None)
         handled = worker.shown()
         if frame is not None and handled is not None and frame.t - handled.t <= SYNC_S:

@@ -42,6 +42,8 @@ def row_cells(r: KioskRow, now: float, stale_s: float) -> tuple[str, list[str]]:
         status, style = f"stale ({_ago(heard)})", "bold yellow"
     elif r.camera == "lost":
         status, style = "camera lost", "bold red"
+    elif r.camera == "ended":
+        status, style = "recording ended", "bold red"
     elif r.models_failed:
         status, style = f"model {'+'.join(r.models_failed)} failed", "bold red"
     elif r.paused:

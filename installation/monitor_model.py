@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from installation.stats.payload import StatsPayload, epoch_of
+from installation.types import CAMERA_WORDS
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class KioskRow:
     language: str | None = None
     paused: bool | None = None
     backend: str | None = None
-    camera: str | None = None  # "ok" / "lost" from the retained state (None: not said)
+    camera: str | None = None  # ok / lost / ended from the retained state (None: not said)
     models_failed: tuple[str, ...] = ()  # sides whose bundle did not load
 
     def visitors_today(self, today: dt.date) -> tuple[int, bool]:
@@ -163,7 +164,7 @@ def _state(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
     if paused is not None and not isinstance(paused, bool):
         raise TypeError("paused must be true or false")
     camera = st.get("camera")
-    if camera not in (None, "ok", "lost"):
+    if camera is not None and camera not in CAMERA_WORDS.values():
         raise ValueError(f"camera {str(camera)[:20]!r}")
     models = st.get("models") or {}
     if not isinstance(models, dict):

@@ -139,6 +139,17 @@ class SourceState(enum.Enum):
     ENDED = "ended"
 
 
+# The retained state's `camera` word (docs/mqtt.md), one per source state: "lost" while it is
+# being reopened, "ended" when a recording without `loop` is over; both are problems for staff.
+CAMERA_WORDS: dict[SourceState, str] = {
+    SourceState.OK: "ok",
+    SourceState.CONNECTING: "ok",
+    SourceState.UNAVAILABLE: "lost",
+    SourceState.ENDED: "ended",
+}
+CAMERA_PROBLEMS: tuple[str, ...] = ("lost", "ended")
+
+
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
     state: SourceState

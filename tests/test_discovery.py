@@ -66,7 +66,8 @@ def test_problem_sensors_turn_on_for_a_lost_camera_and_a_broken_bundle(config: P
     control = KioskControl("en")
     healthy = build_runtime(config, keep_frame=False)
     assert problems(_state(healthy, control)) == {"camera": "OFF", "bundles": "OFF"}
-    assert problems(_state(healthy, control, camera_ok=False)) == {"camera": "ON", "bundles": "OFF"}
+    assert problems(_state(healthy, control, camera="lost")) == {"camera": "ON", "bundles": "OFF"}
+    assert problems(_state(healthy, control, camera="ended")) == {"camera": "ON", "bundles": "OFF"}
     card = config.parent / "debiased" / "card.json"
     card.write_text("{", encoding="utf-8")  # a truncated card: that bundle does not load
     broken = build_runtime(config, keep_frame=False, allow_one_failed=True)

@@ -26,14 +26,16 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield b
 
 
-def _kiosk_config(tmp_path: Path, tiny_bundles: Path, folder: Path, port: int) -> Path:
+def _kiosk_config(
+    tmp_path: Path, tiny_bundles: Path, folder: Path, port: int, loop: bool = True
+) -> Path:
     shutil.copytree(tiny_bundles / "tiny_baseline", tmp_path / "baseline")
     shutil.copytree(tiny_bundles / "tiny_dbvae", tmp_path / "debiased")
     cfg = tmp_path / "kiosk.yaml"
     cfg.write_text(
         "installation_id: hall\n"
         f"source: {{uri: {folder}, width: 160, height: 120, fps: 30, reopen_min_s: 0.1, "
-        "reopen_max_s: 0.3}\n"
+        f"reopen_max_s: 0.3, loop: {str(loop).lower()}}}\n"
         "models: {left: baseline, right: debiased}\n"
         "display: {fullscreen: false, width: 640, height: 360}\n"
         f"mqtt: {{host: 127.0.0.1, port: {port}, dev_short_interval: true, stats_interval_s: 1, "
@@ -89,3 +91,34 @@ def test_an_unplugged_source_reaches_staff_and_its_return_too(
         "lost",
         "ok",
     ]
+
+
+def test_a_recording_that_ends_is_a_problem_staff_see(
+    tmp_path: Path, tiny_bundles: Path, broker: Broker
+) -> None:
+    # A recording without loop plays once; the screen then says it has ended. Staff used to see
+    # "camera: ok" for good and no problem sensor.
+    folder = write_folder(tmp_path / "recording", frames=4)
+    cfg = _kiosk_config(tmp_path, tiny_bundles, folder, broker.port, loop=False)
+    rt = build_runtime(cfg, keep_frame=True)
+    rec = Recorder(broker.port)
+    stop = threading.Event()
+    seen: dict[str, bool] = {}
+
+    def staff() -> None:
+        try:
+            seen["ended"] = rec.wait(
+                lambda: any(json.loads(p)["camera"] == "ended" for p in rec.on(f"{BASE}/state")), 10
+            )
+        finally:
+            stop.set()
+
+    helper = threading.Thread(target=staff)
+    helper.start()
+    try:
+        run_with_runtime(rt, stop)
+    finally:
+        stop.set()
+        helper.join(15)
+        rec.close()
+    assert seen == {"ended": True}

@@ -173,6 +173,11 @@ def test_camera_lost_failed_models_and_errors_show_in_red() -> None:
     board.feed("bias-mirror/cam/state", b'{"language": "en", "paused": false, "camera": "ok"}')
     style, cells = row_cells(rows["cam"], clock.t, stale_s=180)
     assert style == "green" and cells[1] == "online"
+    # A recording without loop is over: the exhibit shows nothing new until someone acts.
+    board.feed("bias-mirror/cam/state", b'{"language": "en", "paused": false, "camera": "ended"}')
+    style, cells = row_cells(rows["cam"], clock.t, stale_s=180)
+    assert style == "bold red" and cells[1] == "recording ended"
+    board.feed("bias-mirror/cam/state", b'{"language": "en", "paused": false, "camera": "ok"}')
     # Errors today are red even on a healthy row.
     table = render_table(board, stale_s=180, now=clock.t)
     errors = table.columns[col("errors today")]._cells

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from installation import __version__
 from installation.mqtt.topics import Topics
+from installation.types import CAMERA_PROBLEMS
 
 
 class Sensor(NamedTuple):
@@ -85,7 +86,9 @@ PROBLEMS: tuple[Problem, ...] = (
         "camera",
         "Camera",
         # A kiosk too old to send `camera` counts as fine rather than as a false alarm.
-        "{{ 'ON' if (value_json.camera | default('ok')) == 'lost' else 'OFF' }}",
+        "{{ 'ON' if (value_json.camera | default('ok')) in "
+        + repr(list(CAMERA_PROBLEMS))
+        + " else 'OFF' }}",
     ),
     Problem(
         "bundles",

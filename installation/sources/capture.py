@@ -20,6 +20,9 @@ from installation.types import Frame, SourceState, SourceStatus
 logger = logging.getLogger(__name__)
 
 FPS_WINDOW = 30  # capture times kept for the measured rate (about 1 s at 30 fps)
+# A camera unplugged overnight is retried every 30 s: the journal gets the first failure, each
+# new kind of failure, and a reminder this often, not 2,880 identical lines a day.
+REPEAT_WARN_S = 600.0
 
 
 class Backoff:
@@ -75,6 +78,8 @@ class LatestFrameGrabber(threading.Thread):
         self.last_error: str | None = None  # for staff logs; may name the (masked) URI
         self.opens = 0
         self.reopens = 0
+        self.failed_attempts = 0  # since the source last delivered a frame
+        self._warned: tuple[str | None, float] | None = None  # (error, monotonic time) logged
 
     # -- consumer side -------------------------------------------------------------------
 
@@ -176,8 +181,11 @@ class LatestFrameGrabber(threading.Thread):
                     # It worked for a while: the next attempt comes quickly again. A source that
                     # opens but never delivers keeps backing off instead of spinning.
                     self._backoff.reset()
+                    self.failed_attempts = 0
+                    self._warned = None
             delay = self._backoff.next()
-            logger.warning("%s; retrying in %.1f s", self.last_error, delay)
+            self.failed_attempts += 1
+            self._log_retry(delay)
             self._set_state(
                 SourceState.UNAVAILABLE,
                 f"{self._what} unavailable",
@@ -185,6 +193,26 @@ class LatestFrameGrabber(threading.Thread):
             )
             if self._stop_event.wait(delay):
                 return
+
+    def _log_retry(self, delay: float) -> None:
+        """Warn at the first failure of an outage, when the error changes, and every
+        REPEAT_WARN_S while it lasts; the retries between go to debug."""
+        now = time.monotonic()
+        if (
+            self._warned is None
+            or self._warned[0] != self.last_error
+            or now - self._warned[1] >= REPEAT_WARN_S
+        ):
+            more = (
+                f" (attempt {self.failed_attempts}; repeats are logged every "
+                f"{REPEAT_WARN_S / 60:.0f} min)"
+                if self.failed_attempts > 1
+                else ""
+            )
+            logger.warning("%s; retrying in %.1f s%s", self.last_error, delay, more)
+            self._warned = (self.last_error, now)
+        else:
+            logger.debug("%s; retrying in %.1f s", self.last_error, delay)
 
     def _try_open(self) -> FrameSource | None:
         try:

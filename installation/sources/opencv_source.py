@@ -60,14 +60,14 @@ class CaptureSource:
         self.nominal_fps = float(src_fps) if 0 < src_fps < 1000 else float(fps)
         self._framer = Framer(width, height, Pacer(self.nominal_fps, realtime and kind == "file"))
         self._first: np.ndarray | None = None
-        # Files: what was opened (a deleted or replaced file is noticed, not looped silently
-        # from the still-open descriptor) and how many frames its container says it holds.
-        self._identity: tuple[int, int] | None = None
+        # Files: what was opened (a deleted, replaced or in-place rewritten or truncated file is
+        # noticed, not looped silently from the still-open descriptor) and how many frames its
+        # container says it holds.
+        self._identity: tuple[int, ...] | None = None
         self._checked_at = 0.0
         self.expected_frames: int | None = None
         if kind == "file":
-            st = os.stat(str(target))
-            self._identity = (st.st_dev, st.st_ino)
+            self._identity = _file_identity(str(target))
             count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
             self.expected_frames = int(count) if 0 < count < 1e9 else None
             # Decode one frame now, so a file OpenCV cannot decode fails at open, not mid-run.
@@ -138,8 +138,8 @@ class CaptureSource:
         return None if image is None else self._framer.frame(image)
 
     def _check_file(self, force: bool = False) -> None:
-        """Raise SourceError when the file played was deleted or replaced (at most once a
-        second, and at every loop restart)."""
+        """Raise SourceError when the file played was deleted, replaced, or changed in place
+        (truncated, rewritten): at most once a second, and at every loop restart."""
         if self._identity is None:
             return
         now = time.monotonic()
@@ -147,14 +147,13 @@ class CaptureSource:
             return
         self._checked_at = now
         try:
-            st = os.stat(str(self._target))
-            same = (st.st_dev, st.st_ino) == self._identity
+            same = _file_identity(str(self._target)) == self._identity
         except OSError:
             same = False
         if not same:
             raise SourceError(
-                f"{self.description}: the file was deleted or replaced while playing; "
-                "check the path in source.uri (a new file there is opened on the next retry)"
+                f"{self.description}: the file was deleted, replaced or changed while playing; "
+                "check the path in source.uri (the file there now is opened on the next retry)"
             )
 
     def shortfall(self) -> str | None:
@@ -197,6 +196,13 @@ class CaptureSource:
 
     def close(self) -> None:
         self._cap.release()
+
+
+def _file_identity(path: str) -> tuple[int, ...]:
+    """Device, inode, size and modification time: a copy over the file in place or a truncation
+    keeps the inode but not the size or the time."""
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def is_camera(uri: str) -> bool:
