@@ -33,6 +33,7 @@ from installation.language import LanguageState
 from installation.pipeline import PipelineThread
 from installation.runtime import (
     EXIT_INTERNAL,
+    EXIT_OK,
     USER_ERRORS,
     Runtime,
     build_runtime,
@@ -88,17 +89,35 @@ class KioskControl:
                 return items
 
 
-def _install_signal_handlers(stop: threading.Event) -> dict[int, Any]:
-    """SIGTERM (systemd stop) and SIGINT (Ctrl-C) set `stop`: the kiosk then shuts down in
+# SIGTERM (systemd stop), SIGINT (Ctrl-C) and SIGHUP (the terminal closed, `kill -HUP`) all
+# shut the kiosk down in order: offline published, threads joined. Python's default for SIGHUP
+# was to die on the spot.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _install_signal_handlers(
+    stop: threading.Event, received: list[int] | None = None
+) -> dict[int, Any]:
+    """STOP_SIGNALS set `stop` (and are appended to `received`): the kiosk then shuts down in
     order. Returns the handlers they replace, for `_restore_signal_handlers`."""
 
     def handler(signum: int, _frame: FrameType | None) -> None:
-        logger.info("signal %d: stopping", signum)
+        logger.info("%s: stopping", signal.Signals(signum).name)
+        if received is not None:
+            received.append(signum)
         stop.set()
 
     if threading.current_thread() is not threading.main_thread():
         return {}  # signal.signal only works in the main thread
-    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+
+
+def exit_code_for(signals: list[int]) -> int:
+    """0 when asked to stop by systemd (SIGTERM) or nothing; 128 + N for another signal (130
+    for Ctrl-C, as `replay`), so a script sees that the kiosk was interrupted."""
+    if not signals or signals[0] == signal.SIGTERM:
+        return EXIT_OK
+    return 128 + signals[0]
 
 
 def _restore_signal_handlers(previous: dict[int, Any]) -> None:
@@ -303,7 +322,8 @@ def run_with_runtime(
 
 def run_kiosk(config_path: Path | None) -> int:
     stop = threading.Event()
-    previous = _install_signal_handlers(stop)
+    received: list[int] = []
+    previous = _install_signal_handlers(stop, received)
     try:
         try:
             # One broken bundle leaves the exhibit running on the other (with a notice).
@@ -322,7 +342,7 @@ def run_kiosk(config_path: Path | None) -> int:
             # must keep retrying.
             return EXIT_INTERNAL
         run_with_runtime(rt, stop)
-        return 0
+        return exit_code_for(received)
     finally:
         _restore_signal_handlers(previous)
 

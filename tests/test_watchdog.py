@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -206,3 +210,41 @@ def test_the_kiosk_says_ready_and_pings_from_its_render_loop(
     assert app.frames == 45
     assert msgs[0].startswith("READY=1\nSTATUS=source")
     assert msgs.count("WATCHDOG=1") >= 5  # about 1.5 s of moving frames
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"),
+    [(signal.SIGTERM, 0), (signal.SIGINT, 130), (signal.SIGHUP, 129)],
+    ids=["systemd-stop", "ctrl-c", "hangup"],
+)
+def test_a_running_kiosk_stops_in_order_on_each_stop_signal(
+    tmp_path: Path, tiny_bundles: Path, notify_socket: socket.socket, sig: int, code: int
+) -> None:
+    # The whole `bias-mirror run` process: READY from its render loop says it is up; the signal
+    # then ends it in order. SIGHUP used to kill it on the spot; Ctrl-C used to exit 0.
+    cfg = write_kiosk_config(tmp_path, tiny_bundles)
+    env = dict(os.environ, NOTIFY_SOCKET=notify_socket.getsockname(), STATE_DIRECTORY=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "installation", "run", "--config", str(cfg)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        msgs: list[str] = []
+
+        def ready() -> bool:
+            msgs.extend(received(notify_socket))
+            return any(m.startswith("READY=1") for m in msgs) or proc.poll() is not None
+
+        assert wait_until(ready, timeout=60) and proc.poll() is None, proc.communicate()[1]
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == code, err
+    assert f"{signal.Signals(sig).name}: stopping" in err
+    assert "Traceback" not in err
