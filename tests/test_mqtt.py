@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from installation.mqtt.commands import COMMAND_BURST, CommandGate
 from installation.mqtt.topics import Topics
 from tests.mqtt_fixtures import (
     Broker,
@@ -177,6 +178,9 @@ COMMANDS = [
 def test_commands_are_validated_and_answered(broker: Broker, recorder: Recorder) -> None:
     kiosk = Kiosk()
     pub, _ = make_publisher(broker.port, kiosk)
+    # This test sends every case back to back, faster than staff would: a budget for all of
+    # them (the budget itself: test_a_flood_of_valid_commands_is_limited_then_taken_again).
+    pub.commands = CommandGate(burst=len(COMMANDS) + 5)
     pub.start()
     try:
         assert pub.ready.wait(10)
@@ -351,9 +355,42 @@ def test_rejected_commands_are_logged_at_a_limited_rate(
         with caplog.at_level(logging.INFO, logger="installation.mqtt"):
             for _ in range(50):  # a flood of garbage from a misbehaving client
                 recorder.client.publish(f"{BASE}/cmd/{'x' * 5000}", b"now", qos=1)
-            assert recorder.wait(lambda: len(recorder.on(f"{BASE}/cmd/result")) >= 50)
+            assert wait_until(lambda: pub.commands_seen == 50)
         rejected = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
         assert 1 <= len(rejected) <= 3, rejected
         assert all(len(m) < 400 for m in rejected)  # the name is cut in the log too
+        # Answered up to the budget, not 50 times: the flood does not echo back as a flood.
+        assert len(recorder.on(f"{BASE}/cmd/result")) <= COMMAND_BURST + 3
+    finally:
+        pub.stop()
+    # The stop logs the count of the flood's tail, which no later rejection would have told.
+    assert "more commands rejected" in caplog.records[-1].getMessage()
+
+
+def test_a_flood_of_valid_commands_is_limited_then_taken_again(
+    broker: Broker, recorder: Recorder
+) -> None:
+    # A script stuck in a loop flipping the language: the screen must not flicker through it.
+    kiosk = Kiosk()
+    pub, _ = make_publisher(broker.port, kiosk)
+    pub.start()
+    try:
+        assert pub.ready.wait(10)
+        for i in range(100):
+            recorder.client.publish(f"{BASE}/cmd/language", b"de" if i % 2 else b"fr", qos=1)
+        assert wait_until(lambda: pub.commands_seen == 100)
+        # The burst and what the rate refilled while 100 messages arrived (well under 2 s).
+        assert COMMAND_BURST <= len(kiosk.calls) <= COMMAND_BURST + 4
+        assert pub.commands.dropped == 100 - len(kiosk.calls)
+        results = [json.loads(p) for p in recorder.on(f"{BASE}/cmd/result")]
+        assert sum(r["ok"] for r in results) == len(kiosk.calls)
+        refused = [r["message"] for r in results if not r["ok"]]
+        assert len(refused) == 1 and refused[0].startswith("too many commands")
+        # A moment later the budget has refilled: staff's next command works.
+        before = len(kiosk.calls)
+        assert wait_until(lambda: pub.commands.budget() >= 1, 5)
+        recorder.client.publish(f"{BASE}/cmd/language", b"en", qos=1)
+        assert wait_until(lambda: len(kiosk.calls) == before + 1)
+        assert kiosk.language == "en"
     finally:
         pub.stop()

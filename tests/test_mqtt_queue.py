@@ -1,10 +1,12 @@
-"""The bounded stats queue and command validation, without a broker."""
+"""The bounded stats queue, command validation and the command gate, without a broker."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from installation.mqtt.commands import parse_command
+from installation.mqtt.commands import CommandGate, parse_command
 from installation.mqtt.queue import StatsQueue
 
 
@@ -88,3 +90,43 @@ def test_invalid_commands_say_what_is_valid(name: str, payload: bytes, hint: str
     ok, value, message = parse_command(name, payload)
     assert not ok and value is None
     assert hint in message and len(message) < 200
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_the_gate_takes_a_burst_then_the_rate() -> None:
+    clock = Clock()
+    gate = CommandGate(rate=2.0, burst=4, clock=clock)
+    assert [gate.admit() for _ in range(6)] == [True] * 4 + [False] * 2
+    clock.t += 0.4  # 0.8 of a command refilled: not yet one
+    assert not gate.admit()
+    clock.t += 0.1
+    assert gate.admit() and not gate.admit()
+    clock.t += 3600  # an idle hour refills the burst, no more
+    assert gate.budget() == 4 and [gate.admit() for _ in range(5)] == [True] * 4 + [False]
+    assert gate.dropped == 5
+
+
+def test_rejections_are_logged_once_per_window_and_the_rest_counted_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    gate = CommandGate(log_every_s=10, clock=clock)
+    with caplog.at_level(logging.WARNING, logger="installation.mqtt.commands"):
+        assert gate.rejected("reboot", "unknown command")
+        assert not any(gate.rejected("reboot", "unknown command") for _ in range(7))
+        gate.flush()  # still inside the window: nothing yet
+        assert len(caplog.records) == 1
+        clock.t += 10  # the flood stopped; no next rejection will come to tell the count
+        gate.flush()
+        gate.flush()
+    assert [r.getMessage() for r in caplog.records] == [
+        "MQTT command reboot rejected: unknown command",
+        "MQTT: 7 more commands rejected since the last line",
+    ]

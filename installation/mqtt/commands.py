@@ -7,8 +7,15 @@ never raises; it returns the value or a message that says what a valid command l
 from __future__ import annotations
 
 import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
 
 from installation.types import LANGUAGES
+
+logger = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 256  # bytes; a valid command is a handful
 COMMANDS = ("language", "pause", "resume")
@@ -18,6 +25,12 @@ _LANG_HELP = 'send de, "de" or {"language": "de"}'
 # is refused: `{"for": 10}` must not read as a ten-minute pause and pause for good.
 PAUSE_KEYS = ("reason",)
 _PAUSE_HELP = 'send {} or {"reason": "cleaning"}'
+# Staff send a command now and then; a script stuck in a loop (or a Home Assistant automation
+# that fires on every state change) must not flip the screen's language many times a second or
+# flood the result topic. Over the budget a command is dropped, unanswered but for one line.
+COMMAND_BURST = 10  # commands taken at once
+COMMAND_RATE = 2.0  # commands a second, sustained
+REJECT_LOG_S = 10.0  # at most one "command rejected" log line (and dropped-command answer) per
 
 
 def _quote(text: str, limit: int = MAX_SHOWN) -> str:
@@ -71,3 +84,75 @@ def _language(text: str) -> tuple[bool, object, str]:
         shown = _quote(value) if isinstance(value, str) else repr(value)[:MAX_SHOWN]
         return False, None, f"language must be one of {', '.join(LANGUAGES)}, got {shown}"
     return True, value, ""
+
+
+class CommandGate:
+    """Admits commands at COMMAND_RATE a second (a token bucket of COMMAND_BURST) and logs
+    rejections at most once per REJECT_LOG_S, with the count of those it kept quiet about.
+
+    Thread-safe: paho's network thread admits and rejects; the stats worker calls `flush()` so
+    the count of a flood that stopped is logged too, not only when the next rejection comes.
+    """
+
+    def __init__(
+        self,
+        rate: float = COMMAND_RATE,
+        burst: int = COMMAND_BURST,
+        log_every_s: float = REJECT_LOG_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate, self.burst, self.log_every_s = rate, burst, log_every_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens = float(burst)
+        self._filled_at = clock()
+        self._logged_at = -math.inf
+        self._unlogged = 0
+        self.dropped = 0  # commands over the budget, since start
+
+    def budget(self) -> float:
+        """Commands that would be taken now (a fraction: the next one is refilling)."""
+        with self._lock:
+            return self._refill()
+
+    def _refill(self) -> float:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._filled_at) * self.rate)
+        self._filled_at = now
+        return self._tokens
+
+    def admit(self) -> bool:
+        """Take one command from the budget; False when it is spent (drop the command)."""
+        with self._lock:
+            if self._refill() < 1:
+                self.dropped += 1
+                return False
+            self._tokens -= 1
+            return True
+
+    def rejected(self, name: str, message: str) -> bool:
+        """Log a rejected command, or count it while a line was logged less than
+        `log_every_s` ago. True when this one was logged."""
+        with self._lock:
+            now = self._clock()
+            if now - self._logged_at < self.log_every_s:
+                self._unlogged += 1
+                return False
+            more, self._unlogged, self._logged_at = self._unlogged, 0, now
+        logger.warning(
+            "MQTT command %s rejected: %s%s",
+            name,
+            message,
+            f" ({more} more rejected since the last line)" if more else "",
+        )
+        return True
+
+    def flush(self, force: bool = False) -> None:
+        """Log the count of rejections kept quiet once the window has passed (worker thread),
+        or now with `force` (at stop)."""
+        with self._lock:
+            now = self._clock()
+            if not self._unlogged or (not force and now - self._logged_at < self.log_every_s):
+                return
+            more, self._unlogged, self._logged_at = self._unlogged, 0, now
+        logger.warning("MQTT: %d more commands rejected since the last line", more)

@@ -36,7 +36,13 @@ from installation.mqtt.client import (
     build_client,
     is_auth_failure,
 )
-from installation.mqtt.commands import MAX_SHOWN, parse_command
+from installation.mqtt.commands import (
+    COMMAND_BURST,
+    COMMAND_RATE,
+    MAX_SHOWN,
+    CommandGate,
+    parse_command,
+)
 from installation.mqtt.discovery import discovery_messages
 from installation.mqtt.queue import StatsQueue
 from installation.mqtt.topics import Topics
@@ -46,7 +52,6 @@ from installation.stats.system import cpu_temperature_c, rss_mb
 logger = logging.getLogger(__name__)
 
 AUTH_RETRY_MIN_S, AUTH_RETRY_MAX_S = 60, 600  # after refused credentials
-REJECT_LOG_S = 10.0  # at most one "command rejected" log line per this many seconds
 
 
 class MqttPublisher:
@@ -87,8 +92,8 @@ class MqttPublisher:
         self._fail_logged = False
         self._got_connack = False  # on this connection, any CONNACK (accepted or refused)
         self.auth_retry_s = (AUTH_RETRY_MIN_S, AUTH_RETRY_MAX_S)  # (first, cap) in seconds
-        self._reject_logged_at = -math.inf
-        self._rejects_unlogged = 0
+        self.commands = CommandGate()
+        self.commands_seen = 0  # command messages received (not counting empty ones)
         self._worker: threading.Thread | None = None
         self.client = self._make_client(installation_id)
 
@@ -148,6 +153,7 @@ class MqttPublisher:
                 info.wait_for_publish(max(0.1, deadline - time.monotonic()))
         self.client.disconnect()
         self.client.loop_stop()
+        self.commands.flush(force=True)  # the count of a flood's tail is not lost at a stop
 
     @property
     def problem(self) -> str | None:
@@ -302,6 +308,17 @@ class MqttPublisher:
             # as a live zero-length message: it is no command, and is not answered.
             logger.debug("MQTT: empty message on %s ignored", msg.topic[:120])
             return
+        self.commands_seen += 1
+        shown = name[:MAX_SHOWN]  # the topic level is the sender's input: never echo it whole
+        if not self.commands.admit():
+            message = (
+                f"too many commands (more than {COMMAND_BURST} at once or {COMMAND_RATE:g} a "
+                "second); dropped, send it again in a few seconds"
+            )
+            if self.commands.rejected(shown, message):  # answered once per log line, not each
+                result = {"command": shown, "ok": False, "message": message}
+                client.publish(self.topics.result, json.dumps(result), qos=1)
+            return
         if msg.retain:
             # A retained command would be replayed on every reconnect; staff must not send them.
             ok, value = False, None
@@ -317,29 +334,13 @@ class MqttPublisher:
             except Exception:  # a handler bug must not take the network thread down
                 logger.exception("MQTT command %s failed in the kiosk", name[:MAX_SHOWN])
                 ok, message = False, "internal error"
-        shown = name[:MAX_SHOWN]  # the topic level is the sender's input: never echo it whole
         message = message[:200]
         if not ok:
-            self._log_rejected(shown, message)
+            self.commands.rejected(shown, message)
         result = {"command": shown, "ok": ok, "message": message}
         client.publish(self.topics.result, json.dumps(result), qos=1)
         if ok:
             self.publish_state()
-
-    def _log_rejected(self, name: str, message: str) -> None:
-        """A warning per REJECT_LOG_S at most: a flood of bad commands cannot fill the journal."""
-        now = time.monotonic()
-        if now - self._reject_logged_at < REJECT_LOG_S:
-            self._rejects_unlogged += 1
-            return
-        more = self._rejects_unlogged
-        self._reject_logged_at, self._rejects_unlogged = now, 0
-        logger.warning(
-            "MQTT command %s rejected: %s%s",
-            name,
-            message,
-            f" ({more} more rejected since the last line)" if more else "",
-        )
 
     # -- publishing ----------------------------------------------------------------------
 
@@ -396,5 +397,6 @@ class MqttPublisher:
                 if self._state_due and self.connected:
                     self._publish_state_now()
                 self._flush()
+                self.commands.flush()
             except Exception:  # one bad interval must not end the stats for the day
                 logger.exception("MQTT stats worker")
