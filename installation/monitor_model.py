@@ -160,6 +160,8 @@ def _text(value: object, limit: int) -> str | None:
 
 def _state(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
     st = json.loads(payload)
+    if not isinstance(st, dict):  # `null`, a list, a number: not a state
+        raise TypeError(f"state must be a JSON object, got {type(st).__name__}")
     paused = st.get("paused")
     if paused is not None and not isinstance(paused, bool):
         raise TypeError("paused must be true or false")

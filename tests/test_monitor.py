@@ -201,6 +201,23 @@ def test_malformed_messages_are_counted_not_fatal() -> None:
     board.feed("other/x/stats", b"{}")
     assert board.bad_messages == 5 and board.messages == 5
     assert board.rows["x"].online is None
+    for payload in (b"null", b"[]", b"7"):  # JSON, but not a state
+        board.feed("bias-mirror/x/state", payload)
+    assert board.bad_messages == 8
+    assert board.last_problem == "x state: TypeError: state must be a JSON object, got int"
+
+
+def test_a_kiosk_heard_of_only_through_its_state_is_not_called_online() -> None:
+    # A retained state outlives its kiosk; without `available` or stats nobody said it runs.
+    clock = Clock(NOON)
+    board = KioskBoard(clock=clock)
+    board.feed("bias-mirror/old/state", b'{"language": "en", "camera": "ok"}', retained=True)
+    (row,) = board.snapshot()
+    style, cells = row_cells(row, clock.t, stale_s=180)
+    assert style == "bold yellow" and cells[1] == "not announced"
+    board.feed("bias-mirror/old/available", b"online")
+    style, cells = row_cells(row, clock.t, stale_s=180)
+    assert style == "green" and cells[1] == "online"
 
 
 def test_a_payload_that_fails_the_schema_is_shown_with_what_is_wrong() -> None:
