@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -55,10 +56,16 @@ SYNC_S = 0.07
 
 
 class KioskControl:
-    """Language and pause state. Commands arrive from MQTT threads, are applied on the main loop."""
+    """Language and pause state. Commands arrive from MQTT threads, are applied on the main loop.
 
-    def __init__(self, language: str) -> None:
+    `keep_language` saves a staff language as the default (LanguageState.set_by_staff): it runs
+    on the MQTT thread, before the answer, so the answer says whether it survives a restart."""
+
+    def __init__(
+        self, language: str, keep_language: Callable[[str], str | None] | None = None
+    ) -> None:
         self.language = language
+        self._keep_language = keep_language
         self.paused = threading.Event()
         self._pending: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
 
@@ -69,9 +76,14 @@ class KioskControl:
                 return False, f"unknown language {value!r}; use one of {', '.join(LANGUAGES)}"
             # The state staff see says the new language at once; the screen switches on its
             # next frame (the display belongs to the main loop).
-            self.language = str(value)
-            self._pending.put(("language", value))
-            return True, f"language set to {value}"
+            lang = str(value)
+            problem = self._keep_language(lang) if self._keep_language is not None else None
+            self.language = lang
+            self._pending.put(("language", lang))
+            if problem is not None:
+                # Shown whole within cmd/result's 200 characters; the journal has the fix.
+                return True, f"language set to {lang} until the next restart: not saved, {problem}"
+            return True, f"language set to {lang}"
         if name == "pause":
             self.paused.set()
             return True, "paused"
@@ -164,7 +176,7 @@ def run_with_runtime(
         stop_event=stop,
     )
     languages = LanguageState(cfg.display.language, paths.state_dir())
-    control = KioskControl(languages.default)
+    control = KioskControl(languages.default, languages.set_by_staff)
     stats = StatsAggregator(
         k_min_sessions=cfg.privacy.k_min_sessions,
         presence_min_s=cfg.region.presence_min_s,
@@ -217,8 +229,7 @@ def run_with_runtime(
 
     def tick() -> FrameInputs:
         for name, value in control.drain():
-            if name == "language":
-                languages.set_by_staff(value)  # the default from now on, also after a restart
+            if name == "language":  # already saved as the default (on the MQTT thread)
                 app.set_language(value)
                 control.language = value
         now = time.monotonic()

@@ -19,6 +19,7 @@ from installation.types import LANGUAGES
 logger = logging.getLogger(__name__)
 
 FILE_NAME = "language"
+SAVE_FIX = "make the folder writable for the kiosk's user (systemd: StateDirectory=)"
 
 
 class LanguageState:
@@ -57,13 +58,16 @@ class LanguageState:
         self._was_attract = attract
         return self.default if left else None
 
-    def set_by_staff(self, lang: str) -> None:
-        """The exhibit's language from now on, also after a restart."""
+    def set_by_staff(self, lang: str) -> str | None:
+        """The exhibit's language from now on, also after a restart. Returns None when it was
+        saved, else why not (for the answer staff get: it then holds until the next restart).
+
+        Called from the MQTT thread; the main loop only reads `default` (one str assignment)."""
         if lang not in LANGUAGES:
             raise ValueError(f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}")
         self.default = lang
         if self.path is None:
-            return
+            return "no state folder to keep it in"  # LanguageState(..., None): tests, tools
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
@@ -71,8 +75,10 @@ class LanguageState:
             os.replace(tmp, self.path)
         except OSError as exc:
             logger.warning(
-                "could not keep the staff language in %s (%s): it holds until the next restart; "
-                "make the folder writable for the kiosk's user (systemd: StateDirectory=)",
+                "could not keep the staff language in %s (%s): it holds until the next restart; %s",
                 self.path,
                 exc,
+                SAVE_FIX,
             )
+            return f"{str(self.path)[-80:]} is not writable ({exc.strerror or exc})"
+        return None

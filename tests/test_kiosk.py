@@ -158,6 +158,22 @@ def test_staff_commands_are_applied_on_the_main_loop() -> None:
     assert control.drain() == []
 
 
+def test_a_staff_language_that_cannot_be_saved_says_so_in_the_answer(tmp_path: Path) -> None:
+    # The answer used to say "language set" while the default silently reverted at a restart.
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="utf-8")  # a file where the state folder should be
+    unsaved = LanguageState("en", blocker / "state")
+    ok, message = KioskControl("en", unsaved.set_by_staff).on_command("language", "de")
+    assert ok and unsaved.default == "de"
+    assert message.startswith("language set to de until the next restart: not saved")
+    assert "not writable" in message and len(message) <= 200
+    saved = LanguageState("en", tmp_path / "state")
+    control = KioskControl("en", saved.set_by_staff)
+    assert control.on_command("language", "fr") == (True, "language set to fr")
+    assert LanguageState("en", tmp_path / "state").default == "fr"  # kept for the restart
+    assert control.drain() == [("language", "fr")]
+
+
 def test_run_without_display_says_so(config: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(config.parent)}  # no DISPLAY, no SDL override
     res = subprocess.run(
