@@ -161,6 +161,36 @@ class FrameFeed(Protocol):
     def wait_next(self, after_index: int, timeout: float) -> Frame | None: ...
 
 
+class JudgeSchedule:
+    """Which frames to judge for at most `judge_fps` a second, by capture time.
+
+    Each judged frame books the next slot one period later. A frame may take its slot up to a
+    quarter period early, so a camera's jitter does not skip two frames where one is meant (30 fps
+    camera, 15 fps judging: every second frame, not every third); slots advance a full period
+    each time, so over any stretch the rate stays at or below `judge_fps` (a minimum gap of 0.75
+    periods alone judged a 60 fps camera 12 times a second for judge_fps 10). After a pause or a
+    stall it starts afresh rather than judging a burst to catch up.
+    """
+
+    def __init__(self, judge_fps: float | None) -> None:
+        if judge_fps is not None and judge_fps <= 0:
+            raise ValueError(f"judge_fps must be > 0, got {judge_fps}; fix models.judge_fps")
+        self._period = 0.0 if judge_fps is None else 1.0 / judge_fps
+        self._due = -math.inf  # capture time of the next slot
+
+    def take(self, t: float) -> bool:
+        """True when the frame captured at `t` is to be judged (and books the next slot)."""
+        if self._period == 0.0:
+            return True
+        early = 0.25 * self._period
+        if t < self._due - early:
+            return False
+        # The next slot is a period after this one, or after this frame when it came late (after
+        # a pause, a stall, a source reopened): never sooner, so lateness never turns into a burst.
+        self._due = max(self._due + self._period, t + self._period)
+        return True
+
+
 class PipelineThread(threading.Thread):
     """Judges the newest frame whenever one arrives, at most `judge_fps` a second; older frames
     are dropped upstream. Every frame it takes, judged or not, is handed to the display (`shown`,
@@ -178,17 +208,12 @@ class PipelineThread(threading.Thread):
         judge_fps: float | None = None,
     ) -> None:
         super().__init__(name="pipeline", daemon=True)
-        if judge_fps is not None and judge_fps <= 0:
-            raise ValueError(f"judge_fps must be > 0, got {judge_fps}; fix models.judge_fps")
+        self._schedule = JudgeSchedule(judge_fps)
         self._news = news  # set once each new frame or result is readable (the display wakes)
         self._pipeline = pipeline
         self._feed = feed
         self._stop_event = stop_event
         self._paused = paused or threading.Event()
-        # A frame is judged once this long has passed since the last judged one: three quarters
-        # of the judging period, so a camera's jitter does not skip two frames where one is meant
-        # (30 fps camera, 15 fps judging: every second frame, not every third).
-        self._min_gap_s = 0.0 if judge_fps is None else 0.75 / judge_fps
         self._lock = threading.Lock()
         self._latest: FrameResult | None = None
         self._shown: Frame | None = None
@@ -220,7 +245,6 @@ class PipelineThread(threading.Thread):
 
     def run(self) -> None:
         last = -1
-        judged_t = -math.inf
         while not self._stop_event.is_set():
             frame = self._feed.wait_next(last, timeout=0.1)
             if frame is None:
@@ -228,12 +252,11 @@ class PipelineThread(threading.Thread):
             last = frame.index
             if self._paused.is_set():
                 continue
-            if 0 <= frame.t - judged_t < self._min_gap_s:
+            if not self._schedule.take(frame.t):
                 # Not judged: shown with the last verdicts (a frame period old at most).
                 self._hand_over(frame, None)
                 self.passed += 1
                 continue
-            judged_t = frame.t
             try:
                 result = self._pipeline.process(frame)
             except Exception:

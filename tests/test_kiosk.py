@@ -11,12 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from installation.display.panels import Panel, UnavailablePanel
 from installation.inference import BundleError
 from installation.kiosk import KioskControl, run_with_runtime
 from installation.language import LanguageState
+from installation.pipeline import JudgeSchedule
 from installation.runtime import build_runtime
 from installation.stats import StatsAggregator
 from tests.kiosk_fixtures import write_kiosk_config
@@ -255,6 +257,38 @@ def test_a_finished_run_lets_go_of_the_runtimes_pipeline(
     rt.pipeline.process(Frame(0, 0.0, np.zeros((240, 320, 3), np.uint8)))
     # Only calls from this thread count: they can come only from this process() call.
     assert [t for t in calls if t is threading.current_thread()] == []
+
+
+@pytest.mark.parametrize(
+    ("camera_fps", "judge_fps", "jitter"),
+    [(60, 10, 0.0), (60, 10, 0.3), (30, 15, 0.0), (30, 15, 0.2), (25, 10, 0.2), (30, 30, 0.2)],
+)
+def test_judge_fps_is_a_maximum_and_jitter_skips_no_extra_frame(
+    camera_fps: int, judge_fps: float, jitter: float
+) -> None:
+    # models.judge_fps promises "most frames a second". A minimum gap of 0.75 periods judged a
+    # 60 fps camera 12 times a second for judge_fps 10.
+    rng = np.random.default_rng(7)
+    frame_s = 1 / camera_fps
+    seconds = 20
+    times = np.arange(seconds * camera_fps) * frame_s
+    times += rng.uniform(-jitter / 2, jitter / 2, times.size) * frame_s  # capture jitter
+    schedule = JudgeSchedule(judge_fps)
+    judged = np.array([t for t in times if schedule.take(float(t))])
+    window = np.searchsorted(judged, judged + 1.0) - np.arange(judged.size)  # judged in [t, t+1)
+    assert window.max() <= judge_fps + 1, window.max()
+    assert len(judged) <= judge_fps * seconds + 1
+    # And no lower than the camera allows: every k-th frame, k = ceil(camera / judge).
+    assert len(judged) >= len(times) / np.ceil(camera_fps / judge_fps) - 2
+
+
+def test_after_a_pause_judging_resumes_at_once_without_a_burst() -> None:
+    schedule = JudgeSchedule(10)
+    judged = [schedule.take(t / 30) for t in range(7)]  # 30 fps: every third frame
+    assert judged == [True, False, False, True, False, False, True]
+    assert schedule.take(100.0)  # the first frame after a long gap is judged at once
+    assert not schedule.take(100.0 + 1 / 30) and not schedule.take(100.0 + 2 / 30)
+    assert schedule.take(100.1)
 
 
 @pytest.mark.parametrize("judge_fps", [30.0, 15.0, 10.0])
