@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -15,7 +17,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from installation.config import TlsConfig
 from installation.monitor import monitor_main
-from tests.mqtt_fixtures import Recorder, make_ca, make_publisher, run_broker
+from installation.mqtt import MqttPublisher
+from installation.stats import StatsAggregator
+from tests.mqtt_fixtures import Broker, Recorder, make_ca, make_publisher, run_broker
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +34,23 @@ def password_file(folder: Path, users: dict[str, str]) -> Path:
     return pw
 
 
+@contextlib.contextmanager
+def kiosk_login(
+    tmp_path: Path, kiosk_password: str
+) -> Iterator[tuple[Broker, MqttPublisher, StatsAggregator, Path]]:
+    """A broker that knows user foyer-1 with password "right" (its files in tmp_path/auth) and a
+    kiosk publisher, not started, logging in as foyer-1 with `kiosk_password` from a password
+    file (the last item; rewrite it to change what the kiosk sends)."""
+    folder = tmp_path / "auth"
+    folder.mkdir()
+    pw = password_file(folder, {"foyer-1": "right"})
+    secret = tmp_path / "secret"
+    secret.write_text(kiosk_password + "\n")
+    with run_broker(folder, f"allow_anonymous false\npassword_file {pw}") as broker:
+        pub, agg = make_publisher(broker.port, username="foyer-1", password_file=secret)
+        yield broker, pub, agg, secret
+
+
 def test_bad_credentials_are_retried_slowly_reported_and_recovered(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -40,13 +61,8 @@ def test_bad_credentials_are_retried_slowly_reported_and_recovered(
     stats for good: the kiosk retries on a long backoff (60 s doubling to 10 min; shortened
     here), logs once per change, counts mqtt_auth in stats.errors and connects once the
     broker accepts it again."""
-    folder = tmp_path / "auth"
-    folder.mkdir()
-    pw = password_file(folder, {"foyer-1": "right"})
-    secret = tmp_path / "secret"
-    secret.write_text("s3cret-typo\n")
-    with run_broker(folder, f"allow_anonymous false\npassword_file {pw}") as broker:
-        pub, agg = make_publisher(broker.port, username="foyer-1", password_file=secret)
+    with kiosk_login(tmp_path, "s3cret-typo") as (broker, pub, agg, secret):
+        folder = tmp_path / "auth"
         assert pub.auth_retry_s == (60, 600)
         pub.auth_retry_s = (1, 2)  # the same doubling, in seconds a test can wait for
         with caplog.at_level(logging.INFO, logger="installation.mqtt"):
@@ -79,12 +95,12 @@ def test_bad_credentials_are_retried_slowly_reported_and_recovered(
         creds.mkdir()
         (creds / "mqtt_password").write_text("s3cret-typo\n")
         monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
-        pub, _ = make_publisher(broker.port, username="foyer-1")
-        pub.start()
+        from_creds, _ = make_publisher(broker.port, username="foyer-1")
+        from_creds.start()
         try:
-            assert wait_until(lambda: pub.connected, 10)
+            assert wait_until(lambda: from_creds.connected, 10)
         finally:
-            pub.stop()
+            from_creds.stop()
 
         # The staff monitor logs in through the same client set-up and reads a refusal the same
         # (the broker's password is now the one in `secret`).
@@ -218,13 +234,7 @@ def test_a_password_file_fixed_after_a_refusal_is_read_again(
 ) -> None:
     """The password was read once into the client: fixing the kiosk's password file after a
     refused login changed nothing until a restart. Each retry reads it again."""
-    folder = tmp_path / "auth"
-    folder.mkdir()
-    pw = password_file(folder, {"foyer-1": "right"})
-    secret = tmp_path / "secret"
-    secret.write_text("wrong\n")
-    with run_broker(folder, f"allow_anonymous false\npassword_file {pw}") as broker:
-        pub, _ = make_publisher(broker.port, username="foyer-1", password_file=secret)
+    with kiosk_login(tmp_path, "wrong") as (_broker, pub, _agg, secret):
         pub.auth_retry_s = (1, 2)
         with caplog.at_level(logging.INFO, logger="installation.mqtt"):
             pub.start()
