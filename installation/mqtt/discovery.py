@@ -1,6 +1,6 @@
 """Home Assistant MQTT discovery: one retained sensor config per figure, all on one device,
 and `problem` binary sensors for the camera and the model bundles (from the retained state's
-`camera: ok|lost` and `bundles: ok|failed`).
+`camera: ok|lost|ended` and `bundles: ok|failed`).
 
 Topics are `<prefix>/<component>/<installation_id>/<metric>/config` (Home Assistant's optional
 node_id level), so a broker ACL can confine each kiosk to its own discovery topics
