@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from installation.faults import FaultLog
 from installation.types import FrameResult, ImageU8
 
 logger = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class HeatmapWorker:
         latest_result: Callable[[], FrameResult | None],
         stop: threading.Event,
         rate_hz: float = DEFAULT_RATE_HZ,
+        count_error: Callable[[str], None] | None = None,
     ) -> None:
         if rate_hz <= 0:
             raise ValueError(f"heatmap rate must be > 0, got {rate_hz}; fix display.heatmap_hz")
@@ -129,6 +131,7 @@ class HeatmapWorker:
         self._lock = threading.Lock()
         self._maps: Heatmaps | None = None
         self.updates = 0
+        self.faults = FaultLog(logger, "heatmap", count_error)
         self._thread = threading.Thread(target=self._run, name="heatmaps", daemon=True)
 
     def start(self) -> None:
@@ -166,7 +169,7 @@ class HeatmapWorker:
             try:
                 self.step()
             except Exception:  # a broken map must not take the exhibit down; log and go on
-                logger.exception("heatmap update failed")
+                self.faults.failed("heatmap update failed")
             next_t = max(next_t + self._period, time.monotonic())
             if self._stop.wait(max(0.0, next_t - time.monotonic())):
                 break

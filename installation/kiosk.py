@@ -195,6 +195,7 @@ def run_with_runtime(
         paused=control.paused,
         news=news,
         judge_fps=cfg.models.judge_fps,
+        count_error=stats.count_error,  # staff see errors["pipeline"]
     )
     heatmaps = None
     if cfg.display.heatmaps:
@@ -203,6 +204,7 @@ def run_with_runtime(
             worker.latest,
             stop,
             rate_hz=cfg.display.heatmap_hz,
+            count_error=stats.count_error,  # errors["heatmap"]
         )
 
     publisher = None

@@ -17,7 +17,7 @@ from typing import Any
 
 from installation.config import TlsConfig
 from installation.monitor_model import KioskBoard, KioskRow, local_day
-from installation.mqtt.client import build_client, is_auth_failure
+from installation.mqtt.client import build_client, guard_callbacks, is_auth_failure
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +153,7 @@ class Connection:
         self.client.on_subscribe = self._on_subscribe
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_message = lambda c, u, m: board.feed(m.topic, bytes(m.payload), m.retain)
+        guard_callbacks(self.client)
         self.client.connect_async(args.host, args.port, keepalive=30)
         self.client.loop_start()
 

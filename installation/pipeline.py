@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from installation.faults import FaultLog
 from installation.presence import OccupancyDetector
 from installation.region import RegionFinder, crop_for_model
 from installation.types import SIDES, Frame, FrameResult, Prediction, Verdict
@@ -206,8 +207,10 @@ class PipelineThread(threading.Thread):
         paused: threading.Event | None = None,
         news: threading.Event | None = None,
         judge_fps: float | None = None,
+        count_error: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(name="pipeline", daemon=True)
+        self.faults = FaultLog(logger, "pipeline", count_error)
         self._schedule = JudgeSchedule(judge_fps)
         self._news = news  # set once each new frame or result is readable (the display wakes)
         self._pipeline = pipeline
@@ -262,7 +265,7 @@ class PipelineThread(threading.Thread):
             except Exception:
                 # One bad frame (e.g. a corrupt decode) must not end the exhibit; count and go on.
                 self.errors += 1
-                logger.exception("pipeline failed on frame %d", frame.index)
+                self.faults.failed("pipeline failed on frame %d", frame.index)
                 if self._stop_event.wait(0.05):
                     break
                 continue

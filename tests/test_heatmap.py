@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -179,6 +180,33 @@ def test_worker_thread_runs_until_the_stop_event_and_survives_a_failing_model(
     assert "heatmap update failed" in caplog.text
     with pytest.raises(ValueError, match="heatmap_hz"):
         HeatmapWorker({}, feed, stop, rate_hz=0)
+
+
+def test_a_model_that_always_fails_is_logged_once_a_minute_and_counted_for_staff(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # It logged a traceback at every update (5 a second) for as long as it lasted.
+    stop = threading.Event()
+    index = [0]
+
+    def fresh() -> FrameResult:
+        index[0] += 1
+        return _result(index[0], True, np.full((64, 64, 3), 90, np.uint8))
+
+    def broken(c: ImageU8) -> float:
+        raise RuntimeError("interpreter gone")
+
+    errors: list[str] = []
+    worker = HeatmapWorker(
+        {"left": one_by_one(broken)}, fresh, stop, rate_hz=100, count_error=errors.append
+    )
+    with caplog.at_level(logging.ERROR, logger="installation.heatmap"):
+        worker.start()
+        assert wait_until(lambda: len(errors) >= 20, 10)
+        stop.set()
+        worker.join(timeout=5)
+    assert set(errors) == {"heatmap"} and worker.faults.total == len(errors)
+    assert len(caplog.records) == 1 and caplog.records[0].exc_info is not None
 
 
 def test_heatmaps_are_never_in_the_stats(tmp_path: Path) -> None:

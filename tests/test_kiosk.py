@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import statistics
 import subprocess
 import sys
@@ -18,11 +19,13 @@ from installation.display.panels import Panel, UnavailablePanel
 from installation.inference import BundleError
 from installation.kiosk import KioskControl, run_with_runtime
 from installation.language import LanguageState
-from installation.pipeline import JudgeSchedule
+from installation.pipeline import JudgeSchedule, PipelineThread
 from installation.runtime import build_runtime
 from installation.stats import StatsAggregator
+from installation.types import Frame
 from tests.kiosk_fixtures import write_kiosk_config
 from tests.mqtt_fixtures import Recorder, run_broker
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -280,6 +283,34 @@ def test_judge_fps_is_a_maximum_and_jitter_skips_no_extra_frame(
     assert len(judged) <= judge_fps * seconds + 1
     # And no lower than the camera allows: every k-th frame, k = ceil(camera / judge).
     assert len(judged) >= len(times) / np.ceil(camera_fps / judge_fps) - 2
+
+
+def test_a_pipeline_that_fails_on_every_frame_reaches_staff_once_per_frame_not_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Fault injection: a pipeline whose models raise on every frame (a driver gone bad).
+    class Failing:
+        def process(self, frame: Frame) -> None:
+            raise RuntimeError("invoke failed")
+
+    class Feed:
+        def __init__(self) -> None:
+            self.n = 0
+
+        def wait_next(self, after_index: int, timeout: float) -> Frame:
+            self.n += 1
+            return Frame(self.n, self.n / 30, np.zeros((4, 4, 3), np.uint8))
+
+    stop = threading.Event()
+    errors: list[str] = []
+    worker = PipelineThread(Failing(), Feed(), stop, count_error=errors.append)  # type: ignore[arg-type]
+    with caplog.at_level(logging.ERROR, logger="installation.pipeline"):
+        worker.start()
+        assert wait_until(lambda: len(errors) >= 10, 10)
+        stop.set()
+        worker.join(5)
+    assert set(errors) == {"pipeline"} and worker.errors == len(errors)
+    assert len(caplog.records) == 1  # one traceback, not one per frame
 
 
 def test_after_a_pause_judging_resumes_at_once_without_a_burst() -> None:

@@ -8,12 +8,15 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from installation.mqtt.client import build_client, guard_callbacks
 from installation.mqtt.commands import COMMAND_BURST, CommandGate
 from installation.mqtt.topics import Topics
 from tests.mqtt_fixtures import (
@@ -394,3 +397,62 @@ def test_a_flood_of_valid_commands_is_limited_then_taken_again(
         assert kiosk.language == "en"
     finally:
         pub.stop()
+
+
+def test_an_exception_in_a_callback_does_not_kill_the_network_thread(
+    broker: Broker, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    # paho re-raises a callback's exception in its network thread: without the guard, the
+    # thread died in on_connect and no message ever arrived, while the caller thought it was up.
+    client = build_client(f"guard-{time.time_ns()}")
+    subscribed = threading.Event()
+    got: list[bytes] = []
+
+    def on_connect(c: Any, u: Any, f: Any, r: Any, p: Any) -> None:
+        c.subscribe("guard/#", qos=1)
+        raise RuntimeError("a bug in on_connect")
+
+    def on_message(c: Any, u: Any, m: Any) -> None:
+        got.append(bytes(m.payload))
+        raise ValueError("a bug in on_message")
+
+    client.on_connect = on_connect
+    client.on_subscribe = lambda c, u, m, r, p: subscribed.set()
+    client.on_message = on_message
+    errors: list[str] = []
+    guard_callbacks(client, errors.append)
+    with caplog.at_level(logging.ERROR, logger="installation.mqtt.client"):
+        client.connect_async("127.0.0.1", broker.port)
+        client.loop_start()
+        try:
+            assert subscribed.wait(10)
+            for payload in (b"one", b"two"):
+                recorder.client.publish("guard/x", payload, qos=1)
+            assert wait_until(lambda: got == [b"one", b"two"])
+        finally:
+            client.disconnect()
+            client.loop_stop()
+    assert errors == ["on_connect", "on_message", "on_message"]
+    assert "a bug in on_connect" in caplog.text  # with its traceback, for the developer
+
+
+def test_a_failing_state_callback_costs_the_state_not_the_stats(
+    broker: Broker, recorder: Recorder
+) -> None:
+    kiosk = Kiosk()
+
+    def broken_state() -> dict[str, Any]:
+        raise KeyError("models")
+
+    kiosk.state = broken_state  # type: ignore[method-assign]
+    pub, agg = make_publisher(broker.port, kiosk)
+    pub.start()
+    try:
+        assert pub.ready.wait(10)
+        feed_visitors(agg, 3)
+        assert recorder.wait(lambda: recorder.has_stats(BASE, 3))
+    finally:
+        pub.stop()
+    assert recorder.on(f"{BASE}/state") == []
+    errors = [json.loads(p)["errors"] for p in recorder.on(f"{BASE}/stats")]
+    assert any(e.get("mqtt_state") for e in errors)

@@ -7,6 +7,11 @@ lost connection, and recognise a refused login by the same CONNACK codes.
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
@@ -18,6 +23,9 @@ from installation.config import TlsConfig
 # then retries slowly (AUTH_RETRY_*), the monitor stops.
 AUTH_FAILURES = frozenset({134, 135})
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 8  # back within ~10 s of the broker's return
+CALLBACKS = ("on_connect", "on_connect_fail", "on_disconnect", "on_message", "on_subscribe")
+
+logger = logging.getLogger(__name__)
 
 
 def is_auth_failure(reason: ReasonCode) -> bool:
@@ -51,3 +59,34 @@ def build_client(
         client.will_set(will[0], will[1], qos=1, retain=True)
     client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
     return client
+
+
+def guard_callbacks(client: mqtt.Client, on_error: Callable[[str], None] | None = None) -> None:
+    """Wrap every callback set on `client` so that an exception in it is logged with its
+    traceback (and reported to `on_error` with the callback's name) instead of reaching paho.
+
+    paho re-raises a callback's exception in its network thread (suppress_exceptions is off, and
+    turning it on would hide the error): the thread died, `connected` stayed true and nothing was
+    sent again. Call after the callbacks are set."""
+    for name in CALLBACKS:
+        fn = getattr(client, name)
+        if fn is not None:
+            setattr(client, name, _guarded(name, fn, on_error))
+
+
+def _guarded(
+    name: str, fn: Callable[..., None], on_error: Callable[[str], None] | None
+) -> Callable[..., None]:
+    @functools.wraps(fn)
+    def call(*args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            logger.exception("MQTT %s failed; the connection carries on", name)
+            if on_error is not None:
+                try:
+                    on_error(name)
+                except Exception:  # the report of an error must not raise into paho either
+                    logger.exception("MQTT: reporting a failed %s failed too", name)
+
+    return call

@@ -34,6 +34,7 @@ from installation.mqtt.client import (
     RECONNECT_MAX_S,
     RECONNECT_MIN_S,
     build_client,
+    guard_callbacks,
     is_auth_failure,
 )
 from installation.mqtt.commands import (
@@ -118,6 +119,7 @@ class MqttPublisher:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        guard_callbacks(client, lambda _name: self._agg.count_error("mqtt_callback"))
         return client
 
     def start(self) -> None:
@@ -352,7 +354,12 @@ class MqttPublisher:
     def _publish_state_now(self, force: bool = False) -> None:
         """Send the retained state once per change (and always after a connect)."""
         self._state_due = False
-        payload = json.dumps(self._state(), separators=(",", ":"))
+        try:
+            payload = json.dumps(self._state(), separators=(",", ":"))
+        except Exception:  # the kiosk's state callback: its bug must not stop the connect
+            logger.exception("MQTT: the kiosk's state could not be read; not sent")
+            self._agg.count_error("mqtt_state")
+            return
         if payload == self._last_state and not force:
             return
         self.client.publish(self.topics.state, payload, qos=1, retain=True)
