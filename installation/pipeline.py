@@ -81,6 +81,8 @@ class Pipeline:
         # The kiosk keeps a reference to the frame for the live mirror; replay does not need it.
         self._keep_frame = keep_frame
         self._subscribers: list[Subscriber] = []
+        # A consumer that fails on every result (the stats, say) is one line a minute.
+        self.subscriber_faults = FaultLog(logger, "subscriber")
 
     def subscribe(self, callback: Subscriber) -> None:
         self._subscribers.append(callback)
@@ -152,7 +154,7 @@ class Pipeline:
             try:
                 callback(result)
             except Exception:  # a faulty consumer must not stop the exhibit
-                logger.exception("pipeline subscriber %r failed", callback)
+                self.subscriber_faults.failed("pipeline subscriber %r failed", callback)
         return result
 
 

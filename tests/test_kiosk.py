@@ -313,6 +313,22 @@ def test_a_pipeline_that_fails_on_every_frame_reaches_staff_once_per_frame_not_t
     assert len(caplog.records) == 1  # one traceback, not one per frame
 
 
+def test_a_result_consumer_that_always_fails_is_one_log_line(
+    config: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt = build_runtime(config, keep_frame=False)
+
+    def broken(result: object) -> None:
+        raise ValueError("a consumer bug")
+
+    rt.pipeline.subscribe(broken)
+    with caplog.at_level(logging.ERROR, logger="installation.pipeline"):
+        for i in range(20):
+            rt.pipeline.process(Frame(i, i / 30, np.zeros((240, 320, 3), np.uint8)))
+    assert rt.pipeline.subscriber_faults.total == 20
+    assert len(caplog.records) == 1 and "a consumer bug" in caplog.text
+
+
 def test_after_a_pause_judging_resumes_at_once_without_a_burst() -> None:
     schedule = JudgeSchedule(10)
     judged = [schedule.take(t / 30) for t in range(7)]  # 30 fps: every third frame
