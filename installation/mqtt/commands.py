@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
 
+from installation.faults import ThrottledLog
 from installation.types import LANGUAGES
 
 logger = logging.getLogger(__name__)
@@ -101,13 +101,17 @@ class CommandGate:
         log_every_s: float = REJECT_LOG_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.rate, self.burst, self.log_every_s = rate, burst, log_every_s
+        self.rate, self.burst = rate, burst
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens = float(burst)
         self._filled_at = clock()
-        self._logged_at = -math.inf
-        self._unlogged = 0
+        self._rejections = ThrottledLog(
+            logger,
+            every_s=log_every_s,
+            quiet_message="MQTT: %d more commands rejected since the last line",
+            clock=clock,
+        )
         self.dropped = 0  # commands over the budget, since start
 
     def budget(self) -> float:
@@ -133,26 +137,9 @@ class CommandGate:
     def rejected(self, name: str, message: str) -> bool:
         """Log a rejected command, or count it while a line was logged less than
         `log_every_s` ago. True when this one was logged."""
-        with self._lock:
-            now = self._clock()
-            if now - self._logged_at < self.log_every_s:
-                self._unlogged += 1
-                return False
-            more, self._unlogged, self._logged_at = self._unlogged, 0, now
-        logger.warning(
-            "MQTT command %s rejected: %s%s",
-            name,
-            message,
-            f" ({more} more rejected since the last line)" if more else "",
-        )
-        return True
+        return self._rejections.event("MQTT command %s rejected: %s", name, message)
 
     def flush(self, force: bool = False) -> None:
         """Log the count of rejections kept quiet once the window has passed (worker thread),
         or now with `force` (at stop)."""
-        with self._lock:
-            now = self._clock()
-            if not self._unlogged or (not force and now - self._logged_at < self.log_every_s):
-                return
-            more, self._unlogged, self._logged_at = self._unlogged, 0, now
-        logger.warning("MQTT: %d more commands rejected since the last line", more)
+        self._rejections.flush(force)
