@@ -230,10 +230,11 @@ def run_with_runtime(
     last_status: list[SourceStatus | None] = [None]
 
     def tick() -> FrameInputs:
-        for name, value in control.drain():
-            if name == "language":  # already saved as the default (on the MQTT thread)
-                app.set_language(value)
-                control.language = value
+        # Staff languages, already saved and in `control.language` (the MQTT thread did both):
+        # the screen takes the last of those that came since the last frame, once.
+        staff_languages = [value for name, value in control.drain() if name == "language"]
+        if staff_languages:
+            app.set_language(staff_languages[-1])
         now = time.monotonic()
         result = worker.latest()
         frame = grabber.latest()

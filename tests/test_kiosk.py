@@ -434,3 +434,43 @@ def test_capture_judging_and_drawing_share_one_core_and_give_it_back(
     assert os.sched_getaffinity(0) == before
     assert pools and set(pools) == {1}, pools
     assert cv2.getNumThreads() == pool_before
+
+
+def test_staff_languages_that_come_together_switch_the_screen_once(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Ten commands in a burst (within the gate's budget) flipped the screen ten times within a
+    # frame, a log line each; the screen now takes the last one.
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    with run_broker(tmp_path / "broker") as broker:
+        mqtt = f"mqtt: {{enabled: true, port: {broker.port}, discovery: false}}"
+        config.write_text(config.read_text().replace("mqtt: {enabled: false}", mqtt))
+        rec = Recorder(broker.port)
+        rt = build_runtime(config, keep_frame=True)
+        stop = threading.Event()
+        languages = ["de", "fr"] * 4 + ["fr", "de"]  # the last one: de
+
+        def staff() -> None:
+            try:
+                assert rec.wait(lambda: rec.on("bias-mirror/test/available") == [b"online"])
+                rec.client.loop_stop()  # queue the burst, then send it in one go
+                for lang in languages:
+                    rec.client.publish("bias-mirror/test/cmd/language", lang, qos=0)
+                rec.client.loop_start()
+                rec.wait(lambda: len(rec.on("bias-mirror/test/cmd/result")) == len(languages))
+                wait_until(lambda: "language: de" in [r.getMessage() for r in caplog.records])
+            finally:
+                stop.set()
+
+        helper = threading.Thread(target=staff)
+        with caplog.at_level(logging.INFO, logger="installation.display.app"):
+            helper.start()
+            try:
+                app = run_with_runtime(rt, stop)
+            finally:
+                stop.set()
+                helper.join(15)
+                rec.close()
+    assert app.language == "de"
+    switches = [r.getMessage() for r in caplog.records if r.getMessage().startswith("language:")]
+    assert 1 <= len(switches) <= 3, switches

@@ -270,3 +270,20 @@ def test_a_broken_image_in_a_looping_folder_is_logged_once(
     lines = [r.getMessage() for r in caplog.records if "unreadable image" in r.getMessage()]
     assert len(lines) == 1 and "f1.png" in lines[0]
     assert src.unreadable >= 5  # type: ignore[attr-defined]
+
+
+def test_images_gone_from_a_looping_folder_add_no_opencv_line_per_image(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # cv2.imread wrote "can't open/read file" to stderr for each vanished image, on every retry
+    # of the folder: a journal line per image, besides the kiosk's own one line.
+    folder = write_folder(tmp_path / "imgs", frames=6)
+    src = open_source(str(folder), width=160, height=120, loop=True)
+    assert src.read() is not None
+    capfd.readouterr()
+    for image in folder.iterdir():
+        image.unlink()
+    with pytest.raises(SourceError, match="vanished"):
+        src.read()
+    assert capfd.readouterr().err == ""
+    assert src.missing == 6  # each image tried once, then the folder is reported  # type: ignore[attr-defined]

@@ -73,16 +73,21 @@ class FolderSource:
             path = self._files[self._pos]
             self._pos += 1
             tried += 1
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # gray / 16-bit -> BGR uint8
+            # Read here, decode from memory: cv2.imread writes its own warning to stderr for
+            # each file that is gone, one line per image on every retry of a vanished folder.
+            try:
+                data = np.fromfile(path, np.uint8)
+            except OSError:
+                self.missing += 1  # one line for the whole folder below, not one per image
+                continue
+            # gray / 16-bit -> BGR uint8; None for an empty or undecodable file
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
             if image is not None:
                 return image
-            if path.exists():
-                self.unreadable += 1
-                if path not in self._warned:  # a looping folder: once, not on every pass
-                    self._warned.add(path)
-                    logger.warning("%s: unreadable image, skipped (on every pass)", path)
-            else:
-                self.missing += 1  # one line for the whole folder below, not one per image
+            self.unreadable += 1
+            if path not in self._warned:  # a looping folder: once, not on every pass
+                self._warned.add(path)
+                logger.warning("%s: unreadable image, skipped (on every pass)", path)
         return None
 
     def read(self) -> Frame | None:
