@@ -125,11 +125,13 @@ def load_models(
         )
     for side, clf in classifiers.items():
         logger.info(
-            "%s model: %s %s (%s) on %s",
+            # `kind` is the network family of the contract (baseline: a plain classifier; dbvae:
+            # with a latent output), not a verdict on the model: a balanced model is "baseline".
+            "%s model: %s %s (%s network) on %s",
             side,
             clf.card.name,
             clf.card.version,
-            clf.card.kind,
+            "classifier" if clf.card.kind == "baseline" else "DB-VAE",
             clf.backend,
         )
     return classifiers, failed
