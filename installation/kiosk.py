@@ -247,7 +247,7 @@ def run_with_runtime(
         back_to = languages.update(attract)
         if back_to is not None:
             # The visitor left: a language they chose with the keys was for their visit only.
-            app.set_language(back_to)
+            app.set_language(back_to, visit=True)
         status = grabber.status()
         paused = control.paused.is_set()
         watchdog.tick(

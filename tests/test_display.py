@@ -7,6 +7,7 @@ look at them before committing.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import threading
@@ -670,6 +671,21 @@ def test_keys_switch_language_and_only_the_staff_combo_quits(view: KioskView) ->
     assert ticks[0] == 6  # quit right after the staff combo
     assert langs == ["de", "fr"]
     assert not pygame.display.get_init()  # pygame.quit() ran
+
+
+def test_a_visitors_language_key_leaves_no_line_in_the_journal(
+    view: KioskView, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Privacy: "language: de" at 14:03:12 in the journal said when someone stood at the exhibit
+    # and what they chose. Staff's switches stay at info level.
+    app = _app(view)
+    with caplog.at_level(logging.INFO, logger="installation.display.app"):
+        app.handle_key("2", ctrl=False, shift=False, stop_event=threading.Event())
+        assert app.language == "de"
+        app.set_language("en", visit=True)  # back to the default when the visit ended
+        assert caplog.records == []
+        app.set_language("fr")  # a staff command
+    assert [r.getMessage() for r in caplog.records] == ["language: fr"]
 
 
 def test_loop_exits_on_stop_event_and_records_latency(view: KioskView) -> None:

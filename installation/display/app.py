@@ -81,14 +81,18 @@ class DisplayApp:
         self._language: str = cfg.language
         self._on_language: Callable[[str], None] | None = None
 
-    def set_language(self, lang: str) -> None:
-        """Switch language (keys or a staff command); tells the listener once."""
+    def set_language(self, lang: str, visit: bool = False) -> None:
+        """Switch language (keys or a staff command); tells the listener once.
+
+        `visit`: a visitor's key, or the switch back when their visit ended. Logged at debug
+        level only: a timestamped line in the journal would say when someone stood at the
+        exhibit and what they chose (no per-visitor trace is kept). Staff's at info."""
         if lang not in LANGUAGES or lang == self._language:
             return
         self._language = lang
         if self.view is not None:
             self.view.language = lang
-        logger.info("language: %s", lang)
+        logger.log(logging.DEBUG if visit else logging.INFO, "language: %s", lang)
         if self._on_language is not None:
             self._on_language(lang)
 
@@ -100,7 +104,7 @@ class DisplayApp:
         self, key_name: str, ctrl: bool, shift: bool, stop_event: threading.Event
     ) -> None:
         if key_name in LANGUAGE_KEYS:
-            self.set_language(LANGUAGE_KEYS[key_name])
+            self.set_language(LANGUAGE_KEYS[key_name], visit=True)
         elif key_name == "q" and ctrl and shift:
             logger.info("staff quit (Ctrl+Shift+Q)")
             stop_event.set()
