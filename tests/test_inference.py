@@ -25,6 +25,7 @@ from installation.inference.views import (
     mirrored_corners,
     zoom_view,
 )
+from installation.paths import MODELS_DIR
 from tests.tiny_bundles import synthetic_set
 
 
@@ -299,8 +300,9 @@ def _fake_runtime(monkeypatch: pytest.MonkeyPatch, loads: bool) -> list[dict[str
     name, interpreter_cls, _ = real()
 
     def interpreter(**kwargs: Any) -> Any:
-        # Run the (CPU) model file the selection picked, without the fake delegate.
-        calls.append({"model_path": kwargs["model_path"]})
+        # Run the (CPU) model the selection picked, without the fake delegate: its bytes, as
+        # read and checked by the bundle (a mapped file can change under the running kiosk).
+        calls.append({"model_bytes": len(kwargs["model_content"])})
         kwargs.pop("experimental_delegates", None)
         return interpreter_cls(**kwargs)
 
@@ -388,3 +390,34 @@ def test_runtime_never_imports_tensorflow(tiny_bundles: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert res.stdout.strip() == "[]"
+
+
+def test_a_model_file_truncated_or_rewritten_under_a_running_kiosk_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    # TFLite maps a model_path: truncating the file (cp over it truncates first) killed the
+    # process with SIGBUS at the next invoke. In a child process, so that old failure cannot
+    # take the test runner down with it. The shipped model: its graph reads weights outside
+    # XNNPACK's packed copies, as a real one does.
+    bundle = tmp_path / "baseline"
+    shutil.copytree(MODELS_DIR / "baseline", bundle)
+    script = f"""
+import numpy as np
+from pathlib import Path
+from installation.inference import load_classifier
+clf = load_classifier(Path({str(bundle)!r}), accelerator="cpu")
+crop = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+before = clf.predict(crop).logit
+model = Path({str(bundle)!r}) / "model.tflite"
+with model.open("r+b") as f:
+    f.truncate(0)
+after = clf.predict(crop).logit
+model.write_bytes(b"x" * 4096)  # another file's bytes in its place
+again = clf.predict(crop).logit
+print(before == after == again)
+"""
+    res = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert res.returncode == 0, (res.returncode, res.stderr[-500:])
+    assert res.stdout.strip() == "True"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from installation.inference.bundle import ModelFile
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +51,16 @@ def load_delegate(library: str, options: dict[str, str] | None = None) -> Any:
 
 
 def make_interpreter(
-    model_path: Path,
+    model: ModelFile,
     accelerator: str = "auto",
     edgetpu_device: str | None = None,
     num_threads: int = 1,
-    edgetpu_model: Path | None = None,
-) -> tuple[Any, str, Path]:
-    """Return (allocated interpreter, backend name, model file actually loaded)."""
+    edgetpu_model: ModelFile | None = None,
+) -> tuple[Any, str, ModelFile]:
+    """Return (allocated interpreter, backend name, model actually loaded). Interpreters run
+    the bytes the bundle checked (`model_content`), never a mapping of the file."""
     name, interpreter_cls, _ = _runtime()
+    model_path = model.path
     if accelerator in ("auto", "edgetpu"):
         if edgetpu_model is None:
             if accelerator == "edgetpu":
@@ -80,7 +83,7 @@ def make_interpreter(
                 logger.info("Edge TPU not available (%s); using the CPU", exc)
             else:
                 interp = interpreter_cls(
-                    model_path=str(edgetpu_model), experimental_delegates=[delegate]
+                    model_content=edgetpu_model.content, experimental_delegates=[delegate]
                 )
                 interp.allocate_tensors()
                 return interp, f"{name}-edgetpu:{edgetpu_device or 'auto'}", edgetpu_model
@@ -97,12 +100,12 @@ def make_interpreter(
                 f"no TFLite GPU delegate ({' or '.join(GPU_LIBS)}) could be loaded; install "
                 "LiteRT's GPU accelerator for this board, or set models.accelerator: cpu"
             )
-        interp = interpreter_cls(model_path=str(model_path), experimental_delegates=[delegate])
+        interp = interpreter_cls(model_content=model.content, experimental_delegates=[delegate])
         interp.allocate_tensors()
-        return interp, f"{name}-gpu", model_path
-    interp = interpreter_cls(model_path=str(model_path), num_threads=num_threads)
+        return interp, f"{name}-gpu", model
+    interp = interpreter_cls(model_content=model.content, num_threads=num_threads)
     interp.allocate_tensors()
-    return interp, f"{name}-cpu", model_path
+    return interp, f"{name}-cpu", model
 
 
 def content_interpreter(content: bytes, num_threads: int = 1) -> Any:

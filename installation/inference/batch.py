@@ -143,11 +143,12 @@ class Int8BatchReader:
         return float(out[0]), out[1:].astype(np.float32)
 
 
-def load_batch_reader(model_file: Path, one_by_one: OccludedFn) -> Int8BatchReader:
-    """A batch reader of `model_file` whose occlusions of a probe crop equal `one_by_one`'s
-    (the batch-1 reader of the same model) exactly; BatchError with the reason otherwise."""
+def load_batch_reader(model: bytes | Path, one_by_one: OccludedFn) -> Int8BatchReader:
+    """A batch reader of the model (its bytes, or its file) whose occlusions of a probe crop
+    equal `one_by_one`'s (the batch-1 reader of the same model) exactly; BatchError with the
+    reason otherwise."""
     try:
-        content = batch_agnostic_model(model_file.read_bytes())
+        content = batch_agnostic_model(model if isinstance(model, bytes) else model.read_bytes())
         reader = Int8BatchReader(content_interpreter(content))
     except BatchError:
         raise

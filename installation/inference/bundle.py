@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
-from installation.files import sha256_file
 from installation.inference.card import Card, CardError, load_card
 
 logger = logging.getLogger(__name__)
@@ -19,12 +20,48 @@ class BundleError(ValueError):
 
 
 @dataclass(frozen=True)
+class ModelFile:
+    """A model as read once: the path for messages, the bytes its sha256 was checked on and the
+    interpreter runs. Never mapped from disk: TFLite maps a `model_path`, so a file copied over
+    (cp truncates, then writes) or truncated while the kiosk ran killed it with SIGBUS, and a
+    file swapped between the check and the load ran unchecked."""
+
+    path: Path
+    content: bytes = dataclass_field(repr=False)
+
+
+@dataclass(frozen=True)
 class Bundle:
     dir: Path
     card: Card
-    model_path: Path
-    edgetpu_path: Path | None
+    model: ModelFile
+    edgetpu: ModelFile | None
     latent_path: Path | None
+
+    @property
+    def model_path(self) -> Path:
+        return self.model.path
+
+    @property
+    def edgetpu_path(self) -> Path | None:
+        return self.edgetpu.path if self.edgetpu is not None else None
+
+
+def _read_checked(path: Path, expected: str) -> ModelFile:
+    """The file's bytes, once, checked against the card's sha256."""
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise BundleError(
+            f"{path}: cannot be read ({exc.strerror or exc}); check its permissions or {FIX}"
+        ) from None
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != expected:
+        raise BundleError(
+            f"{path}: sha256 {actual[:12]}... does not match card.json ({expected[:12]}...): "
+            f"the file is corrupt or from another export; {FIX}"
+        )
+    return ModelFile(path, content)
 
 
 def load_bundle(folder: Path) -> Bundle:
@@ -39,33 +76,24 @@ def load_bundle(folder: Path) -> Bundle:
         card = load_card(folder / "card.json")
     except CardError as exc:
         raise BundleError(str(exc)) from None
-    try:
-        actual = sha256_file(model)
-    except OSError as exc:
-        raise BundleError(
-            f"{model}: cannot be read ({exc}); check its permissions or {FIX}"
-        ) from None
-    if actual != card.sha256:
-        raise BundleError(
-            f"{model}: sha256 {actual[:12]}... does not match card.json ({card.sha256[:12]}...): "
-            f"the file is corrupt or from another export; {FIX}"
-        )
+    checked = _read_checked(model, card.sha256)
     edgetpu = folder / "model_edgetpu.tflite"
-    if card.edgetpu_sha256 is not None and edgetpu.is_file():
-        actual = sha256_file(edgetpu)
-        if actual != card.edgetpu_sha256:
-            raise BundleError(
-                f"{edgetpu}: sha256 {actual[:12]}... does not match card.json "
-                f"({card.edgetpu_sha256[:12]}...): the file is corrupt or from another export; "
-                f"{FIX}"
-            )
+    edgetpu_checked = None
+    if edgetpu.is_file():
+        if card.edgetpu_sha256 is not None:
+            edgetpu_checked = _read_checked(edgetpu, card.edgetpu_sha256)
+        else:  # a card from before edgetpu_sha256: the file as it is
+            try:
+                edgetpu_checked = ModelFile(edgetpu, edgetpu.read_bytes())
+            except OSError as exc:
+                raise BundleError(f"{edgetpu}: cannot be read ({exc.strerror}); {FIX}") from None
     latent = folder / "latent.npz"
     if card.kind == "dbvae" and not latent.is_file():
         logger.warning("%s: DB-VAE bundle without latent.npz; no rarity meter", folder)
     return Bundle(
         dir=folder,
         card=card,
-        model_path=model,
-        edgetpu_path=edgetpu if edgetpu.is_file() else None,
+        model=checked,
+        edgetpu=edgetpu_checked,
         latent_path=latent if latent.is_file() else None,
     )

@@ -17,7 +17,7 @@ import numpy as np
 
 from installation.inference.backends import BackendError, make_interpreter
 from installation.inference.batch import BatchError, Int8BatchReader, load_batch_reader
-from installation.inference.bundle import FIX, Bundle, BundleError, load_bundle
+from installation.inference.bundle import FIX, Bundle, BundleError, ModelFile, load_bundle
 from installation.inference.int8 import Int8Reader, ordered_outputs
 from installation.inference.rarity import Rarity, RarityError
 from installation.inference.views import (
@@ -49,11 +49,12 @@ def _shape(detail: dict[str, Any]) -> list[int]:
 class Classifier:
     """Not thread-safe: one pipeline thread calls `predict`."""
 
-    def __init__(self, bundle: Bundle, interp: Any, backend: str, model_file: Path) -> None:
+    def __init__(self, bundle: Bundle, interp: Any, backend: str, model: ModelFile) -> None:
         self.bundle = bundle
         self.card = bundle.card
         self.backend = backend
-        self.model_file = model_file
+        self.model = model  # the bytes the interpreter runs (checked against the card)
+        model_file = self.model_file = model.path
         inp = interp.get_input_details()
         if len(inp) != 1 or tuple(inp[0]["shape"]) != INPUT_SHAPE:
             shapes = [_shape(d) for d in inp]
@@ -241,8 +242,8 @@ def load_classifier(
 ) -> Classifier:
     bundle = load_bundle(Path(folder))
     try:
-        interp, backend, model_file = make_interpreter(
-            bundle.model_path, accelerator, edgetpu_device, num_threads, bundle.edgetpu_path
+        interp, backend, model = make_interpreter(
+            bundle.model, accelerator, edgetpu_device, num_threads, bundle.edgetpu
         )
     except BackendError:
         raise  # an accelerator that cannot load: its own message says what to install
@@ -256,7 +257,7 @@ def load_classifier(
             f"it does not follow the contract's input [1, 64, 64, 3] int8; {FIX}"
         ) from None
     logger.info("%s: %s on %s", folder, bundle.card.name, backend)
-    return Classifier(bundle, interp, backend, model_file)
+    return Classifier(bundle, interp, backend, model)
 
 
 def load_occluder(folder: Path) -> Classifier:
@@ -266,7 +267,7 @@ def load_occluder(folder: Path) -> Classifier:
     otherwise one by one, with the reason in the log."""
     clf = load_classifier(folder, accelerator="cpu", num_threads=1)
     try:
-        clf._batch = load_batch_reader(clf.model_file, clf._reader.occluded_logits)
+        clf._batch = load_batch_reader(clf.model.content, clf._reader.occluded_logits)
     except BatchError as exc:
         logger.info("%s: heatmaps read one occluded crop at a time: %s", folder, exc)
     return clf
