@@ -287,3 +287,15 @@ def test_images_gone_from_a_looping_folder_add_no_opencv_line_per_image(
         src.read()
     assert capfd.readouterr().err == ""
     assert src.missing == 6  # each image tried once, then the folder is reported  # type: ignore[attr-defined]
+
+
+def test_a_cache_folder_that_cannot_be_made_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It was a traceback in the capture thread, retried for ever as "opening the source failed".
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "cache"))  # a file where a folder goes
+    with pytest.raises(SourceError, match="demo: the demo clip cannot be made") as err:
+        open_source("demo")
+    assert "XDG_CACHE_HOME" in str(err.value) and str(blocker) in str(err.value)

@@ -53,7 +53,14 @@ def open_source(
     if uri == "demo":
         from installation.sources.demo import demo_clip_path
 
-        uri = str(demo_clip_path())
+        try:
+            uri = str(demo_clip_path())
+        except OSError as exc:  # the cache folder: not creatable, read-only, full
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise SourceError(
+                f"demo: the demo clip cannot be made in the cache folder{where}: "
+                f"{exc.strerror or exc}; set XDG_CACHE_HOME to a writable folder"
+            ) from None
     if Path(uri).expanduser().is_dir():
         return FolderSource(
             Path(uri).expanduser(),
