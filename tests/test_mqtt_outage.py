@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.mqtt_fixtures import Recorder, feed_visitors, make_publisher, run_broker
 from tests.waiting import wait_until
@@ -94,3 +97,34 @@ def test_the_queue_is_bounded_and_counts_what_it_dropped(tmp_path: Path) -> None
     assert stats[-1]["queue_dropped"] >= gaps  # ... and counted
     # The cumulative block still holds everything, so a dashboard loses nothing in sum.
     assert stats[-1]["cumulative"]["sessions"] >= 11
+
+
+def test_two_kiosks_with_one_installation_id_are_named_once_not_logged_every_second(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A config copied to a second kiosk unchanged: the broker hands the client id to each in
+    # turn, every second, for ever. It logged two lines a second and never said why.
+    with (
+        run_broker(tmp_path / "broker") as broker,
+        caplog.at_level(logging.INFO, logger="installation.mqtt"),
+    ):
+        first, first_stats = make_publisher(broker.port)
+        second, _ = make_publisher(broker.port)
+        first.short_session_s = 2.5  # each lasts about 1 s; a lasting one clears it sooner
+        first.start()
+        assert first.ready.wait(10)
+        second.start()
+        try:
+            assert wait_until(lambda: first.short_sessions >= 5, 20)
+            assert first.problem is not None and "installation_id used twice" in first.problem
+            errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+            assert errors and all("installation_id 'foyer-1'" in e for e in errors)
+            assert len(errors) <= 2  # once per kiosk
+            lines = [r for r in caplog.records if r.levelno >= logging.INFO]
+            assert len(lines) <= 12, [r.getMessage() for r in lines]
+        finally:
+            second.stop()
+        # The other kiosk is gone: once a connection lasts, the problem clears.
+        assert wait_until(lambda: first.problem is None, 20)
+        first.stop()
+    assert first_stats.snapshot().cumulative.errors.get("mqtt_id_conflict") == 1

@@ -30,6 +30,7 @@ from paho.mqtt.enums import MQTTErrorCode
 
 from installation.config import MqttConfig, PrivacyConfig
 from installation.config_check import mqtt_file_problems
+from installation.faults import ThrottledLog
 from installation.mqtt.client import (
     RECONNECT_MAX_S,
     RECONNECT_MIN_S,
@@ -53,6 +54,10 @@ from installation.stats.system import cpu_temperature_c, rss_mb
 logger = logging.getLogger(__name__)
 
 AUTH_RETRY_MIN_S, AUTH_RETRY_MAX_S = 60, 600  # after refused credentials
+# Connections that the broker closes within SHORT_SESSION_S, SHORT_SESSIONS_SAID times in a row:
+# the broker hands the client id to another client each time (a second kiosk with the same
+# installation_id, a config copied unchanged), and the two take it from each other every second.
+SHORT_SESSION_S, SHORT_SESSIONS_SAID = 10.0, 3
 
 
 class MqttPublisher:
@@ -93,6 +98,12 @@ class MqttPublisher:
         self._fail_logged = False
         self._got_connack = False  # on this connection, any CONNACK (accepted or refused)
         self.auth_retry_s = (AUTH_RETRY_MIN_S, AUTH_RETRY_MAX_S)  # (first, cap) in seconds
+        self._connected_at: float | None = None  # monotonic time of the last accepted connect
+        self.short_sessions = 0  # connections in a row the broker closed within short_session_s
+        self.short_session_s = SHORT_SESSION_S
+        self._lost = ThrottledLog(
+            logger, quiet_message="MQTT connection lost %d more times since the last line"
+        )
         self.commands = CommandGate()
         self.commands_seen = 0  # command messages received (not counting empty ones)
         self._worker: threading.Thread | None = None
@@ -107,8 +118,9 @@ class MqttPublisher:
         missing = mqtt_file_problems(self.cfg)
         if missing:
             raise ValueError("; ".join(f"mqtt.{'.'.join(loc)}: {msg}" for loc, _, msg in missing))
+        self.client_id = f"bias-mirror-{installation_id}"
         client = build_client(
-            f"bias-mirror-{installation_id}",
+            self.client_id,
             username=self.cfg.username,
             password=self.cfg.password() if self.cfg.username else None,
             tls=self.cfg.tls,
@@ -162,7 +174,19 @@ class MqttPublisher:
         """A one-line MQTT problem for the kiosk's status line (systemd STATUS=), or None."""
         if self.auth_failed:
             return f"MQTT: broker refused user {self.cfg.username!r}, retrying slowly"
+        if self.taken_over:
+            return "MQTT: connection taken over again and again (installation_id used twice?)"
         return None
+
+    @property
+    def taken_over(self) -> bool:
+        """The broker keeps closing fresh connections, and the current one (if any) has not yet
+        lasted `short_session_s`."""
+        if self.short_sessions < SHORT_SESSIONS_SAID:
+            return False
+        at = self._connected_at
+        lasting = at is not None and time.monotonic() - at >= self.short_session_s
+        return not (self.connected and lasting)
 
     @property
     def queued(self) -> int:
@@ -216,10 +240,13 @@ class MqttPublisher:
             logger.info("MQTT broker accepted user %r again", self.cfg.username)
         self.connected = True
         self.connects += 1
+        self._connected_at = time.monotonic()
         self._fail_logged = False
         down = time.monotonic() - self._down_since if self._down_since is not None else 0.0
         self._down_since = None
-        logger.info(
+        logger.log(
+            # Said once already (the error above) while another client takes it over each second.
+            logging.DEBUG if self.short_sessions >= SHORT_SESSIONS_SAID else logging.INFO,
             "MQTT connected to %s:%d after %.1f s; %d stats interval(s) queued",
             self.cfg.host,
             self.cfg.port,
@@ -285,8 +312,22 @@ class MqttPublisher:
         self.connected = False
         self.ready.clear()
         if was and not self._stop.is_set():
-            self._down_since = time.monotonic()
-            logger.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
+            self._down_since = now = time.monotonic()
+            lasted = now - self._connected_at if self._connected_at is not None else math.inf
+            self.short_sessions = self.short_sessions + 1 if lasted < self.short_session_s else 0
+            if self.short_sessions == SHORT_SESSIONS_SAID:
+                self._agg.count_error("mqtt_id_conflict")
+                logger.error(
+                    "MQTT: the broker closed the connection %d times in a row within %.0f s of "
+                    "accepting it: another client is probably logged in as %s (a second kiosk "
+                    "with installation_id %r?). Give each kiosk its own installation_id.",
+                    self.short_sessions,
+                    self.short_session_s,
+                    self.client_id,
+                    self.topics.installation_id,
+                )
+            # Once a minute at most: two kiosks with one id lose it to each other every second.
+            self._lost.event("MQTT connection lost (%s); reconnecting with backoff", reason)
         elif not answered and not self._stop.is_set():
             # Closed before any CONNACK: the TCP connect worked, so paho reports no connect
             # failure, and without this line a port that speaks TLS or no MQTT at all (port 8883
