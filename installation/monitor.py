@@ -40,6 +40,8 @@ def row_cells(r: KioskRow, now: float, stale_s: float) -> tuple[str, list[str]]:
     elif r.stale(now, stale_s):
         heard = now - (r.last_stats or r.first_seen)
         status, style = f"stale ({_ago(heard)})", "bold yellow"
+    elif r.id_shared(now, stale_s):
+        status, style = "id used by 2 kiosks", "bold red"
     elif r.online is None:
         # Heard of only through its retained `state` (no `available`, no stats yet): a kiosk
         # long gone whose state outlived it looks like this too. Not "online" until it says so.

@@ -28,6 +28,15 @@ from installation.types import CAMERA_WORDS
 logger = logging.getLogger(__name__)
 
 
+# Interval times are whole seconds: an old run's final interval may end a moment after the
+# restarted one's `since`.
+ID_SHARED_SLACK_S = 5.0
+
+
+def _first(pair: tuple[float, _Run]) -> float:
+    return pair[0]
+
+
 def local_day(epoch: float) -> dt.date:
     return dt.datetime.fromtimestamp(epoch).date()
 
@@ -41,6 +50,7 @@ class _Run:
     today: int = 0  # sessions in those intervals
     cumulative: int = 0  # latest cumulative.sessions
     first_crosses_midnight: bool = False  # today's first interval seen began on an earlier day
+    last_end: float = 0.0  # epoch end of its newest interval seen
 
 
 @dataclass
@@ -80,6 +90,18 @@ class KioskRow:
             contiguous = not run.seqs or max(run.seqs) - min(run.seqs) + 1 == len(run.seqs)
             partial |= bool(run.seqs) and not (run.first_crosses_midnight and contiguous)
         return total, partial
+
+    def id_shared(self, now: float, stale_s: float) -> bool:
+        """Two processes report under this id: a run kept sending intervals that ended after a
+        newer run had started (a restart ends the old run first), and did so within `stale_s`
+        (once one of them is switched off, the flag clears). A second kiosk with the same
+        installation_id, or a second `bias-mirror run` beside the service."""
+        starts = sorted(((epoch_of(since), run) for since, run in self.runs.items()), key=_first)
+        return any(
+            older.last_end > newer_start + ID_SHARED_SLACK_S and now - older.last_end <= stale_s
+            for i, (_, older) in enumerate(starts)
+            for newer_start, _newer in starts[i + 1 :]
+        )
 
     def stale(self, now: float, stale_s: float) -> bool:
         """Claims to be online but sent no stats for `stale_s` (hung, or its will got lost)."""
@@ -195,6 +217,7 @@ def _stats(row: KioskRow, payload: bytes, now: float, retained: bool) -> None:
     if run is None:
         run = row.runs[since] = _Run(local_day(epoch_of(since)))
     run.cumulative = max(run.cumulative, cumulative.sessions)
+    run.last_end = max(run.last_end, end)
     if day < row.day or seq in run.seqs:
         return  # an interval of an earlier day, or a repeat after a reconnect: counted already
     if not run.seqs or seq < min(run.seqs):

@@ -345,3 +345,25 @@ def test_once_against_no_broker_fails_clearly() -> None:
     )
     assert res.returncode == 1
     assert "cannot read from the broker 127.0.0.1:1" in res.stderr
+
+
+def test_two_kiosks_reporting_under_one_id_are_flagged_a_restart_is_not() -> None:
+    clock = Clock(NOON)
+    board = KioskBoard(clock=clock)
+    board.feed("bias-mirror/k/available", b"online")
+    # A restart: the old run's last interval ends before the new run starts.
+    board.feed("bias-mirror/k/stats", stats(1, NOON - 120, 1, NOON - 3600, 1))
+    board.feed("bias-mirror/k/stats", stats(2, NOON - 60, 1, NOON - 3600, 2))
+    board.feed("bias-mirror/k/stats", stats(1, NOON, 1, NOON - 58, 1))
+    (row,) = board.snapshot()
+    assert not row.id_shared(clock.t, 180)
+    assert row_cells(row, clock.t, stale_s=180)[1][1] == "online"
+    # A second kiosk with the same installation_id: both keep sending, interleaved.
+    board.feed("bias-mirror/k/stats", stats(3, NOON + 30, 1, NOON - 3600, 3))
+    assert row.id_shared(clock.t, 180)
+    style, cells = row_cells(row, clock.t, stale_s=180)
+    assert style == "bold red" and cells[1] == "id used by 2 kiosks"
+    # The technician gives the second kiosk its own id: its old run falls silent, the flag goes.
+    clock.t = NOON + 300
+    board.feed("bias-mirror/k/stats", stats(2, NOON + 300, 1, NOON - 58, 2))
+    assert not row.id_shared(clock.t, 180)
