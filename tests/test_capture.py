@@ -159,6 +159,21 @@ def test_a_crashing_open_function_does_not_kill_the_thread() -> None:
     assert "driver bug" in (grabber.last_error or "")
 
 
+def test_a_driver_that_raises_at_every_open_logs_one_traceback_not_one_per_retry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def open_fn() -> FrameSource:
+        raise RuntimeError("driver bug")
+
+    grabber = _grabber(open_fn, lo=0.005, hi=0.01)
+    with caplog.at_level(logging.WARNING, logger="installation.sources.capture"):
+        grabber.start()
+        assert wait_until(lambda: grabber.failed_attempts >= 20)
+        grabber.stop()
+    tracebacks = [r for r in caplog.records if r.exc_info is not None]
+    assert len(tracebacks) == 1 and "driver bug" in caplog.text
+
+
 def test_slow_consumer_gets_the_newest_frame_and_every_drop_is_counted() -> None:
     camera = FlakyCamera(good_reads=None, period=0.002)
     grabber = _grabber(lambda: camera)

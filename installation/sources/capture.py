@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from installation.faults import ThrottledLog
 from installation.sources.base import FrameSource, SourceError
 from installation.types import Frame, SourceState, SourceStatus
 
@@ -80,6 +81,10 @@ class LatestFrameGrabber(threading.Thread):
         self.reopens = 0
         self.failed_attempts = 0  # since the source last delivered a frame
         self._warned: tuple[str | None, float] | None = None  # (error, monotonic time) logged
+        # A driver that raises at every open or read: its traceback as often as the warning.
+        self._crashes = ThrottledLog(
+            logger, level=logging.ERROR, every_s=REPEAT_WARN_S, traceback=True
+        )
 
     # -- consumer side -------------------------------------------------------------------
 
@@ -219,8 +224,8 @@ class LatestFrameGrabber(threading.Thread):
             return self._open_fn()
         except SourceError as exc:
             self.last_error = str(exc)
-        except Exception as exc:  # a driver or bug: log the traceback once per attempt
-            logger.exception("opening the source failed")
+        except Exception as exc:  # a driver or bug: its traceback, every REPEAT_WARN_S at most
+            self._crashes.event("opening the source failed")
             self.last_error = f"opening the source failed: {exc!r}"
         return None
 
@@ -234,7 +239,7 @@ class LatestFrameGrabber(threading.Thread):
                 self.last_error = str(exc)
                 return frames, False
             except Exception as exc:  # a driver hiccup must not kill the capture thread
-                logger.exception("reading %s failed", source.description)
+                self._crashes.event("reading %s failed", source.description)
                 self.last_error = f"{source.description}: read failed: {exc!r}"
                 return frames, False
             if frame is None:
