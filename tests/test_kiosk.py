@@ -473,4 +473,4 @@ def test_staff_languages_that_come_together_switch_the_screen_once(
                 rec.close()
     assert app.language == "de"
     switches = [r.getMessage() for r in caplog.records if r.getMessage().startswith("language:")]
-    assert 1 <= len(switches) <= 3, switches
+    assert 1 <= len(switches) <= 5, switches  # one per frame the burst spanned; was 10
