@@ -529,8 +529,12 @@ def read_config_text(path: Path) -> str:
         raise _file_problem(path, f"cannot read ({exc.strerror}); check the path") from None
 
 
+def load_config_text(path: Path) -> tuple[Config, str]:
+    """The config in a file and the text it was parsed from (for the lines of later checks)."""
+    text = read_config_text(path)
+    return parse_config(text, str(path), base=path.resolve().parent), text
+
+
 def load_config(path: Path | None = None) -> Config:
     """Load a config file (default: assets/config/default.yaml)."""
-    path = path or paths.DEFAULT_CONFIG
-    text = read_config_text(path)
-    return parse_config(text, str(path), base=path.resolve().parent)
+    return load_config_text(path or paths.DEFAULT_CONFIG)[0]

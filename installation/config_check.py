@@ -20,9 +20,8 @@ from installation.config import (
     ConfigProblem,
     MqttConfig,
     is_path_uri,
-    load_config,
+    load_config_text,
     node_line,
-    read_config_text,
 )
 
 BUNDLE_FILES = ("model.tflite", "card.json")
@@ -148,28 +147,15 @@ def file_problems(
     ]
 
 
-def check_files(
-    config: Config, path: Path | None, *, models: bool = True, thorough: bool = False
-) -> None:
-    """Raise ConfigError listing every missing file; `path` is the YAML `config` came from."""
-    text = None
-    if path is not None:
-        try:
-            text = read_config_text(path)
-        except ConfigError:
-            text = None  # loaded a moment ago; without lines is still a clear report
-    name = str(path) if path is not None else "<config>"
-    problems = file_problems(config, name, text, models=models, thorough=thorough)
-    if problems:
-        raise ConfigError(problems)
-
-
 def load_checked_config(
     path: Path | None = None, *, models: bool = True, thorough: bool = False
 ) -> Config:
-    """load_config, then check_files: what `validate-config` (thorough=True) and the kiosk's
-    start run."""
+    """Load a config, then raise ConfigError listing every file it names that is missing or
+    unusable (lines from the same text it was parsed from): what `validate-config`
+    (thorough=True) and the kiosk's start run."""
     path = path or paths.DEFAULT_CONFIG
-    config = load_config(path)
-    check_files(config, path, models=models, thorough=thorough)
+    config, text = load_config_text(path)
+    problems = file_problems(config, str(path), text, models=models, thorough=thorough)
+    if problems:
+        raise ConfigError(problems)
     return config

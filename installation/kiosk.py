@@ -261,14 +261,13 @@ def run_with_runtime(
             + (f", {problem}" if publisher is not None and (problem := publisher.problem) else ""),
         )
         if status != last_status[0]:
-            lost = status.state == SourceState.UNAVAILABLE
-            if lost and (last_status[0] is None or last_status[0].state != status.state):
-                stats.count_error("camera_lost")  # staff see it in stats.errors by kind
             stats.on_source_status(status)
             last_status[0] = status
             word = CAMERA_WORDS[status.state]
             if word != camera[0]:
                 camera[0] = word
+                if word == "lost":
+                    stats.count_error("camera_lost")  # staff see it in stats.errors by kind
                 logger.log(
                     logging.INFO if word == "ok" else logging.WARNING,
                     "camera %s: %s",

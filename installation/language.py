@@ -19,7 +19,6 @@ from installation.types import LANGUAGES
 logger = logging.getLogger(__name__)
 
 FILE_NAME = "language"
-SAVE_FIX = "make the folder writable for the kiosk's user (systemd: StateDirectory=)"
 
 
 class LanguageState:
@@ -75,10 +74,10 @@ class LanguageState:
             os.replace(tmp, self.path)
         except OSError as exc:
             logger.warning(
-                "could not keep the staff language in %s (%s): it holds until the next restart; %s",
+                "could not keep the staff language in %s (%s): it holds until the next restart; "
+                "make the folder writable for the kiosk's user (systemd: StateDirectory=)",
                 self.path,
                 exc,
-                SAVE_FIX,
             )
             return f"{str(self.path)[-80:]} is not writable ({exc.strerror or exc})"
         return None

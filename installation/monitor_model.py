@@ -33,10 +33,6 @@ logger = logging.getLogger(__name__)
 ID_SHARED_SLACK_S = 5.0
 
 
-def _first(pair: tuple[float, _Run]) -> float:
-    return pair[0]
-
-
 def local_day(epoch: float) -> dt.date:
     return dt.datetime.fromtimestamp(epoch).date()
 
@@ -96,7 +92,9 @@ class KioskRow:
         newer run had started (a restart ends the old run first), and did so within `stale_s`
         (once one of them is switched off, the flag clears). A second kiosk with the same
         installation_id, or a second `bias-mirror run` beside the service."""
-        starts = sorted(((epoch_of(since), run) for since, run in self.runs.items()), key=_first)
+        starts = sorted(
+            ((epoch_of(since), run) for since, run in self.runs.items()), key=lambda s: s[0]
+        )
         return any(
             older.last_end > newer_start + ID_SHARED_SLACK_S and now - older.last_end <= stale_s
             for i, (_, older) in enumerate(starts)

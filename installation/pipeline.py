@@ -224,7 +224,11 @@ class PipelineThread(threading.Thread):
         self._shown: Frame | None = None
         self.processed = 0
         self.passed = 0  # frames handed to the display without being judged
-        self.errors = 0
+
+    @property
+    def errors(self) -> int:
+        """Frames the models failed on (each counted for staff by `faults`)."""
+        return self.faults.total
 
     def latest(self) -> FrameResult | None:
         with self._lock:
@@ -266,7 +270,6 @@ class PipelineThread(threading.Thread):
                 result = self._pipeline.process(frame)
             except Exception:
                 # One bad frame (e.g. a corrupt decode) must not end the exhibit; count and go on.
-                self.errors += 1
                 self.faults.failed("pipeline failed on frame %d", frame.index)
                 if self._stop_event.wait(0.05):
                     break

@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,10 @@ def _data(args: argparse.Namespace, *, with_train: bool = True) -> Any:
             f"--wider-train-half {args.wider_train_half} chooses the half of wider-demog that "
             "--wider-train adds to training; add --wider-train (or leave the option out)"
         )
-    repeated = sorted({f for f in args.wider_fractions if args.wider_fractions.count(f) > 1})
-    if repeated:
+    again = _repeated(args.wider_fractions)
+    if again is not None:
         raise DataError(
-            f"--wider-fractions lists {repeated[0]} twice; give each face fraction once, "
+            f"--wider-fractions lists {again} twice; give each face fraction once, "
             "e.g. 0.5 0.7 0.9 1.0"
         )
     recipe = load_recipe(args.recipe) if getattr(args, "recipe", None) else load_recipe()
@@ -81,11 +82,16 @@ def _check_distinct(paths: list[Path], flag: str) -> None:
         seen[path.resolve()] = path
 
 
+def _repeated(values: Sequence[float]) -> float | None:
+    """The smallest value listed more than once (seeds, face fractions), or None."""
+    return min((v for v in values if values.count(v) > 1), default=None)
+
+
 def _check_seeds(seeds: list[int]) -> None:
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if repeated:
+    again = _repeated(seeds)
+    if again is not None:
         raise DataError(
-            f"--seeds {' '.join(map(str, seeds))}: seed {repeated[0]} is given twice; each seed "
+            f"--seeds {' '.join(map(str, seeds))}: seed {again} is given twice; each seed "
             "is its own run, so pass each once (e.g. --seeds 0 1 2)"
         )
 

@@ -121,9 +121,9 @@ def test_a_batch_that_reads_other_logits_is_refused(tiny_bundles: Path) -> None:
         return base, covered
 
     with pytest.raises(BatchError, match="other logits"):
-        load_batch_reader(one.model_file, off_by_a_step)
+        load_batch_reader(one.model.content, off_by_a_step)
     # The true reference passes: the refusal above came from the difference alone.
-    assert load_batch_reader(one.model_file, one.occluded_logits).side == 64
+    assert load_batch_reader(one.model.content, one.occluded_logits).side == 64
 
 
 def test_a_model_without_a_batch_1_reshape_is_named(tiny_bundles: Path) -> None:

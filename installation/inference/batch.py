@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -143,12 +142,12 @@ class Int8BatchReader:
         return float(out[0]), out[1:].astype(np.float32)
 
 
-def load_batch_reader(model: bytes | Path, one_by_one: OccludedFn) -> Int8BatchReader:
-    """A batch reader of the model (its bytes, or its file) whose occlusions of a probe crop
-    equal `one_by_one`'s (the batch-1 reader of the same model) exactly; BatchError with the
-    reason otherwise."""
+def load_batch_reader(model: bytes, one_by_one: OccludedFn) -> Int8BatchReader:
+    """A batch reader of the model (the bytes the batch-1 reader runs) whose occlusions of a
+    probe crop equal `one_by_one`'s (that batch-1 reader) exactly; BatchError with the reason
+    otherwise."""
     try:
-        content = batch_agnostic_model(model if isinstance(model, bytes) else model.read_bytes())
+        content = batch_agnostic_model(model)
         reader = Int8BatchReader(content_interpreter(content))
     except BatchError:
         raise

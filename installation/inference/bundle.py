@@ -47,8 +47,9 @@ class Bundle:
         return self.edgetpu.path if self.edgetpu is not None else None
 
 
-def _read_checked(path: Path, expected: str) -> ModelFile:
-    """The file's bytes, once, checked against the card's sha256."""
+def _read_checked(path: Path, expected: str | None) -> ModelFile:
+    """The file's bytes, once, checked against the card's sha256 (`expected`; None: a card from
+    before edgetpu_sha256, the file as it is)."""
     try:
         content = path.read_bytes()
     except OSError as exc:
@@ -56,7 +57,7 @@ def _read_checked(path: Path, expected: str) -> ModelFile:
             f"{path}: cannot be read ({exc.strerror or exc}); check its permissions or {FIX}"
         ) from None
     actual = hashlib.sha256(content).hexdigest()
-    if actual != expected:
+    if expected is not None and actual != expected:
         raise BundleError(
             f"{path}: sha256 {actual[:12]}... does not match card.json ({expected[:12]}...): "
             f"the file is corrupt or from another export; {FIX}"
@@ -78,15 +79,7 @@ def load_bundle(folder: Path) -> Bundle:
         raise BundleError(str(exc)) from None
     checked = _read_checked(model, card.sha256)
     edgetpu = folder / "model_edgetpu.tflite"
-    edgetpu_checked = None
-    if edgetpu.is_file():
-        if card.edgetpu_sha256 is not None:
-            edgetpu_checked = _read_checked(edgetpu, card.edgetpu_sha256)
-        else:  # a card from before edgetpu_sha256: the file as it is
-            try:
-                edgetpu_checked = ModelFile(edgetpu, edgetpu.read_bytes())
-            except OSError as exc:
-                raise BundleError(f"{edgetpu}: cannot be read ({exc.strerror}); {FIX}") from None
+    edgetpu_checked = _read_checked(edgetpu, card.edgetpu_sha256) if edgetpu.is_file() else None
     latent = folder / "latent.npz"
     if card.kind == "dbvae" and not latent.is_file():
         logger.warning("%s: DB-VAE bundle without latent.npz; no rarity meter", folder)

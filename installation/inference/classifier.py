@@ -54,7 +54,7 @@ class Classifier:
         self.card = bundle.card
         self.backend = backend
         self.model = model  # the bytes the interpreter runs (checked against the card)
-        model_file = self.model_file = model.path
+        model_file = model.path
         inp = interp.get_input_details()
         if len(inp) != 1 or tuple(inp[0]["shape"]) != INPUT_SHAPE:
             shapes = [_shape(d) for d in inp]
@@ -86,6 +86,11 @@ class Classifier:
                     f"{bundle.latent_path}: {self.rarity.latent_dim} dimensions, model has "
                     f"{outs[1]['shape'][1]}; {FIX}"
                 )
+
+    @property
+    def model_file(self) -> Path:
+        """The file the running model was read from (model.tflite or model_edgetpu.tflite)."""
+        return self.model.path
 
     @property
     def threshold_logit(self) -> float:

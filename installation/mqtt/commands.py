@@ -30,7 +30,8 @@ _PAUSE_HELP = 'send {} or {"reason": "cleaning"}'
 # flood the result topic. Over the budget a command is dropped, unanswered but for one line.
 COMMAND_BURST = 10  # commands taken at once
 COMMAND_RATE = 2.0  # commands a second, sustained
-REJECT_LOG_S = 10.0  # at most one "command rejected" log line (and dropped-command answer) per
+# At most one "command rejected" log line (and one answer to dropped commands) this often, s.
+REJECT_LOG_S = 10.0
 
 
 def _quote(text: str, limit: int = MAX_SHOWN) -> str:
