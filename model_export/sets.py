@@ -175,6 +175,7 @@ def prepare(
     wider_train_half: str = "A",
     lab_sets: bool = True,
     threshold_set: str = "objects",
+    nonface_pool: bool = False,
 ) -> Prepared:
     """Decode the recipe's training draw (skipped for evaluation only), the validation non-faces
     (threshold calibration) and the evaluation sets, and build the camera-shift set; with
@@ -184,7 +185,9 @@ def prepare(
     other half's faces only (photos no model saw; `split_wider`). Without `lab_sets` the lab's
     evaluation sets and camera-shift are neither decoded nor built (the cross-fit judges the
     in-the-wild faces only: about 1.5 of its 4 s of decoding went to sets it never scored).
-    `threshold_set`: which non-faces set the thresholds (THRESHOLD_NONFACES)."""
+    `threshold_set`: which non-faces set the thresholds (THRESHOLD_NONFACES). With
+    `nonface_pool` every training non-face the recipe did not draw joins the training images
+    too, for `--nonface-draw mined` (model_export.mining) to draw from; never a validation one."""
     if wider_train and wider is None:
         raise DataError("--wider-train adds half of wider-demog to training: pass --wider too")
     for f in wider_fractions:
@@ -196,6 +199,12 @@ def prepare(
     check_memory(len(drawn), f"recipe {recipe.name}")
     t0 = time.perf_counter()
     train = load_images(root, drawn)
+    if nonface_pool and with_train:
+        taken = {r.path for r in drawn}
+        rest = load_images(root, [r for r in train_rows if not r.is_face and r.path not in taken])
+        train = Images(
+            np.concatenate([train.x, rest.x]), train.rows + rest.rows, train.skipped + rest.skipped
+        )
     val_nonfaces = load_images(root, [r for r in val_rows if not r.is_face])
     evals = {
         name: load_images(root, [r for r in rows if r.split == "eval" and r.path.startswith(pre)])
@@ -257,6 +266,8 @@ def prepare(
         "recipe": recipe.model_dump(),
         "faces": int(train.y.sum()),
         "nonfaces": int((1 - train.y).sum()),
+        # With `nonface_pool`, "nonfaces" is the pool; each epoch trains on the recipe's count.
+        "nonface_pool": nonface_pool,
         "faces_by_" + recipe.group_by: faces_by_group,
         "validation_nonfaces": n_val,
         "skipped_unreadable": len(train.skipped) + len(val_nonfaces.skipped),

@@ -17,6 +17,7 @@ from typing import Any
 from installation.inference.views import CROP_ALONE, Views
 from model_export.augment_wild import SCALE_DRAWS
 from model_export.data import DataError
+from model_export.mining import NONFACE_DRAWS
 from model_export.sets import Prepared, balance_groups
 from model_export.workflow import export_model
 
@@ -59,6 +60,15 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         metavar="K",
         help="CNN methods: ship the mean of the last K epochs' weights, BatchNorm measured again "
         "(stochastic weight averaging), instead of the last step's; 0: the last step's",
+    )
+    p.add_argument(
+        "--nonface-draw",
+        choices=NONFACE_DRAWS,
+        default="recipe",
+        help="CNN methods: train every epoch on the recipe's non-faces (recipe), or draw the "
+        "recipe's count each epoch from every training non-face, half of them those the model "
+        "scores highest (mined: hard-negative bootstrapping; the validation non-faces that set "
+        "the threshold are never in the pool)",
     )
     p.add_argument("--rule", choices=["max", "product", "mean_log"], default="max")
     p.add_argument("--alpha", type=float, default=0.001, help="histogram smoothing")
@@ -182,6 +192,10 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
     average_last = args.average_last
     if average_last and method == "dbvae":
         raise DataError("--average-last works with the CNN methods (baseline, balanced), not dbvae")
+    if args.nonface_draw != "recipe" and method == "dbvae":
+        raise DataError(
+            "--nonface-draw mined works with the CNN methods (baseline, balanced), not dbvae"
+        )
     if not 0 <= average_last <= epochs:
         raise DataError(
             f"--average-last must be in 0..{epochs} (the epochs trained), got {average_last}"
@@ -210,6 +224,7 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         lr_schedule=args.lr_schedule,
         scale_draw=args.scale_draw,
         average_last=average_last,
+        nonface_draw=args.nonface_draw,
     )
 
 
@@ -277,10 +292,20 @@ def train_method(
     x, y = data.train.x, data.train.y
     ckpt = checkpoint_dir(work, method, cfg.seed)
     if method == "baseline":
-        return train_baseline(x, y, cfg, ckpt, context=data.train_context)
+        return train_baseline(
+            x, y, cfg, ckpt, context=data.train_context, nonfaces_per_epoch=data.recipe.nonfaces
+        )
     if method == "balanced":
         groups = balance_groups(data.train, data.recipe.group_by)
-        return train_balanced(x, y, groups, cfg, ckpt, context=data.train_context)
+        return train_balanced(
+            x,
+            y,
+            groups,
+            cfg,
+            ckpt,
+            context=data.train_context,
+            nonfaces_per_epoch=data.recipe.nonfaces,
+        )
     if method == "dbvae":
         # Group labels only to log the drawn shares.
         return train_dbvae(x, y, data.train.attr(data.recipe.group_by), cfg, ckpt)

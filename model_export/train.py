@@ -40,6 +40,7 @@ from model_export.batches import (
     make_augmenter,
 )
 from model_export.data import DataError
+from model_export.mining import NonfaceDraw, mine_nonfaces
 from model_export.models import DBVAE, baseline_cnn
 from model_export.resampling import Rule, effective_shares, face_weights
 
@@ -95,6 +96,11 @@ class TrainConfig:
     # resume setting: the checkpoint holds the last step's weights either way, and the epochs
     # kept for the mean are checked when it is taken.
     average_last: int = 0
+    # CNN methods: which non-faces each epoch trains on (model_export.mining): "recipe" (the
+    # recipe's fixed draw, every epoch) or "mined" (the recipe's count from the whole training
+    # pool, half of them the ones the model scores highest). "mined" needs the pool in `x`
+    # (`prepare(..., nonface_pool=True)`).
+    nonface_draw: NonfaceDraw = "recipe"
 
 
 def _verbose() -> int:
@@ -166,6 +172,7 @@ def latent_means(model: DBVAE, x: np.ndarray, batch: int = 256) -> np.ndarray:
 _CNN_KEYS = (
     *("batch_size", "learning_rate", "seed", "augment", "per_batch_streams"),
     *("width", "convs_per_stage", "lr_schedule", "schedule_epochs", "scale_draw"),
+    "nonface_draw",
 )
 _DBVAE_KEYS = (
     *_CNN_KEYS,
@@ -183,6 +190,7 @@ _LEGACY: dict[str, Any] = {
     "lr_schedule": "constant",
     "schedule_epochs": None,
     "scale_draw": "uniform",
+    "nonface_draw": "recipe",
 }
 
 
@@ -301,20 +309,80 @@ def context_rows(cfg: TrainConfig, context: Context | None) -> Context | None:
 
 
 def train_baseline(
-    x: np.ndarray, y: np.ndarray, cfg: TrainConfig, work: Path, *, context: Context | None = None
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: TrainConfig,
+    work: Path,
+    *,
+    context: Context | None = None,
+    nonfaces_per_epoch: int | None = None,
 ) -> tuple[keras.Model, list[dict[str, Any]]]:
-    """`context`: wider crops of some training faces (used by `--augment wild-context`)."""
-    model, done, log = _compiled_cnn(cfg, work, math.ceil(len(x) / cfg.batch_size))
+    """`context`: wider crops of some training faces (used by `--augment wild-context`).
+    `nonfaces_per_epoch`: with `cfg.nonface_draw` "mined", how many of the non-faces in `x`
+    (the whole pool) each epoch draws."""
+    faces, nonfaces = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    per_epoch = _nonfaces_per_epoch(cfg, len(nonfaces), nonfaces_per_epoch)
+    model, done, log = _compiled_cnn(
+        cfg, work, math.ceil((len(faces) + per_epoch) / cfg.batch_size)
+    )
     ctx = context_rows(cfg, context)
-    augmenter = make_augmenter(cfg.augment, x[y == 0], ctx, cfg.scale_draw)
+    augmenter = make_augmenter(cfg.augment, x[nonfaces], ctx, cfg.scale_draw)
     which = None if ctx is None else ctx.which
-    data = Batches(x, y, cfg.batch_size, cfg.seed, aug=augmenter, workers=cfg.workers, which=which)
     for epoch in range(done, cfg.epochs):
-        log.append({"epoch": epoch + 1, "loss": fit_epoch(model, data)})
+        if cfg.nonface_draw == "recipe":
+            data = Batches(
+                x, y, cfg.batch_size, cfg.seed, aug=augmenter, workers=cfg.workers, which=which
+            )
+            entry: dict[str, Any] = {}
+        else:
+            mined, entry = _mined(model, x, nonfaces, per_epoch, cfg=cfg, epoch=epoch)
+            rows = np.concatenate([faces, mined])
+            data = Batches(
+                x, y, cfg.batch_size, cfg.seed + epoch, aug=augmenter, workers=cfg.workers,
+                which=which, rows=rows,
+            )  # fmt: skip
+        log.append({"epoch": epoch + 1, "loss": fit_epoch(model, data), **entry})
         _checkpoint(model, work, epoch + 1, log, _settings(cfg, _CNN_KEYS), keep=_keeps(cfg))
     if cfg.average_last:
         _average_last(model, cfg, work, averaging_batches(x, y, cfg, augmenter, which))
     return model, log
+
+
+def _nonfaces_per_epoch(cfg: TrainConfig, pool: int, asked: int | None) -> int:
+    """How many non-faces an epoch trains on: all of `x`'s with the recipe's draw; `asked` of
+    the `pool` when mined."""
+    if cfg.nonface_draw == "recipe":
+        return pool
+    if asked is None or not 0 < asked <= pool:
+        raise DataError(
+            f"--nonface-draw mined draws {asked} non-faces per epoch from a pool of {pool}; "
+            "lower the recipe's non-face count, or use --nonface-draw recipe"
+        )
+    return asked
+
+
+def _mined(
+    model: keras.Model,
+    x: np.ndarray,
+    nonfaces: np.ndarray,
+    n: int,
+    *,
+    cfg: TrainConfig,
+    epoch: int,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """This epoch's `n` non-faces (model_export.mining), scored by the model as the epochs
+    before left it (none before the first), and what the log records of the draw."""
+    rng = np.random.default_rng([cfg.seed, epoch, 2])  # the same draw on a resumed run
+
+    def score(rows: np.ndarray) -> np.ndarray:
+        return predict_logits(model, x[rows])
+
+    mined, lowest = mine_nonfaces(score if epoch > 0 else None, nonfaces, n, rng)
+    entry: dict[str, Any] = {"mined_nonfaces": len(np.unique(mined))}
+    if lowest is not None:
+        entry["mined_lowest_hard_logit"] = round(lowest, 4)
+        logger.info("epoch %d: hard non-faces score from logit %.3f up", epoch + 1, lowest)
+    return mined, entry
 
 
 def train_dbvae(
@@ -495,15 +563,20 @@ def train_balanced(
     work: Path,
     *,
     context: Context | None = None,
+    nonfaces_per_epoch: int | None = None,
 ) -> tuple[keras.Model, list[dict[str, Any]]]:
     """The baseline CNN, but each epoch draws faces with probability 1 / (size of their group):
     a supervised comparison method that uses the group labels (the DB-VAE does not).
-    `context`: as for train_baseline."""
-    # Each epoch's rows are its draw of len(faces) faces plus every non-face: len(x) rows.
-    model, done, log = _compiled_cnn(cfg, work, math.ceil(len(x) / cfg.batch_size))
-    rng = np.random.default_rng(cfg.seed)
+    `context`, `nonfaces_per_epoch`: as for train_baseline."""
     faces = np.flatnonzero(y == 1)
     nonfaces = np.flatnonzero(y == 0)
+    per_epoch = _nonfaces_per_epoch(cfg, len(nonfaces), nonfaces_per_epoch)
+    # Each epoch's rows are its draw of len(faces) faces plus its non-faces (with the recipe's
+    # draw every non-face: len(x) rows).
+    model, done, log = _compiled_cnn(
+        cfg, work, math.ceil((len(faces) + per_epoch) / cfg.batch_size)
+    )
+    rng = np.random.default_rng(cfg.seed)
     fg = groups[faces]
     w = balanced_probabilities(fg)
     ctx = context_rows(cfg, context)
@@ -511,6 +584,10 @@ def train_balanced(
     which = None if ctx is None else ctx.which
     for epoch in range(done, cfg.epochs):
         drawn = faces[rng.choice(len(faces), len(faces), replace=True, p=w)]
+        entry: dict[str, Any] = {}
+        epoch_nonfaces = nonfaces
+        if cfg.nonface_draw == "mined":
+            epoch_nonfaces, entry = _mined(model, x, nonfaces, per_epoch, cfg=cfg, epoch=epoch)
         data = Batches(
             x,
             y,
@@ -519,7 +596,7 @@ def train_balanced(
             aug=augmenter,
             workers=cfg.workers,
             which=which,
-            rows=np.concatenate([drawn, nonfaces]),
+            rows=np.concatenate([drawn, epoch_nonfaces]),
         )
         loss = fit_epoch(model, data)
         log.append(
@@ -527,6 +604,7 @@ def train_balanced(
                 "epoch": epoch + 1,
                 "loss": loss,
                 "drawn_shares": effective_shares(w, fg),
+                **entry,
             }
         )
         _checkpoint(model, work, epoch + 1, log, _settings(cfg, _CNN_KEYS), keep=_keeps(cfg))
