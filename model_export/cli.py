@@ -48,7 +48,7 @@ def _data(args: argparse.Namespace, *, with_train: bool = True) -> Any:
         wider_train=args.wider_train,
         wider_train_half=args.wider_train_half,
         threshold_set=args.threshold_nonfaces,
-        nonface_pool=getattr(args, "nonface_draw", "recipe") == "mined",
+        nonface_pool=getattr(args, "nonface_draw", "recipe") != "recipe",
     )
 
 

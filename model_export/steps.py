@@ -66,9 +66,9 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         choices=NONFACE_DRAWS,
         default="recipe",
         help="CNN methods: train every epoch on the recipe's non-faces (recipe), or draw the "
-        "recipe's count each epoch from every training non-face, half of them those the model "
-        "scores highest (mined: hard-negative bootstrapping; the validation non-faces that set "
-        "the threshold are never in the pool)",
+        "recipe's count each epoch from every training non-face, uniformly (pool) or half of "
+        "them those the model scores highest (mined: hard-negative bootstrapping); the "
+        "validation non-faces that set the threshold are never in the pool",
     )
     p.add_argument("--rule", choices=["max", "product", "mean_log"], default="max")
     p.add_argument("--alpha", type=float, default=0.001, help="histogram smoothing")
@@ -194,7 +194,8 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         raise DataError("--average-last works with the CNN methods (baseline, balanced), not dbvae")
     if args.nonface_draw != "recipe" and method == "dbvae":
         raise DataError(
-            "--nonface-draw mined works with the CNN methods (baseline, balanced), not dbvae"
+            f"--nonface-draw {args.nonface_draw} works with the CNN methods (baseline, balanced), "
+            "not dbvae"
         )
     if not 0 <= average_last <= epochs:
         raise DataError(

@@ -97,8 +97,9 @@ class TrainConfig:
     # kept for the mean are checked when it is taken.
     average_last: int = 0
     # CNN methods: which non-faces each epoch trains on (model_export.mining): "recipe" (the
-    # recipe's fixed draw, every epoch) or "mined" (the recipe's count from the whole training
-    # pool, half of them the ones the model scores highest). "mined" needs the pool in `x`
+    # recipe's fixed draw, every epoch), "pool" (the recipe's count from the whole training
+    # pool, uniformly) or "mined" (the same, half of them the ones the model scores highest).
+    # "pool" and "mined" need the pool in `x`
     # (`prepare(..., nonface_pool=True)`).
     nonface_draw: NonfaceDraw = "recipe"
 
@@ -318,8 +319,8 @@ def train_baseline(
     nonfaces_per_epoch: int | None = None,
 ) -> tuple[keras.Model, list[dict[str, Any]]]:
     """`context`: wider crops of some training faces (used by `--augment wild-context`).
-    `nonfaces_per_epoch`: with `cfg.nonface_draw` "mined", how many of the non-faces in `x`
-    (the whole pool) each epoch draws."""
+    `nonfaces_per_epoch`: with `cfg.nonface_draw` "pool" or "mined", how many of the
+    non-faces in `x` (the whole pool) each epoch draws."""
     faces, nonfaces = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     per_epoch = _nonfaces_per_epoch(cfg, len(nonfaces), nonfaces_per_epoch)
     model, done, log = _compiled_cnn(
@@ -350,12 +351,13 @@ def train_baseline(
 
 def _nonfaces_per_epoch(cfg: TrainConfig, pool: int, asked: int | None) -> int:
     """How many non-faces an epoch trains on: all of `x`'s with the recipe's draw; `asked` of
-    the `pool` when mined."""
+    the `pool` when drawn from it."""
     if cfg.nonface_draw == "recipe":
         return pool
     if asked is None or not 0 < asked <= pool:
         raise DataError(
-            f"--nonface-draw mined draws {asked} non-faces per epoch from a pool of {pool}; "
+            f"--nonface-draw {cfg.nonface_draw} draws {asked} non-faces per epoch from a pool "
+            f"of {pool}; "
             "lower the recipe's non-face count, or use --nonface-draw recipe"
         )
     return asked
@@ -370,14 +372,16 @@ def _mined(
     cfg: TrainConfig,
     epoch: int,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """This epoch's `n` non-faces (model_export.mining), scored by the model as the epochs
-    before left it (none before the first), and what the log records of the draw."""
+    """This epoch's `n` non-faces (model_export.mining): with "mined" half of them scored by
+    the model as the epochs before left it (none before the first), with "pool" all uniform;
+    and what the log records of the draw."""
     rng = np.random.default_rng([cfg.seed, epoch, 2])  # the same draw on a resumed run
 
     def score(rows: np.ndarray) -> np.ndarray:
         return predict_logits(model, x[rows])
 
-    mined, lowest = mine_nonfaces(score if epoch > 0 else None, nonfaces, n, rng)
+    scorer = score if epoch > 0 and cfg.nonface_draw == "mined" else None
+    mined, lowest = mine_nonfaces(scorer, nonfaces, n, rng)
     entry: dict[str, Any] = {"mined_nonfaces": len(np.unique(mined))}
     if lowest is not None:
         entry["mined_lowest_hard_logit"] = round(lowest, 4)
@@ -586,7 +590,7 @@ def train_balanced(
         drawn = faces[rng.choice(len(faces), len(faces), replace=True, p=w)]
         entry: dict[str, Any] = {}
         epoch_nonfaces = nonfaces
-        if cfg.nonface_draw == "mined":
+        if cfg.nonface_draw != "recipe":
             epoch_nonfaces, entry = _mined(model, x, nonfaces, per_epoch, cfg=cfg, epoch=epoch)
         data = Batches(
             x,

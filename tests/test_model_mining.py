@@ -94,6 +94,11 @@ def test_mined_training_draws_the_recipe_count_and_logs_the_hard_scores(tmp_path
     for bad in (None, 41):
         with pytest.raises(DataError, match=r"--nonface-draw mined draws .* pool of 40"):
             train_baseline(x, y, cfg, tmp_path / "d", nonfaces_per_epoch=bad)
+    # "pool": the same count, uniformly, nothing scored (no hard logit logged).
+    pool = TrainConfig(epochs=2, batch_size=16, seed=3, nonface_draw="pool")
+    _, log_p = train_baseline(x, y, pool, tmp_path / "p", nonfaces_per_epoch=16)
+    assert [e["mined_nonfaces"] for e in log_p] == [16, 16]
+    assert not any("mined_lowest_hard_logit" in e for e in log_p)
     # A checkpoint of the recipe's draw is not resumed as a mined one, nor the other way round.
     plain = TrainConfig(epochs=2, batch_size=16, seed=3)
     with pytest.raises(DataError, match="nonface_draw"):
@@ -112,6 +117,8 @@ def test_the_option_reaches_the_config_and_the_dbvae_refuses_it() -> None:
     assert train_config(args, "baseline", seed=0).nonface_draw == "mined"
     assert train_config(args, "balanced", seed=0).nonface_draw == "mined"
     assert train_config(parser.parse_args([]), "baseline", seed=0).nonface_draw == "recipe"
+    pool = parser.parse_args(["--nonface-draw", "pool"])
+    assert train_config(pool, "balanced", seed=0).nonface_draw == "pool"
     with pytest.raises(DataError, match="--nonface-draw mined works with the CNN methods"):
         train_config(args, "dbvae", seed=0)
     with pytest.raises(SystemExit):
