@@ -21,7 +21,8 @@ and the answer (the README has the numbers):
   shares per bundle; the corners hold too many other people's faces to set a threshold on.
 - `per_seed`: did a training setting help, seed by seed? Two runs' bundles side by side from
   their cards (same seed: same start and draws, so paired). The cosine schedule, log-uniform
-  framings and a doubled learning rate did not (sweeps of 2026-12-07).
+  framings and a doubled learning rate did not (sweeps of 2026-12-07), nor did mined or more
+  non-faces (`--nonface-draw mined` / `pool`, seed 0: both models lost 1-6 points).
 - `crossfit`: does the recipe's narrowing of the gap hold on all of wider-demog? The recipe
   trained on half B (`--wider-train-half B`) judges half A, the shipped recipe half B: each face
   by models that never saw its photo, each half alone and pooled (re-check of 2026-12-07).
