@@ -26,7 +26,14 @@ logger = logging.getLogger(__name__)
 def _data(args: argparse.Namespace, *, with_train: bool = True) -> Any:
     from model_export.recipe import load_recipe
     from model_export.sets import prepare
+    from model_export.wider import check_share
 
+    check_share(args.wider_train_share)
+    if args.wider_train_share != 1 and not args.wider_train:
+        raise DataError(
+            f"--wider-train-share {args.wider_train_share} chooses how much of the half "
+            "--wider-train adds to training; add --wider-train (or leave the option out)"
+        )
     if args.wider_train_half != "A" and not args.wider_train:
         raise DataError(
             f"--wider-train-half {args.wider_train_half} chooses the half of wider-demog that "
@@ -47,6 +54,7 @@ def _data(args: argparse.Namespace, *, with_train: bool = True) -> Any:
         wider_fractions=tuple(args.wider_fractions),
         wider_train=args.wider_train,
         wider_train_half=args.wider_train_half,
+        wider_train_share=args.wider_train_share,
         threshold_set=args.threshold_nonfaces,
         nonface_pool=getattr(args, "nonface_draw", "recipe") != "recipe",
     )
@@ -355,6 +363,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="with --wider-train: which half of the photos to train on (the other is "
             "measured); B trains on the shipped models' measured half, for a re-check of the "
             "recipe on half A (model_export.diagnostics.crossfit)",
+        )
+        p.add_argument(
+            "--wider-train-share",
+            type=float,
+            default=1.0,
+            metavar="S",
+            help="with --wider-train: train on this share (0-1] of the half's photos only, a "
+            "seeded draw; the other half is measured either way (how recall grows with "
+            "in-the-wild faces)",
         )
 
     def work_arg(p: argparse.ArgumentParser) -> None:

@@ -173,6 +173,7 @@ def prepare(
     wider_fractions: tuple[float, ...] = (*FRACTIONS, STUDIO_FRACTION),
     wider_train: bool = False,
     wider_train_half: str = "A",
+    wider_train_share: float = 1.0,
     lab_sets: bool = True,
     threshold_set: str = "objects",
     nonface_pool: bool = False,
@@ -231,7 +232,7 @@ def prepare(
     added: dict[str, Any] | None = None
     context: Context | None = None
     if faces is not None and wider_train:
-        split = split_wider(faces, wider_train_half)
+        split = split_wider(faces, wider_train_half, wider_train_share)
         if with_train:
             n_added = len(split.added)
             which = np.concatenate([np.full(len(train.x), -1), np.arange(n_added)])
@@ -248,6 +249,7 @@ def prepare(
         by_skin = Counter(r.attrs.get("skin_group", "") for r in split.added_rows)
         added = {
             "half": wider_train_half,
+            "share_of_photos": wider_train_share,
             "faces": len(split.added_rows),
             "by_skin_group": dict(by_skin),
         }

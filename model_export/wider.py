@@ -137,17 +137,40 @@ def other_half(half: str) -> str:
     return HALVES[1 - HALVES.index(half)]
 
 
-def split_wider(faces: WiderFaces, half: str = "A") -> Split:
+# Seed of `share`'s draw of a half's photos: the same photos on every run and machine.
+SHARE_SEED = 6197
+
+
+def check_share(share: float) -> None:
+    if not (math.isfinite(share) and 0 < share <= 1):
+        raise DataError(
+            f"--wider-train-share {share}: the share of the half's photos to train on must be "
+            "above 0 and at most 1, e.g. 0.5"
+        )
+
+
+def split_wider(faces: WiderFaces, half: str = "A", share: float = 1.0) -> Split:
     """One half of the photos for training (A by default), the other held out: by source photo
-    (`photo_halves`, the split of every re-check), so no photo gives faces to both sides."""
+    (`photo_halves`, the split of every re-check), so no photo gives faces to both sides.
+    `share` < 1 trains on that share of the half's photos only (a seeded draw of photos, not
+    of faces); the held-out faces are the other half's either way, so runs with different
+    shares are measured on the same faces."""
     from model_export.paired import photo_halves
 
     other_half(half)  # checks the name
-    half_a = photo_halves([r.source for r in faces.rows])
-    train = half_a if half == "A" else ~half_a
+    check_share(share)
+    sources = [r.source for r in faces.rows]
+    half_a = photo_halves(sources)
+    half_mask = half_a if half == "A" else ~half_a
+    train = half_mask.copy()
+    if share < 1:
+        photos = sorted({s for s, t in zip(sources, half_mask, strict=True) if t})
+        rng = np.random.default_rng(SHARE_SEED)
+        keep = set(rng.choice(photos, max(1, round(share * len(photos))), replace=False).tolist())
+        train &= np.array([s in keep for s in sources])
     added = np.stack([crop64(img, ADDED_FRACTION) for img in faces.x128[train]])
     rows = [r for r, a in zip(faces.rows, train, strict=True) if a]
-    return Split(added, rows, ~train, faces.x128[train])
+    return Split(added, rows, ~half_mask, faces.x128[train])
 
 
 def distance_at(fraction: float) -> float:

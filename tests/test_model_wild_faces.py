@@ -57,3 +57,30 @@ def test_recall_is_counted_on_held_out_faces_only(wider: Path) -> None:
     for cell, want in (("Darker Female", 1.0), ("Darker Male", 1.0), ("Lighter Female", 0.0)):
         assert r[cell]["recall"] == want
         assert 0 < r[cell]["count"] < 10  # a part of the cell's 10 faces: half B only
+
+
+def test_a_share_of_the_half_trains_on_some_of_its_photos_and_measures_the_same_faces(
+    wider: Path,
+) -> None:
+    """`--wider-train-share`: a seeded draw of the half's photos (never a photo of the other
+    half), the held-out faces unchanged, the same draw on every call; out-of-range shares are
+    refused with the option's name."""
+    from model_export.data import DataError
+    from model_export.wider import check_share
+
+    faces = load_wider(wider)
+    full = split_wider(faces)
+    half = split_wider(faces, share=0.5)
+    again = split_wider(faces, share=0.5)
+    assert np.array_equal(half.held_out, full.held_out)
+    paths = {r.path for r in half.added_rows}
+    assert paths < {r.path for r in full.added_rows}  # a proper part of half A
+    assert len(paths) == pytest.approx(len(full.added_rows) / 2, abs=1)
+    assert [r.path for r in again.added_rows] == [r.path for r in half.added_rows]
+    assert len(half.added) == len(half.added_rows) == len(half.added128)
+    photos = {r.source for r in half.added_rows}
+    held = {r.source for r, h in zip(faces.rows, full.held_out, strict=True) if h}
+    assert not photos & held
+    for bad in (0.0, -0.5, 1.5, float("nan")):
+        with pytest.raises(DataError, match="--wider-train-share"):
+            check_share(bad)
