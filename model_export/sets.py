@@ -188,7 +188,8 @@ def prepare(
     in-the-wild faces only: about 1.5 of its 4 s of decoding went to sets it never scored).
     `threshold_set`: which non-faces set the thresholds (THRESHOLD_NONFACES). With
     `nonface_pool` every training non-face the recipe did not draw joins the training images
-    too, for `--nonface-draw mined` (model_export.mining) to draw from; never a validation one."""
+    too, for `--nonface-draw pool` or `mined` (model_export.mining) to draw from; never a
+    validation one."""
     if wider_train and wider is None:
         raise DataError("--wider-train adds half of wider-demog to training: pass --wider too")
     for f in wider_fractions:

@@ -99,8 +99,7 @@ class TrainConfig:
     # CNN methods: which non-faces each epoch trains on (model_export.mining): "recipe" (the
     # recipe's fixed draw, every epoch), "pool" (the recipe's count from the whole training
     # pool, uniformly) or "mined" (the same, half of them the ones the model scores highest).
-    # "pool" and "mined" need the pool in `x`
-    # (`prepare(..., nonface_pool=True)`).
+    # "pool" and "mined" need the pool in `x` (`prepare(..., nonface_pool=True)`).
     nonface_draw: NonfaceDraw = "recipe"
 
 
@@ -321,26 +320,27 @@ def train_baseline(
     """`context`: wider crops of some training faces (used by `--augment wild-context`).
     `nonfaces_per_epoch`: with `cfg.nonface_draw` "pool" or "mined", how many of the
     non-faces in `x` (the whole pool) each epoch draws."""
-    faces, nonfaces = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    per_epoch = _nonfaces_per_epoch(cfg, len(nonfaces), nonfaces_per_epoch)
-    model, done, log = _compiled_cnn(
-        cfg, work, math.ceil((len(faces) + per_epoch) / cfg.batch_size)
-    )
+    faces, nonfaces, per_epoch, (model, done, log) = _cnn_start(x, y, cfg, work, nonfaces_per_epoch)
     ctx = context_rows(cfg, context)
     augmenter = make_augmenter(cfg.augment, x[nonfaces], ctx, cfg.scale_draw)
     which = None if ctx is None else ctx.which
+    # The recipe's draw: one dataset for every epoch, each reshuffling its order and moving its
+    # augmentation stream on (`on_epoch_end`); a new one per epoch would repeat epoch 1's.
+    every_epoch = (
+        Batches(x, y, cfg.batch_size, cfg.seed, aug=augmenter, workers=cfg.workers, which=which)
+        if cfg.nonface_draw == "recipe"
+        else None
+    )
     for epoch in range(done, cfg.epochs):
-        if cfg.nonface_draw == "recipe":
-            data = Batches(
-                x, y, cfg.batch_size, cfg.seed, aug=augmenter, workers=cfg.workers, which=which
+        data = every_epoch
+        entry: dict[str, Any] = {}
+        if data is None:
+            drawn_nonfaces, entry = _epoch_nonfaces(
+                model, x, nonfaces, per_epoch, cfg=cfg, epoch=epoch
             )
-            entry: dict[str, Any] = {}
-        else:
-            mined, entry = _mined(model, x, nonfaces, per_epoch, cfg=cfg, epoch=epoch)
-            rows = np.concatenate([faces, mined])
             data = Batches(
                 x, y, cfg.batch_size, cfg.seed + epoch, aug=augmenter, workers=cfg.workers,
-                which=which, rows=rows,
+                which=which, rows=np.concatenate([faces, drawn_nonfaces]),
             )  # fmt: skip
         log.append({"epoch": epoch + 1, "loss": fit_epoch(model, data), **entry})
         _checkpoint(model, work, epoch + 1, log, _settings(cfg, _CNN_KEYS), keep=_keeps(cfg))
@@ -349,21 +349,27 @@ def train_baseline(
     return model, log
 
 
-def _nonfaces_per_epoch(cfg: TrainConfig, pool: int, asked: int | None) -> int:
-    """How many non-faces an epoch trains on: all of `x`'s with the recipe's draw; `asked` of
-    the `pool` when drawn from it."""
-    if cfg.nonface_draw == "recipe":
-        return pool
-    if asked is None or not 0 < asked <= pool:
-        raise DataError(
-            f"--nonface-draw {cfg.nonface_draw} draws {asked} non-faces per epoch from a pool "
-            f"of {pool}; "
-            "lower the recipe's non-face count, or use --nonface-draw recipe"
-        )
-    return asked
+def _cnn_start(
+    x: np.ndarray, y: np.ndarray, cfg: TrainConfig, work: Path, nonfaces_per_epoch: int | None
+) -> tuple[np.ndarray, np.ndarray, int, tuple[keras.Model, int, list[dict[str, Any]]]]:
+    """The CNN methods' start: the rows of faces and of non-faces in `x`, how many non-faces
+    an epoch trains on (all of them with the recipe's draw; `nonfaces_per_epoch` of the pool
+    when drawn from it), and `_compiled_cnn` with that epoch's batch count."""
+    faces, nonfaces = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    per_epoch = len(nonfaces)
+    if cfg.nonface_draw != "recipe":
+        if nonfaces_per_epoch is None or not 0 < nonfaces_per_epoch <= len(nonfaces):
+            raise DataError(
+                f"--nonface-draw {cfg.nonface_draw} draws {nonfaces_per_epoch} non-faces per "
+                f"epoch from a pool of {len(nonfaces)}; lower the recipe's non-face count, or "
+                "use --nonface-draw recipe"
+            )
+        per_epoch = nonfaces_per_epoch
+    steps = math.ceil((len(faces) + per_epoch) / cfg.batch_size)
+    return faces, nonfaces, per_epoch, _compiled_cnn(cfg, work, steps)
 
 
-def _mined(
+def _epoch_nonfaces(
     model: keras.Model,
     x: np.ndarray,
     nonfaces: np.ndarray,
@@ -372,9 +378,12 @@ def _mined(
     cfg: TrainConfig,
     epoch: int,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """This epoch's `n` non-faces (model_export.mining): with "mined" half of them scored by
-    the model as the epochs before left it (none before the first), with "pool" all uniform;
-    and what the log records of the draw."""
+    """This epoch's non-faces and what the log records of the draw: every one of `nonfaces`
+    with the recipe's draw; else `n` of them (model_export.mining), with "mined" half of them
+    scored by the model as the epochs before left it (none before the first), with "pool" all
+    uniform."""
+    if cfg.nonface_draw == "recipe":
+        return nonfaces, {}
     rng = np.random.default_rng([cfg.seed, epoch, 2])  # the same draw on a resumed run
 
     def score(rows: np.ndarray) -> np.ndarray:
@@ -572,14 +581,9 @@ def train_balanced(
     """The baseline CNN, but each epoch draws faces with probability 1 / (size of their group):
     a supervised comparison method that uses the group labels (the DB-VAE does not).
     `context`, `nonfaces_per_epoch`: as for train_baseline."""
-    faces = np.flatnonzero(y == 1)
-    nonfaces = np.flatnonzero(y == 0)
-    per_epoch = _nonfaces_per_epoch(cfg, len(nonfaces), nonfaces_per_epoch)
     # Each epoch's rows are its draw of len(faces) faces plus its non-faces (with the recipe's
     # draw every non-face: len(x) rows).
-    model, done, log = _compiled_cnn(
-        cfg, work, math.ceil((len(faces) + per_epoch) / cfg.batch_size)
-    )
+    faces, nonfaces, per_epoch, (model, done, log) = _cnn_start(x, y, cfg, work, nonfaces_per_epoch)
     rng = np.random.default_rng(cfg.seed)
     fg = groups[faces]
     w = balanced_probabilities(fg)
@@ -588,10 +592,7 @@ def train_balanced(
     which = None if ctx is None else ctx.which
     for epoch in range(done, cfg.epochs):
         drawn = faces[rng.choice(len(faces), len(faces), replace=True, p=w)]
-        entry: dict[str, Any] = {}
-        epoch_nonfaces = nonfaces
-        if cfg.nonface_draw != "recipe":
-            epoch_nonfaces, entry = _mined(model, x, nonfaces, per_epoch, cfg=cfg, epoch=epoch)
+        epoch_nonfaces, entry = _epoch_nonfaces(model, x, nonfaces, per_epoch, cfg=cfg, epoch=epoch)
         data = Batches(
             x,
             y,

@@ -123,3 +123,30 @@ def test_the_option_reaches_the_config_and_the_dbvae_refuses_it() -> None:
         train_config(args, "dbvae", seed=0)
     with pytest.raises(SystemExit):
         parser.parse_args(["--nonface-draw", "hard"])
+
+
+def test_the_recipe_draw_trains_one_dataset_whose_epochs_differ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the recipe's draw the baseline trains every epoch on one dataset, which reshuffles
+    its order and moves its augmentation stream on after each epoch (as before the non-face
+    draws existed): a new dataset per epoch with the same seed repeated epoch 1 every epoch."""
+    from model_export import train
+    from model_export.train import TrainConfig, train_baseline
+
+    seen: list[tuple[int, np.ndarray, int]] = []
+    real = train.fit_epoch
+
+    def recording(model: object, data: train.Batches) -> float:
+        seen.append((id(data), data.order.copy(), data.streams.epoch))
+        return real(model, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(train, "fit_epoch", recording)
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 255, size=(48, 64, 64, 3), dtype=np.uint8)
+    y = (np.arange(48) % 2).astype(np.float32)
+    train_baseline(x, y, TrainConfig(epochs=3, batch_size=16, seed=2), tmp_path)
+    assert len({d for d, _, _ in seen}) == 1
+    epochs = [e for _, _, e in seen]  # the augmentation stream moves on every epoch
+    assert epochs == sorted(set(epochs)) and len(epochs) == 3
+    assert not np.array_equal(seen[0][1], seen[1][1])  # and the order is drawn again
