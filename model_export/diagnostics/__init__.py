@@ -24,8 +24,8 @@ and the answer (the README has the numbers):
   framings and a doubled learning rate did not (sweeps of 2026-12-07), nor did mined or more
   non-faces (`--nonface-draw mined` / `pool`, seed 0: both models lost 1-6 points).
   With `--wider-train-share` it drew a learning curve over in-the-wild training faces: the
-  baseline gains about 6 points per doubling (two seeds), the balanced model's seeds disagree
-  (+3.8 and -2.0 points per doubling at f = 0.5).
+  balanced model's seeds disagree (+3.8 and -2.0 points per doubling at f = 0.5); the
+  baseline's curve was withdrawn (a training defect, since mended; README).
 - `crossfit`: does the recipe's narrowing of the gap hold on all of wider-demog? The recipe
   trained on half B (`--wider-train-half B`) judges half A, the shipped recipe half B: each face
   by models that never saw its photo, each half alone and pooled (re-check of 2026-12-07).
