@@ -56,3 +56,17 @@ def test_a_folder_without_bundles_or_wider_metrics_is_a_clear_error(
     assert main(["--run", "x", str(seed)]) == 1
     assert "no int8 metrics for wider_kiosk; export it with --wider" in capsys.readouterr().err
     shutil.rmtree(seed)
+
+
+def test_sides_compares_runs_that_hold_one_bundle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--sides baseline`: folders without debiased/ (a `train --method baseline` run) are
+    compared; without it they are a clear error."""
+    seed = _seed(tmp_path / "s")
+    shutil.rmtree(seed / "debiased")
+    assert main(["--run", "x", str(seed), "--sides", "baseline"]) == 0
+    out = capsys.readouterr().out
+    assert "| baseline | x seed 0 |" in out and "debiased" not in out
+    assert main(["--run", "x", str(seed)]) == 1
+    assert "cannot read the bundle's card" in capsys.readouterr().err

@@ -11,8 +11,8 @@ threshold): overall recall and the lowest skin group x gender cell on each in-th
         --run cosine WORK_COSINE/runs/s0 WORK_COSINE/runs/s1
 
 Each folder holds `baseline/` and `debiased/` bundles (`bias-mirror-export all --work WORK`
-exports seed k's to WORK/runs/sk; `--out` holds seed 0's); the folders of one run are its seeds
-in order. Nothing is trained or evaluated again.
+exports seed k's to WORK/runs/sk; `--out` holds seed 0's), or only those named by `--sides`;
+the folders of one run are its seeds in order. Nothing is trained or evaluated again.
 """
 
 from __future__ import annotations
@@ -88,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("NAME", "FOLDER"),
         help="a run's name, then its seeds' folders in order (each with baseline/, debiased/)",
     )
+    p.add_argument(
+        "--sides",
+        nargs="+",
+        choices=BUNDLE_FOLDERS,
+        default=list(BUNDLE_FOLDERS),
+        help="the bundles to compare (default both; `train --method baseline` runs hold one)",
+    )
     args = p.parse_args(argv)
     runs: list[tuple[str, list[Path]]] = []
     for name, *folders in args.run:
@@ -95,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--run {name}: give the folders of its seeds after the name")
         runs.append((name, [Path(f) for f in folders]))
     try:
-        for side in BUNDLE_FOLDERS:
+        for side in args.sides:
             print("\n".join(table(runs, side)), end="\n\n")
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
