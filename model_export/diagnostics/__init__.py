@@ -25,7 +25,8 @@ and the answer (the README has the numbers):
   non-faces (`--nonface-draw mined` / `pool`, seed 0: both models lost 1-6 points).
   With `--wider-train-share` it drew a learning curve over in-the-wild training faces: the
   balanced model's seeds disagree (+3.8 and -2.0 points per doubling at f = 0.5); the
-  baseline's curve was withdrawn (a training defect, since mended; README).
+  baseline's, trained again after a defect voided the first (`--sides baseline`), rises on
+  both (+6.2 and +4.6), toward 0.85 only at tens of thousands of such faces.
 - `crossfit`: does the recipe's narrowing of the gap hold on all of wider-demog? The recipe
   trained on half B (`--wider-train-half B`) judges half A, the shipped recipe half B: each face
   by models that never saw its photo, each half alone and pooled (re-check of 2026-12-07).
