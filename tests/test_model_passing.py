@@ -3,16 +3,22 @@ Caltech class, counted at or above a threshold, and turned grey by luma."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from model_export.diagnostics.passing import (
     grey,
+    main,
     object_class,
     passing_by_class,
     recall_and_lowest,
     threshold_without,
 )
+from tests.model_fixtures import write_faces64, write_wider
+
+SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "models"
 
 
 def test_object_class_reads_the_caltech_folder() -> None:
@@ -63,3 +69,25 @@ def test_taking_out_the_highest_non_faces_lowers_the_threshold() -> None:
         assert int(np.sum(p >= t)) == m + int(np.floor(0.02 * (1000 - m)))
     with pytest.raises(ValueError, match="take out"):
         threshold_without(p, 0.02, 1000)
+
+
+def test_the_command_reports_each_shipped_bundle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """End to end on made data and the shipped bundles (real int8 interpreters): one block per
+    bundle with its threshold, the colour, taken-out and grey lines; bad input is one clear
+    error (exit 2), never a traceback."""
+    data = write_faces64(tmp_path / "faces64", faces_per_race=4, nonfaces=200)
+    wider = write_wider(tmp_path / "wider-demog", per_cell=4)
+    args = ["--data", str(data), "--wider", str(wider)]
+    assert main(["--models", str(SHIPPED), *args, "--taken-out", "1"]) == 0
+    out = capsys.readouterr().out
+    for side in ("baseline", "debiased"):
+        block = out.split(f"\n{side}: threshold ")[1].split("\n\n")[0]
+        for label in ("colour (threshold", "colour, 1 highest non-faces taken out", "grey ("):
+            assert label in block, (side, label)
+        assert block.count("f = 0.5: ") == 3
+    assert main(["--models", str(tmp_path / "nope"), *args]) == 2
+    assert "model bundle folder not found" in capsys.readouterr().err
+    assert main(["--models", str(SHIPPED), *args, "--taken-out", "100000"]) == 2
+    assert "--taken-out 100000: can take out 0 to" in capsys.readouterr().err

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from installation.inference.bundle import BundleError
 from installation.paths import BUNDLE_FOLDERS
 from model_export.data import DataError, load_images, read_labels, split_train_val
-from model_export.evaluate import threshold_at_fpr
+from model_export.evaluate import fpr_arg, threshold_at_fpr
 from model_export.wider import ATTRS, FRACTIONS, HALVES, load_wider, other_half, split_wider
 
 # Luma weights of ITU-R BT.601, as OpenCV's RGB2GRAY uses.
@@ -75,47 +76,25 @@ def recall_and_lowest(found: np.ndarray, cells: np.ndarray) -> tuple[float, floa
     return float(found.mean()), lowest
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument(
-        "--models", type=Path, required=True, help="folder with baseline/ and debiased/"
-    )
-    ap.add_argument("--data", type=Path, required=True, help="faces64 folder")
-    ap.add_argument("--wider", type=Path, required=True, help="wider-demog folder")
-    ap.add_argument("--half", choices=HALVES, default="B", help="measured half (default B)")
-    ap.add_argument("--fpr", type=float, default=0.02, help="share of non-faces passing")
-    ap.add_argument("--top", type=int, default=12, help="classes listed per bundle")
-    ap.add_argument(
-        "--taken-out",
-        type=int,
-        nargs="*",
-        default=[],
-        metavar="M",
-        help="also the recall had the M highest non-faces been taken out of the set (e.g. 8 12)",
-    )
-    args = ap.parse_args(argv)
+def report(
+    args: argparse.Namespace,
+    x_nonfaces: np.ndarray,
+    classes: np.ndarray,
+    views: dict[float, np.ndarray],
+    cells: np.ndarray,
+) -> None:
+    """Print, per bundle, the passing non-faces by class and the recall lines (see __doc__).
+    x_nonfaces: uint8 [M, 64, 64, 3]; classes: [M]; views: fraction -> uint8 [N, 64, 64, 3];
+    cells: [N]."""
     from installation.inference import load_classifier
 
-    try:
-        _, val = split_train_val(read_labels(args.data))
-        nonfaces = load_images(args.data, [r for r in val if not r.is_face])
-        wider = load_wider(args.wider)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    classes = np.array([object_class(r.source) for r in nonfaces.rows])
-    # The measured half is the one the shipped recipe did not train on.
-    measured = wider.subset(split_wider(wider, other_half(args.half)).held_out)
-    cells = np.array(["-".join(r.attrs[a] for a in ATTRS) for r in measured.rows])
-    views = {f: measured.at_fraction(f).x for f in FRACTIONS}
-    print(f"{len(classes)} validation non-faces, {len(cells)} faces of half {args.half}")
     for side in BUNDLE_FOLDERS:
         clf = load_classifier(args.models / side, accelerator="cpu")
 
         def probs(x: np.ndarray) -> np.ndarray:
             return np.array([clf.predict(img).p_face for img in x])  # noqa: B023
 
-        p_val = probs(nonfaces.x)
+        p_val = probs(x_nonfaces)
         thr = threshold_at_fpr(p_val, args.fpr)
         rows = passing_by_class(p_val, classes, thr)
         n_pass = sum(n for _, n, _ in rows)
@@ -128,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         for m in args.taken_out:
             t = threshold_without(p_val, args.fpr, m)
             lines.append((f"colour, {m} highest non-faces taken out", t, p_faces))
-        t = threshold_at_fpr(probs(grey(nonfaces.x)), args.fpr)
+        t = threshold_at_fpr(probs(grey(x_nonfaces)), args.fpr)
         lines.append(("grey", t, {f: probs(grey(v)) for f, v in views.items()}))
         for label, t, p in lines:
             found = [recall_and_lowest(p[f] >= t, cells) for f in views]
@@ -137,6 +116,54 @@ def main(argv: list[str] | None = None) -> int:
                 for f, (r, lo) in zip(views, found, strict=True)
             )
             print(f"  {label} (threshold {t:.3f}): {line}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--models", type=Path, required=True, help="folder with baseline/ and debiased/"
+    )
+    ap.add_argument("--data", type=Path, required=True, help="faces64 folder")
+    ap.add_argument("--wider", type=Path, required=True, help="wider-demog folder")
+    ap.add_argument("--half", choices=HALVES, default="B", help="measured half (default B)")
+    ap.add_argument("--fpr", type=fpr_arg, default=0.02, help="share of non-faces passing")
+    ap.add_argument("--top", type=int, default=12, help="classes listed per bundle")
+    ap.add_argument(
+        "--taken-out",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="M",
+        help="also the recall had the M highest non-faces been taken out of the set (e.g. 8 12)",
+    )
+    args = ap.parse_args(argv)
+
+    try:
+        _, val = split_train_val(read_labels(args.data))
+        nonfaces = load_images(args.data, [r for r in val if not r.is_face])
+        wider = load_wider(args.wider)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    too_many = [m for m in args.taken_out if not 0 <= m < len(nonfaces.x)]
+    if too_many:
+        print(
+            f"error: --taken-out {too_many[0]}: can take out 0 to {len(nonfaces.x) - 1} of the "
+            f"{len(nonfaces.x)} validation non-faces",
+            file=sys.stderr,
+        )
+        return 2
+    classes = np.array([object_class(r.source) for r in nonfaces.rows])
+    # The measured half is the one the shipped recipe did not train on.
+    measured = wider.subset(split_wider(wider, other_half(args.half)).held_out)
+    cells = np.array(["-".join(r.attrs[a] for a in ATTRS) for r in measured.rows])
+    views = {f: measured.at_fraction(f).x for f in FRACTIONS}
+    print(f"{len(classes)} validation non-faces, {len(cells)} faces of half {args.half}")
+    try:
+        report(args, nonfaces.x, classes, views, cells)
+    except (BundleError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
