@@ -58,7 +58,9 @@ def folded_encoder(
 ) -> keras.Model:
     """[B, 64, 64, 3] -> one tensor per `outputs` entry (name, first column, end column) of the
     encoder's final Dense, computed by the rewritten graph described in the module docstring."""
-    kinds = [type(lay).__name__ for lay in encoder.layers]
+    # Dropout is an identity when serving: the rewritten graph leaves it out.
+    lays = [lay for lay in encoder.layers if not isinstance(lay, layers.Dropout)]
+    kinds = [type(lay).__name__ for lay in lays]
     # The encoder: Input, n x (Conv2D, BN) (n = 4 stages x convs per stage), Flatten,
     # Dense(512), Dense(n_out).
     n_pairs = max(0, (len(kinds) - 4) // 2)
@@ -69,7 +71,6 @@ def folded_encoder(
             f"unexpected encoder layers {kinds}; expected Input, (Conv2D, BatchNormalization) "
             "pairs, Flatten, Dense, Dense"
         )
-    lays = encoder.layers
     last = 2 * n_pairs - 1  # index of the last Conv2D
     inp = keras.Input((64, 64, 3), name="image")
     x = inp

@@ -23,12 +23,17 @@ def encoder(
     *,
     width: int = N_FILTERS,
     convs_per_stage: int = CONVS_PER_STAGE,
+    dropout: float = 0.0,
 ) -> keras.Model:
     """[B, 64, 64, 3] in [0, 1] -> [B, n_outputs]. Four stages halve the side (64 -> 4) with
     width x (1, 2, 4, 6) filters; `convs_per_stage` > 1 adds stride-1 3x3 convs after each
-    strided one (each followed by BatchNorm, which the exporter folds away)."""
+    strided one (each followed by BatchNorm, which the exporter folds away). `dropout` > 0
+    drops that share of the Dense(512)'s outputs in training (an identity when serving, which
+    the exporter leaves out); 0 adds no layer, so the graph is the lab's."""
     if width < 1 or convs_per_stage < 1:
         raise ValueError(f"width and convs_per_stage must be >= 1, got {width}, {convs_per_stage}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     inp = keras.Input((64, 64, 3), name="image")
     x = inp
     for mult, k in ((1, 5), (2, 5), (4, 3), (6, 3)):
@@ -39,15 +44,23 @@ def encoder(
             x = layers.BatchNormalization()(x)
     x = layers.Flatten()(x)  # [B, 4 * 4 * 6 * width]
     x = layers.Dense(512, activation="relu")(x)
+    if dropout > 0:
+        x = layers.Dropout(dropout)(x)
     # float32 outputs even under a mixed_float16 policy: logits and log-variances need the range.
     return keras.Model(inp, layers.Dense(n_outputs, dtype="float32")(x), name=name)
 
 
 def baseline_cnn(
-    seed: int, *, width: int = N_FILTERS, convs_per_stage: int = CONVS_PER_STAGE
+    seed: int,
+    *,
+    width: int = N_FILTERS,
+    convs_per_stage: int = CONVS_PER_STAGE,
+    dropout: float = 0.0,
 ) -> keras.Model:
     keras.utils.set_random_seed(seed)
-    return encoder(1, name="baseline_cnn", width=width, convs_per_stage=convs_per_stage)
+    return encoder(
+        1, name="baseline_cnn", width=width, convs_per_stage=convs_per_stage, dropout=dropout
+    )
 
 
 def decoder(latent_dim: int, width: int = N_FILTERS) -> keras.Model:

@@ -70,6 +70,14 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
         "them those the model scores highest (mined: hard-negative bootstrapping); the "
         "validation non-faces that set the threshold are never in the pool",
     )
+    p.add_argument(
+        "--dropout",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="CNN methods: drop this share (0 <= P < 1) of the Dense(512)'s outputs in "
+        "training, a regularizer; 0 (default): none, the lab's network",
+    )
     p.add_argument("--rule", choices=["max", "product", "mean_log"], default="max")
     p.add_argument("--alpha", type=float, default=0.001, help="histogram smoothing")
     p.add_argument("--bins", type=int, default=10, help="histogram bins per latent dimension")
@@ -197,6 +205,10 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
             f"--nonface-draw {args.nonface_draw} works with the CNN methods (baseline, balanced), "
             "not dbvae"
         )
+    if not (math.isfinite(args.dropout) and 0 <= args.dropout < 1):
+        raise DataError(f"--dropout must be at least 0 and below 1, e.g. 0.5; got {args.dropout}")
+    if args.dropout and method == "dbvae":
+        raise DataError("--dropout works with the CNN methods (baseline, balanced), not dbvae")
     if not 0 <= average_last <= epochs:
         raise DataError(
             f"--average-last must be in 0..{epochs} (the epochs trained), got {average_last}"
@@ -226,6 +238,7 @@ def train_config(args: argparse.Namespace, method: str, seed: int) -> Any:
         scale_draw=args.scale_draw,
         average_last=average_last,
         nonface_draw=args.nonface_draw,
+        dropout=args.dropout,
     )
 
 

@@ -101,6 +101,9 @@ class TrainConfig:
     # pool, uniformly) or "mined" (the same, half of them the ones the model scores highest).
     # "pool" and "mined" need the pool in `x` (`prepare(..., nonface_pool=True)`).
     nonface_draw: NonfaceDraw = "recipe"
+    # CNN methods: share of the Dense(512)'s outputs dropped in training (models.encoder);
+    # 0 = none, the lab's network.
+    dropout: float = 0.0
 
 
 def _verbose() -> int:
@@ -173,6 +176,7 @@ _CNN_KEYS = (
     *("batch_size", "learning_rate", "seed", "augment", "per_batch_streams"),
     *("width", "convs_per_stage", "lr_schedule", "schedule_epochs", "scale_draw"),
     "nonface_draw",
+    "dropout",
 )
 _DBVAE_KEYS = (
     *_CNN_KEYS,
@@ -191,6 +195,7 @@ _LEGACY: dict[str, Any] = {
     "schedule_epochs": None,
     "scale_draw": "uniform",
     "nonface_draw": "recipe",
+    "dropout": 0.0,
 }
 
 
@@ -293,7 +298,9 @@ def _compiled_cnn(
     """The lab CNN with its optimizer and loss, resumed from `work` if a checkpoint exists.
     `steps_per_epoch`: batches per epoch, which a cosine schedule spreads its curve over."""
     work.mkdir(parents=True, exist_ok=True)
-    model = baseline_cnn(cfg.seed, width=cfg.width, convs_per_stage=cfg.convs_per_stage)
+    model = baseline_cnn(
+        cfg.seed, width=cfg.width, convs_per_stage=cfg.convs_per_stage, dropout=cfg.dropout
+    )
     model.compile(
         optimizer=optimizer(cfg, steps_per_epoch),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),

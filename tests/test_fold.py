@@ -226,3 +226,25 @@ def test_fidelity_diagnostic_reads_logits_as_the_kiosk_does(
     assert err["mean"] == pytest.approx(1.5 / 4)
     assert err["max"] == pytest.approx(1.0)
     assert 0.5 < err["p95"] <= 1.0
+
+
+def test_dropout_is_left_out_of_the_serving_graph(images: np.ndarray) -> None:
+    """`dropout` > 0 adds one Dropout after the Dense(512) (none at 0: the lab's graph, layer
+    for layer); the fold leaves it out, and the folded graph computes the trained model's
+    serving function (dropout off)."""
+    plain = baseline_cnn(seed=5, width=8, convs_per_stage=2)
+    dropped = baseline_cnn(seed=5, width=8, convs_per_stage=2, dropout=0.5)
+    kinds = [type(lay).__name__ for lay in dropped.layers]
+    assert kinds == [*[type(lay).__name__ for lay in plain.layers][:-1], "Dropout", "Dense"]
+    assert "Dropout" not in [type(lay).__name__ for lay in plain.layers]
+    dropped.build((None, 64, 64, 3))
+    _uneven_batchnorm(dropped, seed=5)
+    _logits_in_range(dropped, dropped.layers[-1], images[:100])
+    # In training the layer drops: two calls differ; serving, it is the identity.
+    x = images[:8]
+    assert not np.allclose(dropped(x, training=True), dropped(x, training=True))
+    folded = int8_serving(dropped, images[:200])
+    assert "Dropout" not in [type(lay).__name__ for lay in folded.layers]
+    assert check_same_function(dropped, folded, images[:64]) < 1e-3
+    with pytest.raises(ValueError, match="dropout must be in"):
+        baseline_cnn(seed=5, dropout=1.0)

@@ -225,3 +225,25 @@ def test_all_and_report_measure_the_averaged_weights(tmp_path: Path) -> None:
         assert report["per_run"][0][folder]["float"] == shipped
     (checkpoint_dir(work, "balanced", 0) / AVERAGED_WEIGHTS).unlink()
     assert export_main([*rep, "--recipe", str(recipe), "--out", str(tmp_path / "rep2")]) == 1
+
+
+def test_dropout_option_reaches_the_config_and_bad_values_are_refused() -> None:
+    """`--dropout P`: CNN methods only, 0 <= P < 1, recorded among the checkpoint's settings (so
+    a checkpoint trained without it is never resumed with it)."""
+    import argparse
+
+    from model_export.steps import add_training_args, train_config
+    from model_export.train import _CNN_KEYS
+
+    parser = argparse.ArgumentParser()
+    add_training_args(parser)
+    args = parser.parse_args(["--dropout", "0.5"])
+    assert train_config(args, "baseline", seed=0).dropout == 0.5
+    assert train_config(args, "balanced", seed=0).dropout == 0.5
+    assert train_config(parser.parse_args([]), "balanced", seed=0).dropout == 0.0
+    assert "dropout" in _CNN_KEYS
+    with pytest.raises(DataError, match="--dropout works with the CNN methods"):
+        train_config(args, "dbvae", seed=0)
+    for bad in ("1", "-0.1", "nan"):
+        with pytest.raises(DataError, match="--dropout must be at least 0 and below 1"):
+            train_config(parser.parse_args(["--dropout", bad]), "baseline", seed=0)
