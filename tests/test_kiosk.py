@@ -450,6 +450,12 @@ def test_staff_languages_that_come_together_switch_the_screen_once(
         stop = threading.Event()
         languages = ["de", "fr"] * 4 + ["fr", "de"]  # the last one: de
 
+        def last_switch() -> str | None:
+            switches = [
+                m for m in (r.getMessage() for r in caplog.records) if m.startswith("language:")
+            ]
+            return switches[-1] if switches else None
+
         def staff() -> None:
             try:
                 assert rec.wait(lambda: rec.on("bias-mirror/test/available") == [b"online"])
@@ -457,8 +463,14 @@ def test_staff_languages_that_come_together_switch_the_screen_once(
                 for lang in languages:
                     rec.client.publish("bias-mirror/test/cmd/language", lang, qos=0)
                 rec.client.loop_start()
-                rec.wait(lambda: len(rec.on("bias-mirror/test/cmd/result")) == len(languages))
-                wait_until(lambda: "language: de" in [r.getMessage() for r in caplog.records])
+                # Every command answered means every one is queued for the screen (the answer
+                # follows the queueing); then the screen's last switch must be to the last
+                # language. An earlier "de" (a frame that saw only the first command, on a
+                # loaded machine) is not enough: later frames may still switch to "fr" first.
+                assert rec.wait(
+                    lambda: len(rec.on("bias-mirror/test/cmd/result")) == len(languages), 30
+                )
+                assert wait_until(lambda: last_switch() == "language: de", 30)
             finally:
                 stop.set()
 
