@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import statistics
@@ -374,7 +375,16 @@ def test_the_screen_shows_the_frame_the_models_judged(
     expected = min(judge_fps / 30.0, 1.0)
     assert expected - 0.15 <= share <= expected + 0.15, (share, judge_fps)
     lag = [i.frame_t - i.result.t_capture for i in judged]  # type: ignore[union-attr,operator]
-    assert min(lag) >= 0.0 and max(lag) <= 2.5 / 30.0, (min(lag), max(lag))
+    assert min(lag) >= 0.0, min(lag)  # never a frame older than its verdicts
+    # ... and at most the frame right after the next one: counted in camera frames drawn in
+    # between, not in seconds (a loaded machine delivers frames late, which stretches the
+    # seconds, not the count; 2.5 frame periods failed a CI run beside a training job).
+    drawn_t = sorted({i.frame_t for i in seen if i.frame_t is not None})
+    between = [
+        bisect.bisect_left(drawn_t, i.frame_t) - bisect.bisect_right(drawn_t, i.result.t_capture)  # type: ignore[union-attr,arg-type]
+        for i in judged
+    ]
+    assert max(between) <= 1, (max(between), judge_fps)
     # Each camera frame reaches the screen about once (30 fps clip; heartbeat redraws aside, a
     # few more when a loaded machine delivers frames late): never twice each.
     frames = {id(i.frame) for i in judged}
