@@ -22,7 +22,8 @@ and the answer (the README has the numbers):
 - `per_seed`: did a training setting help, seed by seed? Two runs' bundles side by side from
   their cards (same seed: same start and draws, so paired). The cosine schedule, log-uniform
   framings and a doubled learning rate did not (sweeps of 2026-12-07), nor did mined or more
-  non-faces (`--nonface-draw mined` / `pool`, seed 0: both models lost 1-6 points).
+  non-faces (`--nonface-draw mined` / `pool`, seed 0: both models lost 1-6 points), nor
+  dropout before the classifier (`--dropout 0.5`, balanced seed 0: 4.8 points fewer at 0.5).
   With `--wider-train-share` it drew a learning curve over in-the-wild training faces: the
   balanced model's seeds disagree (+3.8 and -2.0 points per doubling at f = 0.5); the
   baseline's, trained again after a defect voided the first (`--sides baseline`), rises on
