@@ -24,12 +24,14 @@ logger = logging.getLogger(__name__)
 
 # The face's centre, not the whole crop: backgrounds differ more than faces do.
 CENTRE = slice(16, 48)
+# Luma weights of ITU-R BT.601 (R, G, B), as OpenCV's RGB2GRAY uses.
+LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def centre_luminance(x: np.ndarray) -> np.ndarray:
     """Mean luma (BT.601) of the centre 32x32 of each RGB uint8 image [N, 64, 64, 3], in 0-1."""
     c = x[:, CENTRE, CENTRE, :].astype(np.float64) / 255.0
-    return np.asarray((c @ np.array([0.299, 0.587, 0.114])).mean(axis=(1, 2)))
+    return np.asarray((c @ LUMA).mean(axis=(1, 2)))
 
 
 def equalize_luminance(x: np.ndarray, target: float | None = None) -> np.ndarray:

@@ -29,11 +29,9 @@ import numpy as np
 from installation.inference.bundle import BundleError
 from installation.paths import BUNDLE_FOLDERS
 from model_export.data import DataError, load_images, read_labels, split_train_val
+from model_export.diagnostics.luminance import LUMA
 from model_export.evaluate import fpr_arg, threshold_at_fpr
 from model_export.wider import ATTRS, FRACTIONS, HALVES, load_wider, other_half, split_wider
-
-# Luma weights of ITU-R BT.601, as OpenCV's RGB2GRAY uses.
-LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def object_class(source: str) -> str:
@@ -85,9 +83,11 @@ def report(
 ) -> None:
     """Print, per bundle, the passing non-faces by class and the recall lines (see __doc__).
     x_nonfaces: uint8 [M, 64, 64, 3]; classes: [M]; views: fraction -> uint8 [N, 64, 64, 3];
-    cells: [N]."""
+    cells: [N]. The grey images are made once here, for every bundle."""
     from installation.inference import load_classifier
 
+    grey_nonfaces = grey(x_nonfaces)
+    grey_views = {f: grey(v) for f, v in views.items()}
     for side in BUNDLE_FOLDERS:
         clf = load_classifier(args.models / side, accelerator="cpu")
 
@@ -107,8 +107,8 @@ def report(
         for m in args.taken_out:
             t = threshold_without(p_val, args.fpr, m)
             lines.append((f"colour, {m} highest non-faces taken out", t, p_faces))
-        t = threshold_at_fpr(probs(grey(x_nonfaces)), args.fpr)
-        lines.append(("grey", t, {f: probs(grey(v)) for f, v in views.items()}))
+        t = threshold_at_fpr(probs(grey_nonfaces), args.fpr)
+        lines.append(("grey", t, {f: probs(v) for f, v in grey_views.items()}))
         for label, t, p in lines:
             found = [recall_and_lowest(p[f] >= t, cells) for f in views]
             line = "  ".join(
