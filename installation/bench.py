@@ -38,6 +38,7 @@ from installation.bench_kiosk import (
 from installation.bench_parts import bench_parts, quiet_mqtt, stats, timed
 from installation.bench_report import print_human, targets
 from installation.config import RegionConfig
+from installation.inference.concurrent import THREAD_PREFIX, JudgeThread
 from installation.pipeline import Pipeline
 from installation.region import RegionFinder, crop_for_model
 from installation.runtime import USER_ERRORS, Runtime, build_runtime, report_user_error
@@ -87,6 +88,29 @@ def bench_models(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict[s
         right.predict(c)
 
     res["both"] = stats(timed(both, seconds))
+    # Both as the kiosk's pipeline judges them: at once (the right model on a thread of its
+    # own, installation.inference.concurrent) where it has two cores, else one after the other.
+    # CPU time is the process's over the same calls: what judging at once costs in all.
+    at_once = JudgeThread(right, "bench-judge-right") if rt.pipeline.parallel else None
+
+    def as_judged() -> None:
+        c = crop()
+        if at_once is None:
+            left.predict(c)
+            right.predict(c)
+            return
+        at_once.submit(c)
+        left.predict(c)
+        at_once.wait()
+
+    try:
+        cpu0 = time.process_time()
+        ms = timed(as_judged, seconds)
+        cpu_ms = (time.process_time() - cpu0) * 1e3 / ms.size
+    finally:
+        if at_once is not None:
+            at_once.close()
+    res["as_judged"] = {**stats(ms), "at_once": at_once is not None, "cpu_ms": round(cpu_ms, 4)}
     return res
 
 
@@ -109,12 +133,20 @@ def bench_replay(
     rt: Runtime, clip: Path, mode: str, max_frames: int | None, repeats: int = 1
 ) -> dict[str, Any]:
     region = RegionConfig(**{**rt.config.region.model_dump(), "mode": mode})
-    pipeline = Pipeline(RegionFinder(region), rt.classifiers, rarity=rt.classifiers["right"].rarity)
+    pipeline = Pipeline(
+        RegionFinder(region),
+        rt.classifiers,
+        rarity=rt.classifiers["right"].rarity,
+        parallel=rt.pipeline.parallel,
+    )
     best = 0.0
     frames = 0
-    for _ in range(repeats):
-        frames, fps = _replay_once(pipeline, rt, clip, max_frames)
-        best = max(best, fps)
+    try:
+        for _ in range(repeats):
+            frames, fps = _replay_once(pipeline, rt, clip, max_frames)
+            best = max(best, fps)
+    finally:
+        pipeline.close()
     return {"mode": mode, "frames": frames, "fps": round(best, 1)}
 
 
@@ -125,7 +157,9 @@ def bench_broker_down(
 
     agg = _aggregator()
     pub = unreachable_publisher(rt, agg)
-    with_mqtt = Pipeline(RegionFinder(rt.config.region), rt.classifiers)
+    with_mqtt = Pipeline(
+        RegionFinder(rt.config.region), rt.classifiers, parallel=rt.pipeline.parallel
+    )
     with_mqtt.subscribe(agg.on_result)
     # ~0.15 s per run here (the clip loops). On a shared 2-core VM one run's throughput moves by
     # up to +-10 %: with two identical pipelines (no MQTT on either), 7 pairs of 900 frames read
@@ -137,7 +171,9 @@ def bench_broker_down(
     def fps(pipeline: Pipeline) -> float:
         return _replay_once(pipeline, rt, clip, n, loop=True)[1]
 
-    without = Pipeline(RegionFinder(rt.config.region), rt.classifiers)
+    without = Pipeline(
+        RegionFinder(rt.config.region), rt.classifiers, parallel=rt.pipeline.parallel
+    )
     fps(without)  # warm-up: caches, the interpreters' first invocations
     pairs: list[tuple[float, float]] = []
     with quiet_mqtt():
@@ -149,6 +185,8 @@ def bench_broker_down(
                 pairs.append((got[without], got[with_mqtt]))
         finally:
             pub.stop(timeout=0.5)
+            without.close()
+            with_mqtt.close()
     without_fps = float(np.median([b for b, _ in pairs]))
     down_fps = float(np.median([w for _, w in pairs]))
     return {
@@ -247,8 +285,8 @@ def bench_heatmaps(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict
 
 def _thread_cpu() -> dict[str, float]:
     """CPU seconds so far per part of the kiosk, from each thread's counters (Linux /proc;
-    empty elsewhere): display (the main thread), pipeline, capture (with its decoder
-    threads), heatmaps, other."""
+    empty elsewhere): display (the main thread), pipeline (with the thread that judges its
+    second model), capture (with its decoder threads), heatmaps, other."""
     names = {t.native_id: t.name for t in threading.enumerate()}
     parts = {"MainThread": "display", "pipeline": "pipeline", "capture": "capture"}
     parts["heatmaps"] = "heatmaps"
@@ -264,7 +302,12 @@ def _thread_cpu() -> dict[str, float]:
         except OSError:
             continue  # the thread ended meanwhile
         name = names.get(int(tid), comm)
-        part = "capture" if comm.startswith("av:") else parts.get(name, "other")
+        if comm.startswith("av:"):
+            part = "capture"
+        elif name.startswith(THREAD_PREFIX):
+            part = "pipeline"  # the second model, judged at once with the first
+        else:
+            part = parts.get(name, "other")
         out[part] = out.get(part, 0.0) + seconds
     return out
 

@@ -40,7 +40,11 @@ class Target:
 
 
 TARGETS = (
-    Target(("models", "both", "median_ms"), "both models on one crop, median", "ms", 1.0, False),
+    # As the pipeline judges a crop: both at once where it has two cores (the report's lines
+    # above the table give one after the other, and the CPU time either way).
+    Target(
+        ("models", "as_judged", "median_ms"), "both models on one crop, median", "ms", 1.0, False
+    ),
     Target(("replay", "guide_box", "fps"), "replay, guide box", "frames/s", 300, True),
     Target(("replay", "detector", "fps"), "replay, Haar detector", "frames/s", 30, True),
     Target(("broker_down", "slower_percent"), "replay slower, broker down", "%", 5, False),
@@ -107,6 +111,13 @@ def print_human(r: dict[str, Any]) -> None:
     b = m["both"]
     both = "both, one after the other"
     print(f"  {both:42s} {b['median_ms']:.3f} / {b['p95_ms']:.3f} ms")
+    j = m.get("as_judged")
+    if j is not None:
+        line = "both at once (two threads)" if j["at_once"] else "both, one after the other"
+        print(
+            f"  {line:42s} {j['median_ms']:.3f} / {j['p95_ms']:.3f} ms, "
+            f"{j['cpu_ms']:.3f} ms of CPU time a crop: as the pipeline judges them"
+        )
     print("replay: decode 640x480 mp4v + crop + both models, no screen (best of the runs):")
     for mode, s in r["replay"].items():
         print(f"  {mode:10s} {s['fps']:.1f} frames/s over {s['frames']} frames")

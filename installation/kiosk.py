@@ -324,6 +324,7 @@ def run_with_runtime(
             heatmaps.join(timeout=5)
             app.heatmap_updates = heatmaps.updates
         worker.join(timeout=5)
+        rt.pipeline.close()  # its second model's thread, once judging has stopped
         # The runtime outlives this run (the bench runs the kiosk again on it): its pipeline
         # must not keep feeding, and holding, this run's aggregator.
         rt.pipeline.unsubscribe(stats.on_result)

@@ -12,6 +12,7 @@ import math
 import statistics
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Protocol
@@ -19,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from installation.faults import FaultLog
+from installation.inference.concurrent import THREAD_PREFIX, JudgeThread
 from installation.presence import OccupancyDetector
 from installation.region import RegionFinder, crop_for_model
 from installation.types import SIDES, Frame, FrameResult, Prediction, Verdict
@@ -63,7 +65,11 @@ class Pipeline:
         presence: OccupancyDetector | None = None,
         verdict_window: int = DEFAULT_WINDOW,
         verdict_margin: float = DEFAULT_MARGIN,
+        parallel: bool = False,
     ) -> None:
+        """`parallel`: judge the second side on a thread of its own while the first is judged
+        on the calling one (installation.inference.concurrent; the runtime decides with
+        `judge_at_once`). The verdicts are the same either way."""
         # Usually both sides; the kiosk runs on one when the other's bundle did not load.
         self._sides = tuple(s for s in SIDES if s in classifiers)
         if not self._sides:
@@ -78,11 +84,29 @@ class Pipeline:
             s: VerdictTracker(c.threshold_logit, verdict_window, verdict_margin)
             for s, c in self._classifiers.items()
         }
+        # [first side on the calling thread, the other on its own]; None: one after the other.
+        self._second: JudgeThread | None = None
+        if parallel and len(self._sides) == 2:
+            second = self._sides[1]
+            self._second = JudgeThread(self._classifiers[second], THREAD_PREFIX + second)
+            # A pipeline dropped without close() (a test, a bench run) does not leave its
+            # thread waiting for ever.
+            weakref.finalize(self, self._second.stop)
         # The kiosk keeps a reference to the frame for the live mirror; replay does not need it.
         self._keep_frame = keep_frame
         self._subscribers: list[Subscriber] = []
         # A consumer that fails on every result (the stats, say) is one line a minute.
         self.subscriber_faults = FaultLog(logger, "subscriber")
+
+    @property
+    def parallel(self) -> bool:
+        """Whether the two sides are judged at once."""
+        return self._second is not None
+
+    def close(self) -> None:
+        """End the second side's thread, if any (a later `process` starts it again)."""
+        if self._second is not None:
+            self._second.close()
 
     def subscribe(self, callback: Subscriber) -> None:
         self._subscribers.append(callback)
@@ -114,11 +138,21 @@ class Pipeline:
         stage_ms["presence"] = (t3 - t2) * 1e3
         predictions: dict[str, Prediction] = {}
         verdicts: dict[str, Verdict] = {}
+        if self._second is not None:
+            first, second = self._sides
+            self._second.submit(crop)
+            try:
+                predictions[first] = self._classifiers[first].predict(crop)
+            finally:
+                # Always collected, so the next frame's submit finds the thread free.
+                predictions[second] = self._second.wait()
+        else:
+            for side in self._sides:
+                predictions[side] = self._classifiers[side].predict(crop)
         for side in self._sides:
-            pred = self._classifiers[side].predict(crop)
-            predictions[side] = pred
-            verdicts[side] = self._trackers[side].update(pred.logit)
-            stage_ms[side] = pred.ms
+            verdicts[side] = self._trackers[side].update(predictions[side].logit)
+            stage_ms[side] = predictions[side].ms
+        stage_ms["models"] = (time.perf_counter() - t3) * 1e3  # both, as judged (at once or not)
         # Only occupancy starts a visit; a model's face carries it on (a still visitor fades into
         # the background) until the detector sees the visitor leave.
         found = any(v.face for v in verdicts.values())

@@ -227,6 +227,7 @@ def replay_main(
                     stats = run_replay(runtime.pipeline, source, out, names, max_frames)
                 finally:
                     source.close()
+                    runtime.pipeline.close()
         except USER_ERRORS as exc:
             return _user_error(exc)
         except KeyboardInterrupt:

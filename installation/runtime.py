@@ -17,6 +17,7 @@ from installation.heatmap import OccludedLogitsFn
 from installation.inference import BackendError, BundleError, Classifier, load_classifier
 from installation.inference.card import CardError
 from installation.inference.classifier import load_occluder
+from installation.inference.concurrent import judge_at_once
 from installation.pipeline import Pipeline
 from installation.presence import OccupancyDetector
 from installation.region import RegionError, RegionFinder
@@ -154,5 +155,10 @@ def build_runtime(
         rarity=right.rarity if right is not None else None,
         keep_frame=keep_frame,
         presence=OccupancyDetector(config.region.occupancy_min),
+        parallel=judge_at_once(
+            [c.backend for c in classifiers.values()], config.models.num_threads
+        ),
     )
+    if pipeline.parallel:
+        logger.info("both models judge each crop at once, the right-hand one on its own thread")
     return Runtime(config=config, classifiers=classifiers, pipeline=pipeline, failed=failed)

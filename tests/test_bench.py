@@ -62,6 +62,15 @@ def test_bench_json_and_report(
     assert f"{bd['fps_broker_down']:.1f} frames/s vs {bd['fps_without_mqtt']:.1f}" in broker
     assert f"medians of {bd['rounds']} back-to-back pairs" in broker and bd["rounds"] >= 6
     assert broker.endswith(change) and "drop" not in broker
+    # Both models as the pipeline judges them: at once where this machine has two cores.
+    from installation.inference.concurrent import judge_at_once
+
+    judged = r["models"]["as_judged"]
+    assert judged["runs"] >= 50 and judged["cpu_ms"] > 0
+    assert judged["at_once"] is judge_at_once(["litert-cpu", "litert-cpu"])
+    line = next(ln for ln in lines if ln.endswith("as the pipeline judges them"))
+    assert ("both at once (two threads)" in line) is judged["at_once"]
+    assert f"{judged['cpu_ms']:.3f} ms of CPU time a crop" in line
     memory = next(line for line in lines if "the kiosk alone" in line)
     assert f"{r['kiosk_peak_rss_mb']:.1f} MB peak" in memory
     # The tiny bundles batch their occlusions as the shipped ones do, and the line says so.

@@ -38,14 +38,15 @@ def test_kiosk_runs_and_shuts_down_in_order(
     config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The order kiosk.py promises: the display closes, then the heatmaps and the pipeline stop
-    judging, then capture stops, and the publisher, last, sends the final interval and `offline`
-    to a real broker. Each part is recorded as it is stopped, with whether it had really ended."""
+    judging (its thread, then the one that judges its second model), then capture stops, and
+    the publisher, last, sends the final interval and `offline` to a real broker. Each part is
+    recorded as it is stopped, with whether it had really ended."""
     import pygame
 
     from installation.display import DisplayApp
     from installation.heatmap import HeatmapWorker
     from installation.mqtt import MqttPublisher
-    from installation.pipeline import PipelineThread
+    from installation.pipeline import Pipeline, PipelineThread
     from installation.sources import LatestFrameGrabber
 
     stopped: list[tuple[str, bool]] = []
@@ -63,6 +64,8 @@ def test_kiosk_runs_and_shuts_down_in_order(
     record(DisplayApp, "run", "display", lambda app: not pygame.display.get_init())
     record(HeatmapWorker, "join", "heatmaps", lambda w: not w._thread.is_alive())
     record(PipelineThread, "join", "pipeline", lambda t: not t.is_alive())
+    # The thread that judges the second model at once with the first (two cores or more).
+    record(Pipeline, "close", "judging", lambda p: not p.parallel or not p._second.alive)
     record(LatestFrameGrabber, "stop", "capture", lambda t: not t.is_alive())
     record(MqttPublisher, "stop", "publisher", lambda p: not p.connected)
 
@@ -81,7 +84,7 @@ def test_kiosk_runs_and_shuts_down_in_order(
     assert app.frames == 60
     assert len(app.latency_ms) > 10  # camera frames reached the screen
     assert stop.is_set()
-    names = ["display", "heatmaps", "pipeline", "capture", "publisher"]
+    names = ["display", "heatmaps", "pipeline", "judging", "capture", "publisher"]
     assert stopped == [(name, True) for name in names]
     assert rec.on("bias-mirror/test/available") == [b"online", b"offline"]
     assert [t for t in set(threading.enumerate()) - before if t.is_alive()] == []
