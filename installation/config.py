@@ -145,7 +145,13 @@ class ModelsConfig(_Strict):
         pattern=r"^(usb|pci)(:\d+)?$",
         description="Edge TPU device string as in pycoral: 'usb', 'usb:0', 'pci:0'.",
     )
-    num_threads: int = Field(1, ge=1, le=16, description="CPU threads per interpreter.")
+    num_threads: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="CPU threads per interpreter. With two models on the CPU and at least "
+        "twice this many cores, the two judge each crop at once, one thread each.",
+    )
     judge_fps: float = Field(
         10,
         gt=0,
