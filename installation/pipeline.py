@@ -92,6 +92,9 @@ class Pipeline:
             # A pipeline dropped without close() (a test, a bench run) does not leave its
             # thread waiting for ever.
             weakref.finalize(self, self._second.stop)
+            # Now, not at the first frame: a long run (`bench --soak`) counts its threads from
+            # before the first frame, and this one is not growth.
+            self._second.start()
         # The kiosk keeps a reference to the frame for the live mirror; replay does not need it.
         self._keep_frame = keep_frame
         self._subscribers: list[Subscriber] = []

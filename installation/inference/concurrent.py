@@ -43,8 +43,8 @@ THREAD_PREFIX = "judge-"  # + the side: the bench counts these threads' CPU as t
 class JudgeThread:
     """Runs `judge.predict` on a daemon thread of its own: `submit(crop)`, then `wait()` for
     its Prediction (or the exception predict raised, raised again in the waiting thread).
-    One job at a time: submit, wait, submit, wait. The thread starts on the first submit and
-    again after `close` (the bench runs the kiosk's pipeline more than once)."""
+    One job at a time: submit, wait, submit, wait. The thread starts with `start` or the first
+    submit, and again after `close` (the bench runs the kiosk's pipeline more than once)."""
 
     def __init__(self, judge: Predictor, name: str) -> None:
         self._judge = judge
@@ -58,13 +58,17 @@ class JudgeThread:
         self._thread: threading.Thread | None = None
         self._pending = False
 
+    def start(self) -> None:
+        """Start the thread now, if it is not running (`submit` starts it otherwise)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+
     def submit(self, crop_rgb: np.ndarray) -> None:
         """Start judging `crop_rgb` (uint8 RGB [S, S, 3], not changed until `wait` returns)."""
         if self._pending:
             raise RuntimeError(f"{self._name}: submit() again before wait()")
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            self._thread.start()
+        self.start()
         self._pending = True
         self._jobs.put(crop_rgb)
 
