@@ -38,7 +38,7 @@ from installation.bench_kiosk import (
 from installation.bench_parts import bench_parts, quiet_mqtt, stats, timed
 from installation.bench_report import print_human, targets
 from installation.config import RegionConfig
-from installation.inference.concurrent import THREAD_PREFIX, JudgeThread
+from installation.inference.concurrent import THREAD_PREFIX, JudgeThread, both_at_once
 from installation.pipeline import Pipeline
 from installation.region import RegionFinder, crop_for_model
 from installation.runtime import USER_ERRORS, Runtime, build_runtime, report_user_error
@@ -99,9 +99,7 @@ def bench_models(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict[s
             left.predict(c)
             right.predict(c)
             return
-        at_once.submit(c)
-        left.predict(c)
-        at_once.wait()
+        both_at_once(left, at_once, c)
 
     try:
         cpu0 = time.process_time()

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from installation.faults import FaultLog
-from installation.inference.concurrent import THREAD_PREFIX, JudgeThread
+from installation.inference.concurrent import THREAD_PREFIX, JudgeThread, both_at_once
 from installation.presence import OccupancyDetector
 from installation.region import RegionFinder, crop_for_model
 from installation.types import SIDES, Frame, FrameResult, Prediction, Verdict
@@ -143,12 +143,8 @@ class Pipeline:
         verdicts: dict[str, Verdict] = {}
         if self._second is not None:
             first, second = self._sides
-            self._second.submit(crop)
-            try:
-                predictions[first] = self._classifiers[first].predict(crop)
-            finally:
-                # Always collected, so the next frame's submit finds the thread free.
-                predictions[second] = self._second.wait()
+            pair = both_at_once(self._classifiers[first], self._second, crop)
+            predictions[first], predictions[second] = pair
         else:
             for side in self._sides:
                 predictions[side] = self._classifiers[side].predict(crop)

@@ -116,6 +116,20 @@ class JudgeThread:
                 self._done.put((None, exc))
 
 
+def both_at_once(
+    first: Predictor, second: JudgeThread, crop_rgb: np.ndarray
+) -> tuple[Prediction, Prediction]:
+    """`first` judges the crop on the calling thread while `second` judges it on its own: both
+    predictions. A failure on either side is raised here; the second's prediction is always
+    collected first, so its thread is free for the next crop."""
+    second.submit(crop_rgb)
+    try:
+        pred = first.predict(crop_rgb)
+    finally:
+        other = second.wait()
+    return pred, other
+
+
 def judge_at_once(backends: Sequence[str], num_threads: int = 1) -> bool:
     """Whether the pipeline judges its two sides at once: two models on the CPU, each with its
     `num_threads`, and cores for both. On an accelerator (an Edge TPU, a GPU) they run one
