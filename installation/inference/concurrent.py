@@ -6,8 +6,9 @@ on the pipeline's: LiteRT releases Python's lock while it invokes, and each clas
 own interpreter, so the two never share one (an interpreter is not thread-safe; this thread is
 the only one that ever invokes the side it runs). `bias-mirror bench` on a 2-core x86 VM with
 AVX2 and no AVX-512 (2026-12-08), the shipped pair: 1.10 ms one after the other, 0.68 ms at
-once for 1.26 ms of CPU time (the hand-over costs about 0.1 ms), and `replay` 664 instead of
-521 frames a second. A frame's verdicts come sooner; the kiosk's CPU share barely moves (it
+once for 1.26 ms of CPU time (the hand-over costs about 0.1 ms); `replay` of the demo clip
+597 against 470 frames a second (medians of 20 alternating pairs of runs, 1.28 times as fast
+in the median pair). A frame's verdicts come sooner; the kiosk's CPU share barely moves (it
 judges 10 frames a second).
 
 A thread that runs a model must not be pinned to the core the kiosk's frame threads share
