@@ -248,3 +248,59 @@ def test_a_running_kiosk_stops_in_order_on_each_stop_signal(
     assert proc.returncode == code, err
     assert f"{signal.Signals(sig).name}: stopping" in err
     assert "Traceback" not in err
+
+
+def test_a_hung_model_on_its_own_thread_stops_the_pings_until_it_returns(
+    tmp_path: Path,
+    tiny_bundles: Path,
+    notify_socket: socket.socket,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fault injection: the right-hand model, judged on a thread of its own
+    (installation.inference.concurrent), hangs inside predict for 2.5 s. The pipeline waits for
+    it, nothing is judged, and within stall_s the render loop stops pinging (systemd would
+    restart the kiosk); the screen keeps drawing the camera; pings come back when it returns."""
+    display = "{fullscreen: false, width: 480, height: 270, fps: 30}"
+    cfg = write_kiosk_config(tmp_path, tiny_bundles, display)
+    cfg.write_text(cfg.read_text().replace("fps: 30}\nmodels", "fps: 30, stall_s: 0.5}\nmodels"))
+    assert "stall_s: 0.5" in cfg.read_text()
+    monkeypatch.setenv("NOTIFY_SOCKET", notify_socket.getsockname())
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")  # a ping every 0.1 s while healthy
+    rt = build_runtime(cfg, keep_frame=True)
+    right = rt.classifiers["right"]
+    judge = right.predict
+    calls, hung = [0], threading.Event()
+    release = threading.Event()
+    hang_at: list[float] = []
+
+    def hanging(crop: np.ndarray) -> object:
+        calls[0] += 1
+        if calls[0] == 10:  # about 1 s into the run, at 10 judged frames a second
+            hang_at.append(time.monotonic())
+            hung.set()
+            threading.Timer(2.5, release.set).start()
+            release.wait(10)
+        return judge(crop)
+
+    monkeypatch.setattr(right, "predict", hanging)
+    pings: list[float] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            pings.extend(time.monotonic() for m in received(notify_socket) if "WATCHDOG=1" in m)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        app = run_with_runtime(rt, threading.Event(), max_frames=180)  # about 6 s
+    finally:
+        done.set()
+        release.set()
+        reader.join()
+    assert hung.is_set() and app.frames == 180  # the screen kept drawing through the hang
+    t0 = hang_at[0]
+    before = [t for t in pings if t < t0]
+    during = [t for t in pings if t0 + 0.5 + 0.3 < t < t0 + 2.5]  # stall_s, a tick's slack
+    after = [t for t in pings if t > t0 + 2.5]
+    assert len(before) >= 3 and during == [] and len(after) >= 3, (before, during, after)
