@@ -301,6 +301,7 @@ def test_a_hung_model_on_its_own_thread_stops_the_pings_until_it_returns(
     assert hung.is_set() and app.frames == 180  # the screen kept drawing through the hang
     t0 = hang_at[0]
     before = [t for t in pings if t < t0]
-    during = [t for t in pings if t0 + 0.5 + 0.3 < t < t0 + 2.5]  # stall_s, a tick's slack
+    # From stall_s on (plus slack for a busy machine's threads) until the model returns.
+    during = [t for t in pings if t0 + 0.5 + 0.5 < t < t0 + 2.5]
     after = [t for t in pings if t > t0 + 2.5]
     assert len(before) >= 3 and during == [] and len(after) >= 3, (before, during, after)
