@@ -35,7 +35,7 @@ from installation.bench_kiosk import (
     peak_rss_mb,
     steady_marks,
 )
-from installation.bench_parts import bench_parts, quiet_mqtt, stats, timed
+from installation.bench_parts import bench_parts, cpu_info, quiet_mqtt, stats, timed
 from installation.bench_report import print_human, targets
 from installation.config import RegionConfig
 from installation.inference.concurrent import THREAD_PREFIX, JudgeThread, both_at_once
@@ -401,7 +401,7 @@ def run_bench(config_path: Path | None, seconds: float) -> dict[str, Any]:
     # Only the 64 crops (12 KB each) are kept; the frames are decoded again where needed.
     crops = [crop_for_model(f.image, finder.find(f.image)) for f in _demo_frames(clip)]
     frames = int(30 * max(seconds, 1.0) * 3)
-    result: dict[str, Any] = {"backend": rt.backend, "clip": str(clip)}
+    result: dict[str, Any] = {"backend": rt.backend, "clip": str(clip), "cpu": cpu_info()}
     result["models"] = bench_models(rt, crops, seconds)
     result["replay"] = {
         "guide_box": bench_replay(rt, clip, "guide_box", frames, repeats=2),

@@ -3,13 +3,17 @@
 - the crop both models see (640x480 demo frame -> 64x64 RGB);
 - decoding the 640x480 mp4v demo clip plus that crop, without the models (replay's floor);
 - the stats aggregator's `on_result`, once per judged frame on the pipeline thread;
-- `publish_state` as the render loop calls it (it only flags the MQTT worker).
+- `publish_state` as the render loop calls it (it only flags the MQTT worker);
+- which CPU measured them (`cpu_info`): the same int8 models ran four times slower on a 2-core
+  VM with AVX2 and no AVX-512 than on the one before it, so a figure names its machine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import platform
 import time
 from array import array
 from collections.abc import Callable, Iterator
@@ -23,6 +27,54 @@ from installation.sources import open_source
 from installation.types import FrameResult
 
 logger = logging.getLogger(__name__)
+
+# The vector extensions int8 and float kernels (XNNPACK) choose between, as /proc/cpuinfo
+# names them: x86 "flags", Arm "Features" (asimddp: int8 dot products; i8mm: int8 matrices).
+SIMD_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "avx_vnni",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "amx_int8",
+    "asimd",
+    "asimddp",
+    "i8mm",
+    "sve",
+)
+
+
+def parse_cpuinfo(text: str) -> dict[str, Any]:
+    """/proc/cpuinfo -> {"model": the first model name, "simd": [those of SIMD_FLAGS it has]}."""
+    model = ""
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key = key.strip().lower()
+        if key in ("model name", "hardware", "cpu model") and not model:
+            model = value.strip()
+        elif key in ("flags", "features"):
+            flags.update(value.split())
+    return {"model": model, "simd": [f for f in SIMD_FLAGS if f in flags]}
+
+
+def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
+    """The machine the bench measured: CPU model, cores this process may use, SIMD extensions
+    (empty where /proc/cpuinfo is missing: not Linux)."""
+    try:
+        info = parse_cpuinfo(cpuinfo.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        info = {"model": "", "simd": []}
+    if not info["model"]:
+        info["model"] = platform.processor() or platform.machine() or "unknown CPU"
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    info["cores"] = len(cores) if cores is not None else (os.cpu_count() or 1)
+    return info
 
 
 def timed(fn: Callable[[], object], seconds: float, min_runs: int = 50) -> np.ndarray:

@@ -101,6 +101,10 @@ def _by_part(parts: dict[str, float]) -> str:
 
 def print_human(r: dict[str, Any]) -> None:
     m = r["models"]
+    cpu = r.get("cpu")
+    if cpu is not None:
+        simd = " ".join(cpu["simd"]) or "none known"
+        print(f"machine: {cpu['model']}, {cpu['cores']} cores for this process; SIMD: {simd}")
     print(f"backend: {r['backend']}; inputs: the demo clip {r['clip']}")
     print(f"model latency, one 64x64 crop, median / p95 of >= {m['left']['runs']} runs:")
     for side in ("left", "right"):

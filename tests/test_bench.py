@@ -71,6 +71,12 @@ def test_bench_json_and_report(
     line = next(ln for ln in lines if ln.endswith("as the pipeline judges them"))
     assert ("both at once (two threads)" in line) is judged["at_once"]
     assert f"{judged['cpu_ms']:.3f} ms of CPU time a crop" in line
+    # The machine that measured: the same models run at very different speeds on another CPU.
+    cpu = r["cpu"]
+    assert cpu["model"] and cpu["cores"] >= 1
+    machine = next(ln for ln in lines if ln.startswith("machine: "))
+    assert f"{cpu['cores']} cores for this process" in machine
+    assert all(flag in machine for flag in cpu["simd"])
     memory = next(line for line in lines if "the kiosk alone" in line)
     assert f"{r['kiosk_peak_rss_mb']:.1f} MB peak" in memory
     # The tiny bundles batch their occlusions as the shipped ones do, and the line says so.
@@ -155,3 +161,25 @@ def test_a_time_budget_that_is_not_one_is_refused(
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "is not a number of seconds > 0" in err and "Traceback" not in err
+
+
+def test_the_machine_is_read_from_cpuinfo_on_x86_and_arm(tmp_path: Path) -> None:
+    from installation.bench_parts import cpu_info, parse_cpuinfo
+
+    x86 = (
+        "processor\t: 0\nmodel name\t: AMD EPYC 7B13\n"
+        "flags\t\t: fpu sse4_2 avx avx2 fma sha_ni\n\n"
+        "processor\t: 1\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse4_2 avx avx2 fma\n"
+    )
+    assert parse_cpuinfo(x86) == {
+        "model": "AMD EPYC 7B13",
+        "simd": ["sse4_2", "avx", "avx2", "fma"],
+    }
+    vnni = "model name : Intel Xeon\nflags : avx2 fma avx512f avx512bw avx512_vnni\n"
+    assert parse_cpuinfo(vnni)["simd"] == ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"]
+    # A Raspberry Pi 5 names its features, not flags, and its board as Hardware/Model.
+    arm = "processor : 0\nBogoMIPS : 108.00\nFeatures : fp asimd evtstrm crc32 asimddp\n"
+    assert parse_cpuinfo(arm) == {"model": "", "simd": ["asimd", "asimddp"]}
+    # No /proc/cpuinfo (not Linux): still a model name and a core count, no flags invented.
+    info = cpu_info(tmp_path / "missing")
+    assert info["simd"] == [] and info["model"] and info["cores"] >= 1
