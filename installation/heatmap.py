@@ -49,6 +49,7 @@ STRIDE = 16  # 0, 16, 32, 48: the squares tile the crop, the last one ends at it
 GRID = len(range(0, 64 - PATCH + 1, STRIDE))  # positions per side of a 64x64 crop: 4
 FULL_SCALE = 3.0  # logits: a change this large shows as full heat (small ones stay faint)
 DEFAULT_RATE_HZ = 6.0
+COST_SAMPLES = 30  # updates timed (5 s at the default rate) before the log says what they cost
 
 LogitFn = Callable[[ImageU8], float]
 Corner = tuple[int, int]  # (y, x) of a covered square's top-left pixel
@@ -131,6 +132,8 @@ class HeatmapWorker:
         self._lock = threading.Lock()
         self._maps: Heatmaps | None = None
         self.updates = 0
+        self._costs: list[float] | None = []  # CPU seconds of the first updates, then None
+        self.cost_ms: float | None = None  # their median, once measured
         self.faults = FaultLog(logger, "heatmap", count_error)
         self._thread = threading.Thread(target=self._run, name="heatmaps", daemon=True)
 
@@ -156,12 +159,36 @@ class HeatmapWorker:
         current = self.latest()
         if current is not None and current.frame_index == result.frame_index:
             return current
+        cpu0 = time.thread_time()
         maps = {side: occlusion_map(fn, result.crop) for side, fn in self._models.items()}
+        self._note_cost(time.thread_time() - cpu0)
         hm = Heatmaps(result.frame_index, result.t_capture, maps, result.crop)
         with self._lock:
             self._maps = hm
             self.updates += 1
         return hm
+
+    def _note_cost(self, cpu_s: float) -> None:
+        """After the first COST_SAMPLES updates, say once what the maps cost on this CPU: the
+        same models cost four times more on some x86 CPUs than others, and a technician
+        choosing `display.heatmaps` should not need the bench to know."""
+        if self._costs is None:
+            return
+        self._costs.append(cpu_s)
+        if len(self._costs) < COST_SAMPLES:
+            return
+        ms = 1e3 * sorted(self._costs)[len(self._costs) // 2]
+        self._costs = None
+        self.cost_ms = ms
+        logger.info(
+            "heatmaps: one update takes %.1f ms of CPU here (median of %d), about %.0f %% of a "
+            "core while a visitor stands in the box at %.1f updates a second; "
+            "display.heatmaps: false saves it",
+            ms,
+            COST_SAMPLES,
+            ms / 10 / self._period,
+            1.0 / self._period,
+        )
 
     def _run(self) -> None:
         next_t = time.monotonic()

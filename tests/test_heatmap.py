@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -227,3 +228,35 @@ def test_heatmaps_dataclass_holds_what_the_view_needs() -> None:
         1, 0.0, {"left": np.zeros((GRID, GRID), np.float32)}, np.zeros((64, 64, 3), np.uint8)
     )
     assert hm.maps["left"].shape == (GRID, GRID)
+
+
+def test_the_worker_says_once_what_its_maps_cost_on_this_cpu(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each model call burns 0.5 ms of this thread's CPU: an update (2 models x 17 crops) costs
+    at least 17 ms, and the log line says so once, with its share of a core at the rate."""
+    from installation.heatmap import COST_SAMPLES
+
+    def costly(c: ImageU8) -> float:
+        end = time.thread_time() + 0.0005
+        while time.thread_time() < end:
+            pass
+        return bright_spot_logit(c)
+
+    feed = Feed()
+    worker = HeatmapWorker(
+        {"left": one_by_one(costly), "right": one_by_one(costly)}, feed, threading.Event(), 5.0
+    )
+    crop = np.full((64, 64, 3), 90, np.uint8)
+    with caplog.at_level(logging.INFO, logger="installation.heatmap"):
+        for i in range(COST_SAMPLES + 5):
+            feed.result = _result(i + 1, True, crop)
+            assert worker.step() is not None
+            assert (worker.cost_ms is None) == (i + 1 < COST_SAMPLES)
+    lines = [r.getMessage() for r in caplog.records if "one update takes" in r.getMessage()]
+    assert len(lines) == 1
+    cost = worker.cost_ms
+    assert cost is not None and cost >= 2 * (1 + GRID * GRID) * 0.5
+    assert f"takes {cost:.1f} ms of CPU here" in lines[0]
+    assert f"about {cost * 5.0 / 10:.0f} % of a core" in lines[0]
+    assert "at 5.0 updates a second" in lines[0]
