@@ -37,6 +37,7 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
+from installation.bench_parts import cpu_info
 from installation.runtime import USER_ERRORS, Runtime, build_runtime, report_user_error
 from installation.sources import SourceError, open_source
 from installation.sources.demo import demo_clip_path
@@ -275,6 +276,7 @@ def run_soak(config_path: Path | None, frames: int, broker: str | None) -> dict[
         "wall_s": round(wall, 1),
         "fps": round(frames / wall, 1) if wall > 0 else None,
         "backend": rt.backend,
+        "cpu": cpu_info(),
         "samples": [asdict(s) for s in samples],
         "growth_from_start": _growth(samples[0], samples[-1]),
         "growth_from_10pct": _growth(samples[1], samples[-1]),
@@ -335,6 +337,9 @@ def _print_human(r: dict[str, Any]) -> None:
         f"soak: {r['frames']:,} frames ({r['simulated_hours']} h at {SIM_FPS:.0f} fps) in "
         f"{r['wall_s']:.0f} s wall, {r['fps']} frames/s, backend {r['backend']}"
     )
+    cpu = r.get("cpu")
+    if cpu is not None:
+        print(f"machine: {cpu['model']}, {cpu['cores']} cores; SIMD: {' '.join(cpu['simd'])}")
     print(f"{'frames':>10} {'wall s':>8} {'RSS MB':>8} {'fds':>5} {'threads':>7}")
     for s in r["samples"]:
         print(

@@ -36,6 +36,7 @@ def soak(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
 
 def check(r: dict[str, Any]) -> None:
     assert r["frames"] == FRAMES and r["fps"] > 0
+    assert r["cpu"]["cores"] >= 1 and r["cpu"]["model"]  # the machine its speed belongs to
     samples = r["samples"]
     assert [s["frames"] for s in samples] == [FRAMES * k // CHECKPOINTS for k in range(11)]
     for s in samples:
@@ -79,3 +80,14 @@ def test_soak_bad_arguments(config: Path, capsys: pytest.CaptureFixture[str]) ->
     for bad in ("host:x", ":1883", "host:0"):
         with pytest.raises(SoakError, match="use HOST or HOST:PORT"):
             parse_broker(bad)
+
+
+def test_soak_text_names_its_machine(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from installation.bench_parts import cpu_info
+
+    assert main(["bench", "--soak", "30", "--config", str(config)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    cpu = cpu_info()
+    assert (
+        lines[1] == f"machine: {cpu['model']}, {cpu['cores']} cores; SIMD: {' '.join(cpu['simd'])}"
+    )
