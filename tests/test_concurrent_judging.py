@@ -239,3 +239,51 @@ def test_the_kiosk_runtime_judges_at_once_where_it_can(tiny_bundles: Path, tmp_p
         assert set(result.predictions) == {"left", "right"}
     finally:
         rt.pipeline.close()
+
+
+def test_a_stop_asked_twice_leaves_nothing_for_the_next_thread() -> None:
+    class Plain:
+        def predict(self, crop_rgb: np.ndarray) -> Prediction:
+            return Prediction(p_face=0.5, face=True, logit=float(crop_rgb[0, 0, 0]), ms=0.0)
+
+    judge = JudgeThread(Plain(), THREAD_PREFIX + "twice")
+    crop = np.zeros((64, 64, 3), np.uint8)
+    judge.start()
+    judge.stop()
+    judge.stop()  # a second stop must not leave an "end" behind for the next thread
+    judge.close()
+    crop[0, 0, 0] = 7
+    judge.submit(crop)
+    assert judge.wait().logit == 7.0
+    judge.close()
+    assert not judge.alive
+
+
+def test_a_thread_still_inside_predict_is_never_joined_by_a_second_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Fault injection: predict hangs past close's timeout. A new submit must not start a
+    second thread on the same (not thread-safe) interpreter; once the hang ends, it may."""
+    release = threading.Event()
+    calls = [0]
+
+    class Hangs:
+        def predict(self, crop_rgb: np.ndarray) -> Prediction:
+            calls[0] += 1
+            if calls[0] == 1:
+                release.wait(10)
+            return Prediction(p_face=0.5, face=True, logit=float(calls[0]), ms=0.0)
+
+    judge = JudgeThread(Hangs(), THREAD_PREFIX + "hung")
+    crop = np.zeros((64, 64, 3), np.uint8)
+    judge.submit(crop)
+    judge.close(timeout=0.1)
+    assert judge.alive and "did not end within 0.1 s" in caplog.text
+    with pytest.raises(RuntimeError, match="has not ended"):
+        judge.start()
+    release.set()
+    assert judge.wait().logit == 1.0  # the hung crop's answer, when it comes
+    assert wait_until(lambda: not judge.alive, 5)
+    judge.submit(crop)
+    assert judge.wait().logit == 2.0  # the new thread's own answer, not the old one's
+    judge.close()

@@ -41,29 +41,49 @@ _STOP = None  # the job that ends the thread
 THREAD_PREFIX = "judge-"  # + the side: the bench counts these threads' CPU as the pipeline's
 
 
+_Jobs = queue.SimpleQueue[np.ndarray | None]
+_Done = queue.SimpleQueue[tuple[Prediction | None, BaseException | None]]
+
+
 class JudgeThread:
     """Runs `judge.predict` on a daemon thread of its own: `submit(crop)`, then `wait()` for
     its Prediction (or the exception predict raised, raised again in the waiting thread).
     One job at a time: submit, wait, submit, wait. The thread starts with `start` or the first
-    submit, and again after `close` (the bench runs the kiosk's pipeline more than once)."""
+    submit, and again after `close` (the bench runs the kiosk's pipeline more than once), each
+    time with queues of its own, so nothing a thread left behind reaches the next one."""
 
     def __init__(self, judge: Predictor, name: str) -> None:
         self._judge = judge
         self._name = name
         # Taken where the pipeline is made, before the kiosk pins any thread to one core.
         self._cores = allowed_cores()
-        self._jobs: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
-        self._done: queue.SimpleQueue[tuple[Prediction | None, BaseException | None]] = (
-            queue.SimpleQueue()
-        )
+        self._jobs: _Jobs = queue.SimpleQueue()
+        self._done: _Done = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._stopping = False
         self._pending = False
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
-        """Start the thread now, if it is not running (`submit` starts it otherwise)."""
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            self._thread.start()
+        """Start the thread now, if it is not running (`submit` starts it otherwise). Raises
+        RuntimeError while a stopped thread is still inside predict: a second thread must never
+        invoke the same interpreter (it is not thread-safe)."""
+        if self.alive:
+            if self._stopping:
+                raise RuntimeError(
+                    f"{self._name}: the last thread has not ended (a model still judging); "
+                    "its interpreter cannot be shared with a new one"
+                )
+            return
+        self._jobs, self._done = queue.SimpleQueue(), queue.SimpleQueue()
+        self._stopping = self._pending = False
+        self._thread = threading.Thread(
+            target=self._run, args=(self._jobs, self._done), name=self._name, daemon=True
+        )
+        self._thread.start()
 
     def submit(self, crop_rgb: np.ndarray) -> None:
         """Start judging `crop_rgb` (uint8 RGB [S, S, 3], not changed until `wait` returns)."""
@@ -84,13 +104,10 @@ class JudgeThread:
         assert pred is not None  # one of the two is always set
         return pred
 
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def stop(self) -> None:
         """Ask the thread to end after the job in hand, if any; does not wait for it."""
-        if self.alive:
+        if self.alive and not self._stopping:
+            self._stopping = True
             self._jobs.put(_STOP)
 
     def close(self, timeout: float = 5.0) -> None:
@@ -98,23 +115,23 @@ class JudgeThread:
         thread = self._thread
         if thread is None or not thread.is_alive():
             return
-        self._jobs.put(_STOP)
+        self.stop()
         thread.join(timeout)
         if thread.is_alive():
             logger.warning(
                 "%s did not end within %.1f s (a model still judging)", self._name, timeout
             )
 
-    def _run(self) -> None:
+    def _run(self, jobs: _Jobs, done: _Done) -> None:
         unpin_current(self._cores)
         while True:
-            crop = self._jobs.get()
+            crop = jobs.get()
             if crop is _STOP:
                 return
             try:
-                self._done.put((self._judge.predict(crop), None))
+                done.put((self._judge.predict(crop), None))
             except BaseException as exc:  # handed to the waiting thread, which handles it
-                self._done.put((None, exc))
+                done.put((None, exc))
 
 
 def both_at_once(
