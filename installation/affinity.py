@@ -34,6 +34,12 @@ def allowed_cores() -> set[int] | None:
     return set(os.sched_getaffinity(0))
 
 
+def core_count(allowed: set[int] | None) -> int:
+    """How many cores there are to run on: those allowed, or where the OS does not say, the
+    machine's."""
+    return len(allowed) if allowed is not None else (os.cpu_count() or 1)
+
+
 def frame_core(allowed: set[int] | None) -> int | None:
     """The core the frame's threads share: the last allowed one (the first usually takes the
     system's interrupts); None with fewer than two cores, where there is nothing to choose."""

@@ -38,7 +38,7 @@ from installation.bench_kiosk import (
 from installation.bench_parts import bench_parts, cpu_info, quiet_mqtt, stats, timed
 from installation.bench_report import print_human, targets
 from installation.config import RegionConfig
-from installation.inference.concurrent import THREAD_PREFIX, JudgeThread, both_at_once
+from installation.inference.concurrent import THREAD_PREFIX
 from installation.pipeline import Pipeline
 from installation.region import RegionFinder, crop_for_model
 from installation.runtime import USER_ERRORS, Runtime, build_runtime, report_user_error
@@ -88,27 +88,13 @@ def bench_models(rt: Runtime, crops: list[np.ndarray], seconds: float) -> dict[s
         right.predict(c)
 
     res["both"] = stats(timed(both, seconds))
-    # Both as the kiosk's pipeline judges them: at once (the right model on a thread of its
-    # own, installation.inference.concurrent) where it has two cores, else one after the other.
-    # CPU time is the process's over the same calls: what judging at once costs in all.
-    at_once = JudgeThread(right, "bench-judge-right") if rt.pipeline.parallel else None
-
-    def as_judged() -> None:
-        c = crop()
-        if at_once is None:
-            left.predict(c)
-            right.predict(c)
-            return
-        both_at_once(left, at_once, c)
-
-    try:
-        cpu0 = time.process_time()
-        ms = timed(as_judged, seconds)
-        cpu_ms = (time.process_time() - cpu0) * 1e3 / ms.size
-    finally:
-        if at_once is not None:
-            at_once.close()
-    res["as_judged"] = {**stats(ms), "at_once": at_once is not None, "cpu_ms": round(cpu_ms, 4)}
+    # Both as the kiosk's pipeline judges them (`Pipeline.judge`): at once, the right model on
+    # a thread of its own, where it has two cores, else one after the other. CPU time is the
+    # process's over the same calls: what judging at once costs in all.
+    cpu0 = time.process_time()
+    ms = timed(lambda: rt.pipeline.judge(crop()), seconds)
+    cpu_ms = (time.process_time() - cpu0) * 1e3 / ms.size
+    res["as_judged"] = {**stats(ms), "at_once": rt.pipeline.parallel, "cpu_ms": round(cpu_ms, 4)}
     return res
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import platform
 import time
 from array import array
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from installation.affinity import allowed_cores, core_count
 from installation.region import RegionFinder, crop_for_model
 from installation.sources import open_source
 from installation.types import FrameResult
@@ -72,9 +72,14 @@ def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
         info = {"model": "", "simd": []}
     if not info["model"]:
         info["model"] = platform.processor() or platform.machine() or "unknown CPU"
-    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    info["cores"] = len(cores) if cores is not None else (os.cpu_count() or 1)
+    info["cores"] = core_count(allowed_cores())
     return info
+
+
+def machine_line(cpu: dict[str, Any]) -> str:
+    """`cpu_info` as the bench and the soak print it."""
+    simd = " ".join(cpu["simd"]) or "none known"
+    return f"machine: {cpu['model']}, {cpu['cores']} cores for this process; SIMD: {simd}"
 
 
 def timed(fn: Callable[[], object], seconds: float, min_runs: int = 50) -> np.ndarray:

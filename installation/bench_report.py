@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from installation.bench_kiosk import SCREEN
+from installation.bench_parts import machine_line
 
 SIZE = f"{SCREEN[0]}x{SCREEN[1]}"  # the kiosk window of the bench's runs, as the report says it
 
@@ -101,10 +102,8 @@ def _by_part(parts: dict[str, float]) -> str:
 
 def print_human(r: dict[str, Any]) -> None:
     m = r["models"]
-    cpu = r.get("cpu")
-    if cpu is not None:
-        simd = " ".join(cpu["simd"]) or "none known"
-        print(f"machine: {cpu['model']}, {cpu['cores']} cores for this process; SIMD: {simd}")
+    if "cpu" in r:
+        print(machine_line(r["cpu"]))
     print(f"backend: {r['backend']}; inputs: the demo clip {r['clip']}")
     print(f"model latency, one 64x64 crop, median / p95 of >= {m['left']['runs']} runs:")
     for side in ("left", "right"):

@@ -32,6 +32,7 @@ sent (the stats never see them).
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -132,7 +133,7 @@ class HeatmapWorker:
         self._lock = threading.Lock()
         self._maps: Heatmaps | None = None
         self.updates = 0
-        self._costs: list[float] | None = []  # CPU seconds of the first updates, then None
+        self._costs: list[float] = []  # CPU seconds of the first COST_SAMPLES updates
         self.cost_ms: float | None = None  # their median, once measured
         self.faults = FaultLog(logger, "heatmap", count_error)
         self._thread = threading.Thread(target=self._run, name="heatmaps", daemon=True)
@@ -172,14 +173,12 @@ class HeatmapWorker:
         """After the first COST_SAMPLES updates, say once what the maps cost on this CPU: the
         same models cost four times more on some x86 CPUs than others, and a technician
         choosing `display.heatmaps` should not need the bench to know."""
-        if self._costs is None:
+        if self.cost_ms is not None:
             return
         self._costs.append(cpu_s)
         if len(self._costs) < COST_SAMPLES:
             return
-        ms = 1e3 * sorted(self._costs)[len(self._costs) // 2]
-        self._costs = None
-        self.cost_ms = ms
+        ms = self.cost_ms = 1e3 * statistics.median(self._costs)
         logger.info(
             "heatmaps: one update takes %.1f ms of CPU here (median of %d), about %.0f %% of a "
             "core while a visitor stands in the box at %.1f updates a second; "

@@ -111,6 +111,14 @@ class Pipeline:
         if self._second is not None:
             self._second.close()
 
+    def judge(self, crop: np.ndarray) -> dict[str, Prediction]:
+        """side -> each model's raw prediction of `crop` (uint8 RGB [64, 64, 3]): at once when
+        `parallel`, else one after the other."""
+        if self._second is None:
+            return {side: self._classifiers[side].predict(crop) for side in self._sides}
+        pair = both_at_once(self._classifiers[self._sides[0]], self._second, crop)
+        return dict(zip(self._sides, pair, strict=True))
+
     def subscribe(self, callback: Subscriber) -> None:
         self._subscribers.append(callback)
 
@@ -139,15 +147,8 @@ class Pipeline:
             self._rarities.clear()
         t3 = time.perf_counter()
         stage_ms["presence"] = (t3 - t2) * 1e3
-        predictions: dict[str, Prediction] = {}
+        predictions = self.judge(crop)
         verdicts: dict[str, Verdict] = {}
-        if self._second is not None:
-            first, second = self._sides
-            pair = both_at_once(self._classifiers[first], self._second, crop)
-            predictions[first], predictions[second] = pair
-        else:
-            for side in self._sides:
-                predictions[side] = self._classifiers[side].predict(crop)
         for side in self._sides:
             verdicts[side] = self._trackers[side].update(predictions[side].logit)
             stage_ms[side] = predictions[side].ms

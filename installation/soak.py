@@ -37,7 +37,7 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
-from installation.bench_parts import cpu_info
+from installation.bench_parts import cpu_info, machine_line
 from installation.runtime import USER_ERRORS, Runtime, build_runtime, report_user_error
 from installation.sources import SourceError, open_source
 from installation.sources.demo import demo_clip_path
@@ -337,9 +337,7 @@ def _print_human(r: dict[str, Any]) -> None:
         f"soak: {r['frames']:,} frames ({r['simulated_hours']} h at {SIM_FPS:.0f} fps) in "
         f"{r['wall_s']:.0f} s wall, {r['fps']} frames/s, backend {r['backend']}"
     )
-    cpu = r.get("cpu")
-    if cpu is not None:
-        print(f"machine: {cpu['model']}, {cpu['cores']} cores; SIMD: {' '.join(cpu['simd'])}")
+    print(machine_line(r["cpu"]))
     print(f"{'frames':>10} {'wall s':>8} {'RSS MB':>8} {'fds':>5} {'threads':>7}")
     for s in r["samples"]:
         print(

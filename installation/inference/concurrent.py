@@ -19,7 +19,6 @@ back the cores the process had when it was made.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
-from installation.affinity import allowed_cores, unpin_current
+from installation.affinity import allowed_cores, core_count, unpin_current
 from installation.types import Prediction
 
 logger = logging.getLogger(__name__)
@@ -152,7 +151,6 @@ def judge_at_once(backends: Sequence[str], num_threads: int = 1) -> bool:
     """Whether the pipeline judges its two sides at once: two models on the CPU, each with its
     `num_threads`, and cores for both. On an accelerator (an Edge TPU, a GPU) they run one
     after the other: one device runs one model at a time."""
-    cores = allowed_cores()
-    n = len(cores) if cores is not None else (os.cpu_count() or 1)
+    n = core_count(allowed_cores())
     on_cpu = all(b.endswith("-cpu") for b in backends)
     return len(backends) == 2 and on_cpu and n >= 2 * max(1, num_threads)
